@@ -1,0 +1,74 @@
+"""Builds the ASGI app: features, error handlers, middleware, lifespan (migrations, worker)."""
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from roost import __version__, health, worker
+from roost.db.migrate import upgrade_async
+from roost.kit import errors
+from roost.kit.validation import dotted
+from roost.kit.web import error_response
+from roost.observability import RequestContextMiddleware
+from roost.openapi_support import build_openapi
+from roost.organizations.endpoints import router as organization_router
+from roost.runtime import Runtime
+from roost.sessions.endpoints import router as sessions_router
+
+DESCRIPTION = """Roost onboards your customers' WhatsApp Business accounts through Meta's Embedded Signup.
+Authenticate with `Authorization: Bearer sk_admin_test_…` (test mode, Meta simulator) or
+`sk_admin_live_…` (live mode). Every error has the shape `{"error": {"type", "code", "message", "param", "request_id"}}`."""
+
+
+def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if runtime.settings.migrate_on_start:
+            await upgrade_async(runtime.settings.database_url)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(runtime, stop)) if run_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await runtime.close()
+
+    app = FastAPI(title="Roost", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(sessions_router)
+    app.include_router(organization_router)
+    app.include_router(health.router)
+
+    def request_id(request: Request) -> str | None:
+        return request.scope.get("state", {}).get("request_id")
+
+    @app.exception_handler(errors.ApiError)
+    async def _api_error(request: Request, error: errors.ApiError):
+        return error_response(error, request_id(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException):
+        if error.status_code == 405:
+            problem = errors.ApiError(
+                405, "invalid_request_error", "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+            )
+        else:
+            problem = errors.not_found(f"Unrecognized request URL ({request.method} {request.url.path})")
+        return error_response(problem, request_id(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError):
+        problems = []
+        for item in error.errors():
+            param = dotted(item["loc"][1:] or item["loc"])
+            problems.append({"param": param, "code": "parameter_invalid", "message": f"{param} is invalid: {item['msg']}"})
+        return error_response(errors.validation_error(problems), request_id(request))
+
+    app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
+    app.openapi = lambda: build_openapi(app)
+    return app

@@ -1,0 +1,285 @@
+"""The `roost` command."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+import uvicorn
+
+from roost.config import Settings
+from roost.db import migrate
+from roost.kit.crypto import new_key_text
+from roost.kit.timeutil import to_iso
+from roost.observability import configure_logging
+from roost.organizations import service
+from roost.organizations.models import Organization
+from roost.runtime import ConfigurationError, Runtime, build_runtime
+
+app = typer.Typer(help="Roost: WhatsApp Embedded Signup onboarding, self-hosted.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Manage organizations (tenants).", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage admin API keys.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as problem:  # noqa: BLE001 - shown to the operator, not a traceback
+        typer.echo(f"Configuration error: {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _with_database(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Migrate if allowed, then run `work` against the database and close it."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        runtime = build_runtime(settings)
+    except (ConfigurationError, ValueError) as problem:
+        typer.echo(f"Configuration error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    if settings.migrate_on_start:
+        migrate.upgrade(settings.database_url)
+
+    async def main() -> T:
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())
+
+
+def _echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2))
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+    port: int = typer.Option(8000, help="Port to listen on"),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Do not run the background worker in this process"),
+) -> None:
+    """Run the API, the hosted pages and (unless --no-worker) the background worker."""
+    from roost.app import create_app
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        runtime = build_runtime(settings, port=port)
+    except (ConfigurationError, ValueError) as problem:
+        typer.echo(f"Configuration error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"event": "roost_starting", "url": runtime.public_url, "listen": f"{host}:{port}"}))
+    uvicorn.run(
+        create_app(runtime, run_worker=not no_worker),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run only the background work (expiry, clean-up), e.g. beside several `serve --no-worker`."""
+    from roost import worker as worker_loop
+
+    async def work(runtime: Runtime) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await worker_loop.run(runtime, stop)
+
+    _with_database(work)
+
+
+@app.command(name="migrate")
+def migrate_command() -> None:
+    """Apply database migrations (also done at start unless ROOST_MIGRATE_ON_START=0)."""
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    typer.echo(f"Database is at revision {migrate.head_revision()}.")
+
+
+@app.command(name="secret-key")
+def secret_key() -> None:
+    """Print a new random value for ROOST_SECRET_KEY."""
+    typer.echo(new_key_text())
+
+
+@app.command()
+def init(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """Create the first organization and a test admin key, once."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.sessions() as db, db.begin():
+            existing = await service.list_organizations(db)
+            if existing:
+                return {"organization_id": existing[0].id, "admin_key": None, "created": False}
+            organization = await service.create_organization(db, runtime.keyring, "My platform")
+            await db.flush()
+            _, secret = await service.create_admin_key(db, organization.id, livemode=False, name="created by roost init")
+            return {"organization_id": organization.id, "admin_key": secret, "created": True}
+
+    result = _with_database(work)
+    if as_json:
+        _echo_json(result)
+    elif result["created"]:
+        typer.echo(f"Created organization {result['organization_id']}.")
+        typer.echo(f"Test admin key (shown once, keep it safe): {result['admin_key']}")
+    else:
+        typer.echo(
+            f"Already initialised: organization {result['organization_id']} exists, nothing was created. "
+            f"Create another key with: roost keys create --org {result['organization_id']} --mode test"
+        )
+
+
+def _organization_summary(organization: Organization) -> dict[str, Any]:
+    return {"id": organization.id, "name": organization.name, "created_at": to_iso(organization.created_at)}
+
+
+@orgs_app.command("create")
+def orgs_create(name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """Create an organization with a test admin key."""
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.sessions() as db, db.begin():
+            organization = await service.create_organization(db, runtime.keyring, name)
+            await db.flush()
+            _, secret = await service.create_admin_key(db, organization.id, livemode=False)
+            return {"organization_id": organization.id, "admin_key": secret}
+
+    try:
+        result = _with_database(work)
+    except ValueError as problem:
+        typer.echo(str(problem), err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        _echo_json(result)
+    else:
+        typer.echo(f"Created organization {result['organization_id']}.")
+        typer.echo(f"Test admin key (shown once): {result['admin_key']}")
+
+
+@orgs_app.command("list")
+def orgs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """List organizations."""
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.sessions() as db, db.begin():
+            return [_organization_summary(org) for org in await service.list_organizations(db)]
+
+    rows = _with_database(work)
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['id']}  {row['created_at']}  {row['name']}")
+    if not rows:
+        typer.echo("No organizations yet: run `roost init`.")
+
+
+@orgs_app.command("show")
+def orgs_show(organization_id: str) -> None:
+    """Show one organization with its keys (never their secrets)."""
+
+    async def work(runtime: Runtime) -> dict[str, Any] | None:
+        async with runtime.sessions() as db, db.begin():
+            organization = await db.get(Organization, organization_id)
+            if organization is None:
+                return None
+            keys = await service.list_admin_keys(db, organization.id)
+            return {**_organization_summary(organization), "admin_keys": [_key_summary(key) for key in keys]}
+
+    result = _with_database(work)
+    if result is None:
+        typer.echo(f"No such organization: {organization_id}", err=True)
+        raise typer.Exit(1)
+    _echo_json(result)
+
+
+def _key_summary(key: Any) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "mode": service.mode_name(key.livemode),
+        "name": key.name,
+        "last4": key.last4,
+        "created_at": to_iso(key.created_at),
+        "revoked_at": to_iso(key.revoked_at),
+    }
+
+
+@keys_app.command("create")
+def keys_create(
+    org: str = typer.Option(..., "--org", help="Organization id (org_…)"),
+    mode: str = typer.Option("test", "--mode", help="test or live"),
+    name: str | None = typer.Option(None, "--name", help="A label"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Create an admin key; its secret is printed once."""
+    if mode not in ("test", "live"):
+        typer.echo("--mode must be test or live", err=True)
+        raise typer.Exit(2)
+
+    async def work(runtime: Runtime) -> dict[str, Any] | None:
+        async with runtime.sessions() as db, db.begin():
+            if await db.get(Organization, org) is None:
+                return None
+            key, secret = await service.create_admin_key(db, org, livemode=mode == "live", name=name)
+            return {"id": key.id, "admin_key": secret, "mode": mode}
+
+    result = _with_database(work)
+    if result is None:
+        typer.echo(f"No such organization: {org}", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        _echo_json(result)
+    else:
+        typer.echo(f"Created {mode} admin key {result['id']} (shown once): {result['admin_key']}")
+
+
+@keys_app.command("list")
+def keys_list(org: str = typer.Option(..., "--org", help="Organization id (org_…)"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """List an organization's admin keys (never their secrets)."""
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.sessions() as db, db.begin():
+            return [_key_summary(key) for key in await service.list_admin_keys(db, org)]
+
+    rows = _with_database(work)
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        typer.echo(f"{row['id']}  {row['mode']}  …{row['last4']}  {state}  {row['name'] or ''}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an admin key at once."""
+    from roost.organizations.models import AdminKey
+
+    async def work(runtime: Runtime) -> bool:
+        async with runtime.sessions() as db, db.begin():
+            key = await db.get(AdminKey, key_id)
+            if key is None:
+                return False
+            await service.revoke_admin_key(db, key)
+            return True
+
+    if not _with_database(work):
+        typer.echo(f"No such key: {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Revoked {key_id}.")

@@ -1,0 +1,39 @@
+"""Every setting of Roost, read from `ROOST_*` environment variables (or a `.env` file)."""
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROOST_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///roost.db",
+        description="sqlite:///relative.db, sqlite:////absolute/path.db or postgresql://user@host:port/db",
+    )
+    public_url: str | None = Field(
+        None, description="Base URL of session links; default http://127.0.0.1:<port>"
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Comma-separated 32-byte URL-safe base64 keys; the first encrypts, all decrypt. "
+        "Required with PostgreSQL; with SQLite a key file is generated beside the database.",
+    )
+    session_ttl_seconds: int = Field(900, ge=1, le=86_400)
+    session_grace_seconds: int = Field(2700, ge=0, le=86_400)
+    rate_limit_per_minute: int = Field(600, ge=0, description="Requests per minute per admin key; 0 turns it off")
+    migrate_on_start: bool = True
+    allow_insecure_redirects: bool = Field(
+        False, description="Accept plain http:// redirect URIs to any host (development only)"
+    )
+    simulator: bool = Field(True, description="Serve the built-in Meta simulator used by test mode")
+    simulator_url: str | None = None
+    meta_app_id: str | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_config_id: str | None = None
+    worker_interval_seconds: float = Field(2.0, gt=0)
+    log_level: str = "info"
+    trusted_proxies: str = Field("", description="Comma-separated IPs whose X-Forwarded-* headers are believed")
+
+    def live_meta_configured(self) -> bool:
+        return bool(self.meta_app_id and self.meta_app_secret and self.meta_config_id)

@@ -1,0 +1,33 @@
+"""Time in Roost: integer milliseconds since the Unix epoch, UTC, everywhere inside;
+ISO 8601 with milliseconds and `Z` on the wire."""
+
+import re
+import time
+from datetime import datetime, timezone
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_time(text: str) -> int:
+    """Unix seconds (`1705321800`, `1705321800.5`) or ISO 8601 (`2024-01-15T12:30:00.000Z`) -> ms.
+
+    An ISO time without an offset is taken as UTC. Raises ValueError.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("empty time")
+    if re.fullmatch(r"-?\d{1,12}(\.\d{1,6})?", text):
+        return int(round(float(text) * 1000))
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,68 @@
+"""URL rules: where a session may send the user back to, and what an allowed origin is."""
+
+import re
+from urllib.parse import urlsplit
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+# Schemes that run code or read local data in the browser: never a place to send a user.
+FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob", "about", "filesystem"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def redirect_uri_problem(uri: str, *, allow_insecure: bool = False) -> str | None:
+    """None when `uri` is an acceptable redirect URI, else a predicate saying why not."""
+    if not 1 <= len(uri) <= 2048:
+        return "must be 1 to 2048 characters"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in uri):
+        return "must not contain spaces or control characters"
+    match = _SCHEME.match(uri)
+    if not match:
+        return "must be an absolute URI such as https://example.com/callback"
+    if "#" in uri:
+        return "must not contain a fragment (#…)"
+    scheme = match.group(1).lower()
+    if scheme in FORBIDDEN_SCHEMES:
+        return f"must not use the {scheme}: scheme"
+    rest = uri[len(match.group(0)) :]
+    if scheme in ("http", "https"):
+        try:
+            parts = urlsplit(uri)
+            host = parts.hostname
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            return "must be a valid URL"
+        if not rest.startswith("//") or not host:
+            return "must be an absolute URI with a host, such as https://example.com/callback"
+        if scheme == "http" and not allow_insecure and host not in LOOPBACK_HOSTS and f"[{host}]" not in LOOPBACK_HOSTS:
+            return "must use https:// (plain http:// is only allowed for localhost, 127.0.0.1 and [::1])"
+        return None
+    # A custom app scheme (myapp://callback) must say something after the colon.
+    if not rest or rest == "//":
+        return "must name a target after the scheme, such as myapp://callback"
+    return None
+
+
+def origin_problem(origin: str) -> str | None:
+    """None when `origin` is a web origin (scheme://host[:port], nothing else)."""
+    try:
+        parts = urlsplit(origin)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "must be an origin such as https://app.example.com"
+    if parts.scheme not in ("http", "https") or not host:
+        return "must be an origin such as https://app.example.com"
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        return "must be an origin only (scheme://host[:port]) with no path, query or user"
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS and f"[{host}]" not in LOOPBACK_HOSTS:
+        return "must use https:// (plain http:// is only allowed for localhost, 127.0.0.1 and [::1])"
+    del port
+    return None
+
+
+def normalize_origin(origin: str) -> str:
+    parts = urlsplit(origin)
+    netloc = parts.netloc.lower()
+    default_port = {"http": ":80", "https": ":443"}[parts.scheme]
+    if netloc.endswith(default_port):
+        netloc = netloc[: -len(default_port)]
+    return f"{parts.scheme}://{netloc}"

@@ -1,0 +1,62 @@
+"""Turn pydantic's validation errors into Roost's `{param, code, message}` problems."""
+
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+
+def dotted(loc: Iterable[Any]) -> str:
+    """('prefill', 'business', 'name') -> 'prefill.business.name'; list indexes as [0]."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _phrase(kind: str, msg: str, ctx: dict[str, Any]) -> tuple[str, str]:
+    """(code, predicate) for one pydantic error, phrased to follow the parameter's name."""
+    if kind == "missing":
+        return "parameter_missing", "is required"
+    if kind == "extra_forbidden":
+        return "parameter_unknown", "is not a known parameter"
+    if kind == "string_too_long":
+        return "parameter_invalid", f"must be at most {ctx['max_length']} characters"
+    if kind == "string_too_short":
+        if ctx.get("min_length") == 1:
+            return "parameter_invalid", "must not be empty"
+        return "parameter_invalid", f"must be at least {ctx['min_length']} characters"
+    if kind == "too_long":
+        return "parameter_invalid", f"must have at most {ctx['max_length']} items"
+    if kind == "too_short":
+        return "parameter_invalid", f"must have at least {ctx['min_length']} items"
+    if kind == "string_type":
+        return "parameter_invalid", "must be a string"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "parameter_invalid", "must be an integer"
+    if kind in ("bool_type", "bool_parsing"):
+        return "parameter_invalid", "must be a boolean (true or false)"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "parameter_invalid", "must be an object"
+    if kind == "list_type":
+        return "parameter_invalid", "must be an array"
+    if kind == "greater_than_equal":
+        return "parameter_invalid", f"must be at least {ctx['ge']}"
+    if kind == "less_than_equal":
+        return "parameter_invalid", f"must be at most {ctx['le']}"
+    if kind == "literal_error":
+        return "parameter_invalid", f"must be one of {ctx['expected']}"
+    if kind == "value_error":
+        return "parameter_invalid", str(ctx.get("error", msg))
+    return "parameter_invalid", f"is invalid: {msg}"
+
+
+def problems_from(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[dict[str, str]]:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        param = dotted(prefix + tuple(item["loc"]))
+        code, predicate = _phrase(item["type"], item["msg"], item.get("ctx") or {})
+        problems.append({"param": param, "code": code, "message": f"{param} {predicate}"})
+    return problems

@@ -1,0 +1,85 @@
+"""HTTP helpers shared by every feature: strict JSON bodies and the error response."""
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from roost.kit import errors
+from roost.kit.validation import problems_from
+
+MAX_BODY_BYTES = 64 * 1024
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def error_response(error: errors.ApiError, request_id: str | None) -> JSONResponse:
+    return JSONResponse(error.body(request_id), status_code=error.status, headers=error.headers)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is `{}`.
+
+    Size is checked before anything is parsed (413), then the content type (415), then
+    the JSON itself (400 body_invalid_json / body_not_object).
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise errors.ApiError(
+            415,
+            "invalid_request_error",
+            "unsupported_media_type",
+            f"The body must be JSON sent with 'Content-Type: application/json' (got '{media_type or 'none'}')",
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as problem:
+        where = f" at line {problem.lineno} column {problem.colno}" if isinstance(problem, json.JSONDecodeError) else ""
+        raise errors.invalid("body_invalid_json", f"The body is not valid UTF-8 JSON{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise errors.invalid(
+            "body_not_object", f"The body must be a JSON object ({{…}}), not {type(data).__name__ if data is not None else 'null'}"
+        )
+    return data
+
+
+def _too_large() -> errors.ApiError:
+    return errors.ApiError(
+        413, "invalid_request_error", "body_too_large", f"The body must be at most {MAX_BODY_BYTES // 1024} KB"
+    )
+
+
+def parse_model(model: type[Model], data: dict[str, Any], context: dict[str, Any] | None = None) -> Model:
+    """Validate `data` against `model`, reporting every problem (400, dotted `param`)."""
+    problems: list[dict[str, str]] = []
+    parsed = None
+    try:
+        parsed = model.model_validate(data, context=context)
+    except ValidationError as error:
+        problems = problems_from(error)
+    cross_check = getattr(model, "cross_field_problems", None)
+    if cross_check is not None:
+        already = {problem["param"] for problem in problems}
+        problems += [problem for problem in cross_check(data) if problem["param"] not in already]
+    if problems:
+        raise errors.validation_error(problems)
+    assert parsed is not None
+    return parsed

@@ -1,0 +1,142 @@
+"""Admin keys and organization settings over HTTP (thin: parse, call the service, shape)."""
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.kit import errors
+from roost.kit.ids import has_prefix
+from roost.kit.timeutil import now_ms
+from roost.kit.web import parse_model, read_json_object
+from roost.openapi_support import body_of, errors_for
+from roost.organizations import service
+from roost.organizations.auth import require_admin_key, require_live_for
+from roost.organizations.models import AdminKey, Organization
+from roost.organizations.schemas import (
+    AdminKeyCreateParams,
+    SettingsUpdateParams,
+    admin_key_object,
+    settings_object,
+)
+from roost.organizations.service import Caller
+from roost.runtime import Runtime, get_db, get_runtime
+
+router = APIRouter(prefix="/v1/organization", tags=["Organization"])
+
+
+@router.get("/admin-keys", summary="List admin keys of this mode", responses=errors_for(401))
+async def list_admin_keys(caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+    async with db.begin():
+        keys = await service.list_admin_keys(db, caller.organization_id, caller.livemode)
+    return {"object": "list", "data": [admin_key_object(key) for key in keys], "has_more": False}
+
+
+@router.post(
+    "/admin-keys",
+    status_code=201,
+    summary="Create an admin key of the caller's mode (the secret is shown once)",
+    openapi_extra=body_of(AdminKeyCreateParams),
+    responses=errors_for(400, 401, 413, 415),
+)
+async def create_admin_key(
+    request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> dict:
+    params = parse_model(AdminKeyCreateParams, await read_json_object(request))
+    async with db.begin():
+        key, secret = await service.create_admin_key(db, caller.organization_id, caller.livemode, params.name)
+    return admin_key_object(key, secret)
+
+
+@router.delete("/admin-keys/{key_id}", summary="Revoke an admin key", responses=errors_for(401, 404))
+async def revoke_admin_key(key_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+    async with db.begin():
+        key = None
+        if has_prefix(key_id, "key"):
+            key = await db.scalar(
+                select(AdminKey).where(
+                    AdminKey.id == key_id,
+                    AdminKey.organization_id == caller.organization_id,
+                    AdminKey.livemode == caller.livemode,
+                )
+            )
+        if key is None:
+            raise errors.not_found(f"No such admin key: '{key_id}'", param="key_id")
+        await service.revoke_admin_key(db, key)
+    return admin_key_object(key)
+
+
+def _mode(caller: Caller, mode: str | None) -> bool:
+    """The mode a settings call addresses: ?mode=test|live, by default the key's own."""
+    if mode is None:
+        return caller.livemode
+    if mode not in ("test", "live"):
+        raise errors.invalid("parameter_invalid", "mode must be 'test' or 'live'", param="mode")
+    livemode = mode == "live"
+    require_live_for(caller, livemode)
+    return livemode
+
+
+async def _settings_response(db: AsyncSession, runtime: Runtime, caller: Caller, livemode: bool) -> dict:
+    organization = await db.get(Organization, caller.organization_id)
+    settings = await service.mode_settings(db, caller.organization_id, livemode)
+    return settings_object(organization, settings, service.redirect_secret(runtime.keyring, settings))
+
+
+@router.get("/settings", summary="Read the organization's settings for one mode", responses=errors_for(400, 401, 403))
+async def get_settings(
+    mode: str | None = None,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict:
+    livemode = _mode(caller, mode)
+    async with db.begin():
+        return await _settings_response(db, runtime, caller, livemode)
+
+
+@router.patch(
+    "/settings",
+    summary="Change the organization's settings for one mode",
+    openapi_extra=body_of(SettingsUpdateParams),
+    responses=errors_for(400, 401, 403, 413, 415),
+)
+async def update_settings(
+    request: Request,
+    mode: str | None = None,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict:
+    livemode = _mode(caller, mode)
+    params = parse_model(SettingsUpdateParams, await read_json_object(request))
+    async with db.begin():
+        settings = await service.mode_settings(db, caller.organization_id, livemode, for_update=True)
+        if params.name is not None:
+            organization = await db.get(Organization, caller.organization_id)
+            organization.name = params.name.strip()
+        if params.allowed_origins is not None:
+            settings.allowed_origins = params.allowed_origins
+        if params.allowed_redirect_uris is not None:
+            settings.allowed_redirect_uris = params.allowed_redirect_uris
+        settings.updated_at = now_ms()
+        await db.flush()
+        return await _settings_response(db, runtime, caller, livemode)
+
+
+@router.post(
+    "/settings/redirect-secret/rotate",
+    summary="Replace the redirect-signing secret of one mode",
+    responses=errors_for(400, 401, 403),
+)
+async def rotate_redirect_secret(
+    mode: str | None = None,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict:
+    livemode = _mode(caller, mode)
+    async with db.begin():
+        settings = await service.mode_settings(db, caller.organization_id, livemode, for_update=True)
+        service.rotate_redirect_secret(runtime.keyring, settings)
+        await db.flush()
+        return await _settings_response(db, runtime, caller, livemode)

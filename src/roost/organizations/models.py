@@ -1,0 +1,50 @@
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from roost.db.base import Base
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class AdminKey(Base):
+    __tablename__ = "admin_keys"
+    __table_args__ = (Index("ix_admin_keys_org", "organization_id", "livemode", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    # sha256 of the whole key: the key has 256 bits of entropy, so no salt or KDF is needed.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last4: Mapped[str] = mapped_column(String(4))
+    name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ModeSettings(Base):
+    """The settings of one organization that exist once per mode (test, live)."""
+
+    __tablename__ = "organization_mode_settings"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    allowed_origins: Mapped[list] = mapped_column(JSON, default=list)
+    allowed_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    redirect_secret_encrypted: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class RateLimitWindow(Base):
+    """Requests counted per admin key per minute, in the database so every process shares it."""
+
+    __tablename__ = "rate_limit_windows"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,144 @@
+"""Organizations, admin keys and per-mode settings: the rules, without HTTP."""
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.kit import errors
+from roost.kit.crypto import Keyring, sha256_hex
+from roost.kit.ids import new_id, random_base62
+from roost.kit.timeutil import now_ms
+from roost.organizations.models import AdminKey, ModeSettings, Organization
+
+KEY_PATTERN = re.compile(r"^sk_admin_(test|live)_[A-Za-z0-9]{40,64}$")
+
+
+def mode_name(livemode: bool) -> str:
+    return "live" if livemode else "test"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the admin key, its organization and the mode the key belongs to."""
+
+    key_id: str
+    organization_id: str
+    livemode: bool
+
+
+# -- organizations -------------------------------------------------------------------------
+
+
+async def create_organization(db: AsyncSession, keyring: Keyring, name: str) -> Organization:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValueError("the organization name must be 1 to 200 characters")
+    organization = Organization(id=new_id("org"), name=name, created_at=now_ms())
+    db.add(organization)
+    await db.flush()
+    for livemode in (False, True):
+        db.add(
+            ModeSettings(
+                organization_id=organization.id,
+                livemode=livemode,
+                allowed_origins=[],
+                allowed_redirect_uris=[],
+                redirect_secret_encrypted=_seal_redirect_secret(keyring, organization.id, livemode),
+                updated_at=organization.created_at,
+            )
+        )
+    return organization
+
+
+async def list_organizations(db: AsyncSession) -> list[Organization]:
+    rows = await db.scalars(select(Organization).order_by(Organization.created_at, Organization.id))
+    return list(rows)
+
+
+# -- admin keys ----------------------------------------------------------------------------
+
+
+async def create_admin_key(
+    db: AsyncSession, organization_id: str, livemode: bool, name: str | None = None
+) -> tuple[AdminKey, str]:
+    """Returns the stored key and the full secret, which is never retrievable again."""
+    secret = f"sk_admin_{mode_name(livemode)}_{random_base62(32)}"
+    key = AdminKey(
+        id=new_id("key"),
+        organization_id=organization_id,
+        livemode=livemode,
+        key_hash=sha256_hex(secret),
+        last4=secret[-4:],
+        name=name,
+        created_at=now_ms(),
+    )
+    db.add(key)
+    return key, secret
+
+
+async def list_admin_keys(db: AsyncSession, organization_id: str, livemode: bool | None = None) -> list[AdminKey]:
+    query = select(AdminKey).where(AdminKey.organization_id == organization_id)
+    if livemode is not None:
+        query = query.where(AdminKey.livemode == livemode)
+    rows = await db.scalars(query.order_by(AdminKey.created_at.desc(), AdminKey.id.desc()))
+    return list(rows)
+
+
+async def revoke_admin_key(db: AsyncSession, key: AdminKey) -> AdminKey:
+    if key.revoked_at is None:
+        key.revoked_at = now_ms()
+    return key
+
+
+async def authenticate(db: AsyncSession, authorization: str | None) -> Caller:
+    if not authorization or not authorization.strip():
+        raise errors.unauthenticated(
+            "api_key_missing", "No API key provided: send 'Authorization: Bearer sk_admin_…'"
+        )
+    scheme, _, secret = authorization.strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not KEY_PATTERN.match(secret):
+        raise errors.unauthenticated(
+            "api_key_invalid", "The Authorization header must be 'Bearer sk_admin_test_…' or 'Bearer sk_admin_live_…'"
+        )
+    key = await db.scalar(select(AdminKey).where(AdminKey.key_hash == sha256_hex(secret)))
+    if key is None:
+        raise errors.unauthenticated("api_key_invalid", f"Invalid API key: …{secret[-4:]}")
+    if key.revoked_at is not None:
+        raise errors.unauthenticated("api_key_revoked", f"This API key (…{key.last4}) has been revoked")
+    return Caller(key_id=key.id, organization_id=key.organization_id, livemode=key.livemode)
+
+
+# -- per-mode settings ---------------------------------------------------------------------
+
+
+def _redirect_secret_context(organization_id: str, livemode: bool) -> str:
+    return f"redirect_secret:{organization_id}:{mode_name(livemode)}"
+
+
+def _seal_redirect_secret(keyring: Keyring, organization_id: str, livemode: bool) -> str:
+    secret = f"rsec_{mode_name(livemode)}_{random_base62(24)}"
+    return keyring.encrypt(secret, _redirect_secret_context(organization_id, livemode))
+
+
+def redirect_secret(keyring: Keyring, settings: ModeSettings) -> str:
+    return keyring.decrypt(
+        settings.redirect_secret_encrypted,
+        _redirect_secret_context(settings.organization_id, settings.livemode),
+    )
+
+
+async def mode_settings(db: AsyncSession, organization_id: str, livemode: bool, *, for_update: bool = False) -> ModeSettings:
+    query = select(ModeSettings).where(
+        ModeSettings.organization_id == organization_id, ModeSettings.livemode == livemode
+    )
+    if for_update:
+        query = query.with_for_update()
+    return (await db.scalars(query)).one()
+
+
+def rotate_redirect_secret(keyring: Keyring, settings: ModeSettings) -> None:
+    settings.redirect_secret_encrypted = _seal_redirect_secret(keyring, settings.organization_id, settings.livemode)
+    settings.updated_at = now_ms()

@@ -1,0 +1,206 @@
+"""The embedded signup sessions API (SPEC 3): thin handlers over sessions.service."""
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.idempotency.service import check_key, run_idempotent
+from roost.kit import errors
+from roost.kit.timeutil import now_ms, parse_time
+from roost.kit.web import parse_model, read_json_object
+from roost.openapi_support import body_of, errors_for
+from roost.organizations.auth import require_admin_key
+from roost.organizations.service import Caller, mode_settings
+from roost.runtime import Runtime, get_db, get_runtime
+from roost.sessions import service
+from roost.sessions.schemas import SessionCreateParams, event_object
+from roost.sessions.state import SessionStatus
+
+router = APIRouter(prefix="/v1/organization/embedded-signup", tags=["Embedded signup sessions"])
+
+LIST_PARAMS = {"limit", "starting_after", "ending_before", "status", "source", "created[gte]", "created[gt]", "created[lt]", "created[lte]"}
+
+
+def _ensure_mode_available(caller: Caller, runtime: Runtime) -> None:
+    if caller.livemode and not runtime.settings.live_meta_configured():
+        raise errors.invalid(
+            "meta_not_configured",
+            "Live sessions need a Meta app: set ROOST_META_APP_ID, ROOST_META_APP_SECRET and ROOST_META_CONFIG_ID",
+        )
+    if not caller.livemode and not runtime.settings.simulator:
+        raise errors.invalid(
+            "simulator_disabled", "Test sessions run against the Meta simulator, which this server has switched off (ROOST_SIMULATOR=0)"
+        )
+
+
+@router.post(
+    "/sessions",
+    status_code=201,
+    summary="Create an embedded signup session",
+    description="Returns the session with its one-time `url`. Send `Idempotency-Key` to retry safely.",
+    openapi_extra=body_of(SessionCreateParams),
+    responses=errors_for(400, 401, 409, 413, 415),
+)
+async def create_session(
+    request: Request,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    body = await read_json_object(request)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+    params = parse_model(
+        SessionCreateParams, body, {"allow_insecure_redirects": runtime.settings.allow_insecure_redirects}
+    )
+    _ensure_mode_available(caller, runtime)
+
+    async def work() -> tuple[int, dict]:
+        now = now_ms()
+        settings = await mode_settings(db, caller.organization_id, caller.livemode)
+        session, url = await service.create_session(
+            db, caller, params, runtime.session_policy, now, allowed_redirect_uris=settings.allowed_redirect_uris
+        )
+        await db.flush()
+        return 201, service.present(session, now, url)
+
+    if idempotency_key is None:
+        async with db.begin():
+            status, result = await work()
+        replayed = False
+    else:
+        stored = await run_idempotent(db, runtime.keyring, caller, idempotency_key, body, work)
+        status, result, replayed = stored.status, stored.body, stored.replayed
+    if not replayed:
+        runtime.metrics.sessions_created.labels("live" if caller.livemode else "test").inc()
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(result, status_code=status, headers=headers)
+
+
+@router.get(
+    "/sessions",
+    summary="List sessions, newest first",
+    description="Filters: `status`, `source`, `created[gte|gt|lt|lte]` (ISO 8601 or Unix seconds), "
+    "and any number of `metadata[<key>]=<value>` (AND).",
+    responses=errors_for(400, 401),
+)
+async def list_sessions(
+    request: Request,
+    limit: str | None = Query(None, description="1 to 100, default 20"),
+    starting_after: str | None = Query(None, description="A session id: the page after it"),
+    ending_before: str | None = Query(None, description="A session id: the page before it"),
+    status: str | None = Query(None, description="pending | completed | recovered | cancelled | failed | expired"),
+    source: str | None = Query(None, description="hosted | platform"),
+    created_gte: str | None = Query(None, alias="created[gte]"),
+    created_gt: str | None = Query(None, alias="created[gt]"),
+    created_lt: str | None = Query(None, alias="created[lt]"),
+    created_lte: str | None = Query(None, alias="created[lte]"),
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+) -> dict:
+    filters, page = _list_query(request)
+    now = now_ms()
+    async with db.begin():
+        rows, has_more = await service.list_sessions(db, caller, filters, page, now)
+    return {"object": "list", "data": [service.present(row, now) for row in rows], "has_more": has_more}
+
+
+def _list_query(request: Request) -> tuple[service.SessionFilters, service.Page]:
+    query = request.query_params
+    problems: list[dict[str, str]] = []
+
+    def problem(param: str, message: str, code: str = "parameter_invalid") -> None:
+        problems.append({"param": param, "code": code, "message": f"{param} {message}"})
+
+    filters = service.SessionFilters()
+    for name in query.keys():
+        if name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
+            filters.metadata[name[len("metadata[") : -1]] = query[name]
+        elif name not in LIST_PARAMS:
+            problem(name, "is not a known parameter", "parameter_unknown")
+        elif len(query.getlist(name)) > 1:
+            problem(name, "must be given once")
+
+    limit = 20
+    if "limit" in query:
+        text = query["limit"]
+        if not text.isdigit() or not 1 <= int(text) <= 100:
+            problem("limit", "must be an integer from 1 to 100")
+        else:
+            limit = int(text)
+    if "starting_after" in query and "ending_before" in query:
+        problem("ending_before", "cannot be combined with starting_after")
+    if "status" in query:
+        try:
+            filters.status = SessionStatus(query["status"])
+        except ValueError:
+            problem("status", "must be one of " + ", ".join(status.value for status in SessionStatus))
+    if "source" in query:
+        if query["source"] not in ("hosted", "platform"):
+            problem("source", "must be hosted or platform")
+        filters.source = query["source"]
+    for suffix in ("gte", "gt", "lt", "lte"):
+        name = f"created[{suffix}]"
+        if name in query:
+            try:
+                setattr(filters, f"created_{suffix}", parse_time(query[name]))
+            except ValueError:
+                problem(name, "must be an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds")
+    if problems:
+        raise errors.validation_error(problems)
+    page = service.Page(limit=limit, starting_after=query.get("starting_after"), ending_before=query.get("ending_before"))
+    return filters, page
+
+
+@router.get("/sessions/{session_id}", summary="Retrieve a session", responses=errors_for(401, 404))
+async def get_session(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+    now = now_ms()
+    async with db.begin():
+        session = await service.get_session(db, caller, session_id)
+    return service.present(session, now)
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    summary="Cancel a pending session",
+    description="409 `session_processing` once Meta's code has arrived; 409 `session_not_pending` otherwise.",
+    responses=errors_for(401, 404, 409),
+)
+async def cancel_session(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    now = now_ms()
+    async with db.begin():
+        session = await service.get_session(db, caller, session_id, for_update=True)
+        refusal = await service.cancel_session(db, session, now)
+    if refusal is not None:
+        raise refusal
+    return JSONResponse(service.present(session, now))
+
+
+@router.post(
+    "/sessions/{session_id}/link",
+    summary="Issue a fresh url for an unstarted pending session",
+    description="The old link stops working and `expires_at` moves to now + the session TTL.",
+    responses=errors_for(401, 404, 409),
+)
+async def refresh_link(
+    session_id: str,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict:
+    now = now_ms()
+    async with db.begin():
+        session = await service.get_session(db, caller, session_id, for_update=True)
+        url, refusal = await service.refresh_link(db, session, runtime.session_policy, now)
+    if refusal is not None:
+        raise refusal
+    return service.present(session, now, url)
+
+
+@router.get("/sessions/{session_id}/events", summary="The session's timeline, oldest first", responses=errors_for(401, 404))
+async def list_events(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+    async with db.begin():
+        session = await service.get_session(db, caller, session_id)
+        events = await service.list_events(db, session)
+    return {"object": "list", "data": [event_object(event) for event in events], "has_more": False}

@@ -1,0 +1,82 @@
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from roost.db.base import Base
+
+
+class SignupSession(Base):
+    __tablename__ = "embedded_signup_sessions"
+    __table_args__ = (
+        # One index per list filter, each led by tenant and mode, ending in the list order.
+        Index("ix_sessions_list", "organization_id", "livemode", "created_at", "id"),
+        Index("ix_sessions_status", "organization_id", "livemode", "status", "created_at", "id"),
+        Index("ix_sessions_source", "organization_id", "livemode", "source", "created_at", "id"),
+        # The expiry sweep looks only at pending sessions by deadline.
+        Index(
+            "ix_sessions_pending_deadline",
+            "deadline_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    # When a pending session expires: expires_at, + grace once started, none once the code arrived.
+    deadline_at: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[int | None] = mapped_column(BigInteger)
+    code_received_at: Mapped[int | None] = mapped_column(BigInteger)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    cancelled_at: Mapped[int | None] = mapped_column(BigInteger)
+    redirect_uri: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    prefill: Mapped[dict | None] = mapped_column(JSON)
+    locale: Mapped[str | None] = mapped_column(String(35))
+    coexistence: Mapped[bool] = mapped_column(Boolean, default=False)
+    waba_id: Mapped[str | None] = mapped_column(String(32))
+    business_id: Mapped[str | None] = mapped_column(String(32))
+    phone_number_id: Mapped[str | None] = mapped_column(String(32))
+    business_profile_id: Mapped[str | None] = mapped_column(String(40))
+    last_step: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[dict | None] = mapped_column(JSON)
+    provisioning: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class SessionMetadataValue(Base):
+    """One filterable top-level metadata value of a session (its text form, hashed so any
+    length fits an index), copied with the list's sort keys so the filter is one index range."""
+
+    __tablename__ = "session_metadata_values"
+    __table_args__ = (
+        Index(
+            "ix_session_metadata_lookup",
+            "organization_id", "livemode", "key", "value_digest", "created_at", "session_id",
+        ),
+    )
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("embedded_signup_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value_digest: Mapped[str] = mapped_column(String(32))
+    organization_id: Mapped[str] = mapped_column(String(40))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SessionEvent(Base):
+    __tablename__ = "session_events"
+    __table_args__ = (Index("ix_session_events_timeline", "session_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("embedded_signup_sessions.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)

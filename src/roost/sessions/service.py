@@ -1,0 +1,336 @@
+"""Embedded signup sessions: create, read, list, cancel, new link, expire (SPEC 3)."""
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, literal, or_, select, tuple_, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.kit import errors
+from roost.kit.crypto import sha256_hex
+from roost.kit.ids import has_prefix, new_id
+from roost.organizations.service import Caller
+from roost.sessions.models import SessionEvent, SessionMetadataValue, SignupSession
+from roost.sessions.schemas import SessionCreateParams, session_object
+from roost.sessions.state import (
+    EXPIRED_ERROR,
+    SessionStatus,
+    effective_status,
+    expire_if_overdue,
+    is_overdue,
+    record_event,
+    transition,
+)
+
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """The server settings the session rules depend on."""
+
+    public_url: str
+    ttl_ms: int
+    grace_ms: int
+
+
+def present(session: SignupSession, now: int, url: str | None = None) -> dict[str, Any]:
+    """The session object as the API shows it, with an overdue session already expired."""
+    body = session_object(session, effective_status(session, now), url)
+    if is_overdue(session, now) and body["error"] is None:
+        body["error"] = EXPIRED_ERROR
+    return body
+
+
+def _new_link(policy: SessionPolicy) -> tuple[str, str]:
+    """(url, token hash). The token carries 256 bits and only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    return f"{policy.public_url}/embed/connect?token={token}", sha256_hex(token)
+
+
+def metadata_text(value: Any) -> str | None:
+    """The text a `metadata[key]=value` filter compares with; None for objects and arrays."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return None
+
+
+def metadata_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# -- create ------------------------------------------------------------------------------
+
+
+async def create_session(
+    db: AsyncSession,
+    caller: Caller,
+    params: SessionCreateParams,
+    policy: SessionPolicy,
+    now: int,
+    *,
+    allowed_redirect_uris: list[str],
+) -> tuple[SignupSession, str]:
+    if params.redirect_uri is not None and allowed_redirect_uris and params.redirect_uri not in allowed_redirect_uris:
+        raise errors.invalid(
+            "parameter_invalid",
+            "redirect_uri must equal one of the organization's allowed redirect URIs for this mode "
+            "(see GET /v1/organization/settings)",
+            param="redirect_uri",
+        )
+    url, token_hash = _new_link(policy)
+    session = SignupSession(
+        id=new_id("wss"),
+        organization_id=caller.organization_id,
+        livemode=caller.livemode,
+        source="hosted",
+        status=SessionStatus.PENDING,
+        token_hash=token_hash,
+        created_at=now,
+        expires_at=now + policy.ttl_ms,
+        deadline_at=now + policy.ttl_ms,
+        redirect_uri=params.redirect_uri,
+        state=params.state,
+        metadata_=params.metadata or {},
+        prefill=params.prefill.stored() if params.prefill else None,
+        locale=params.locale,
+        coexistence=bool(params.coexistence),
+        provisioning=[],
+    )
+    db.add(session)
+    await db.flush()  # the session row first: its metadata and event rows refer to it
+    for key, value in (params.metadata or {}).items():
+        text = metadata_text(value)
+        if text is not None:
+            db.add(
+                SessionMetadataValue(
+                    session_id=session.id,
+                    key=key,
+                    value_digest=metadata_digest(text),
+                    organization_id=session.organization_id,
+                    livemode=session.livemode,
+                    created_at=now,
+                )
+            )
+    record_event(db, session, "session.created", now, {"source": "hosted"})
+    return session, url
+
+
+# -- read --------------------------------------------------------------------------------
+
+
+async def get_session(db: AsyncSession, caller: Caller, session_id: str, *, for_update: bool = False) -> SignupSession:
+    """The caller's session in the caller's mode, or 404 (never saying whether it exists elsewhere)."""
+    session = None
+    if has_prefix(session_id, "wss"):
+        query = select(SignupSession).where(
+            SignupSession.id == session_id,
+            SignupSession.organization_id == caller.organization_id,
+            SignupSession.livemode == caller.livemode,
+        )
+        if for_update:
+            query = query.with_for_update()
+        session = await db.scalar(query)
+    if session is None:
+        raise errors.not_found(f"No such embedded signup session: '{session_id}'", param="id")
+    return session
+
+
+async def list_events(db: AsyncSession, session: SignupSession) -> list[SessionEvent]:
+    rows = await db.scalars(
+        select(SessionEvent)
+        .where(SessionEvent.session_id == session.id)
+        .order_by(SessionEvent.created_at, SessionEvent.id)
+    )
+    return list(rows)
+
+
+@dataclass
+class SessionFilters:
+    status: SessionStatus | None = None
+    source: str | None = None
+    created_gte: int | None = None
+    created_gt: int | None = None
+    created_lt: int | None = None
+    created_lte: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int = 20
+    starting_after: str | None = None
+    ending_before: str | None = None
+
+
+async def list_sessions(
+    db: AsyncSession, caller: Caller, filters: SessionFilters, page: Page, now: int
+) -> tuple[list[SignupSession], bool]:
+    """Newest first by (created_at, id), keyset-paginated; every filter rides an index."""
+    S = SignupSession
+    # With a metadata filter, its index row drives the scan and carries the sort keys.
+    if filters.metadata:
+        items = list(filters.metadata.items())
+        driver = SessionMetadataValue
+        sort_created, sort_id = driver.created_at, driver.session_id
+        base = select(sort_created.label("created_at"), sort_id.label("id")).select_from(driver).join(S, S.id == driver.session_id)
+        key, value = items[0]
+        base = base.where(
+            driver.organization_id == caller.organization_id,
+            driver.livemode == caller.livemode,
+            driver.key == key,
+            driver.value_digest == metadata_digest(value),
+        )
+        for index, (key, value) in enumerate(items[1:], start=1):
+            other = SessionMetadataValue.__table__.alias(f"m{index}")
+            base = base.join(
+                other,
+                and_(other.c.session_id == S.id, other.c.key == key, other.c.value_digest == metadata_digest(value)),
+            )
+    else:
+        sort_created, sort_id = S.created_at, S.id
+        base = select(S.created_at.label("created_at"), S.id.label("id")).where(
+            S.organization_id == caller.organization_id, S.livemode == caller.livemode
+        )
+
+    if filters.source:
+        base = base.where(S.source == filters.source)
+    for bound, compare in (
+        (filters.created_gte, sort_created.__ge__),
+        (filters.created_gt, sort_created.__gt__),
+        (filters.created_lt, sort_created.__lt__),
+        (filters.created_lte, sort_created.__le__),
+    ):
+        if bound is not None:
+            base = base.where(compare(bound))
+
+    newest_first = page.ending_before is None
+    cursor_id = page.starting_after or page.ending_before
+    if cursor_id is not None:
+        cursor = await _cursor(db, caller, cursor_id, "starting_after" if newest_first else "ending_before")
+        keys = tuple_(sort_created, sort_id)
+        base = base.where(keys < cursor if newest_first else keys > cursor)
+
+    # A status filter can need two index ranges: stored status, and pending-but-overdue.
+    branches: list[Select] = []
+    if filters.status is None:
+        branches.append(base)
+    elif filters.status == SessionStatus.EXPIRED:
+        branches.append(base.where(S.status == SessionStatus.EXPIRED))
+        branches.append(base.where(S.status == SessionStatus.PENDING, S.deadline_at <= now))
+    elif filters.status == SessionStatus.PENDING:
+        branches.append(
+            base.where(S.status == SessionStatus.PENDING, or_(S.deadline_at.is_(None), S.deadline_at > now))
+        )
+    else:
+        branches.append(base.where(S.status == filters.status))
+
+    fetch = page.limit + 1
+    order = (sort_created.desc(), sort_id.desc()) if newest_first else (sort_created.asc(), sort_id.asc())
+    limited = [branch.order_by(*order).limit(fetch).subquery() for branch in branches]
+    if len(limited) == 1:
+        picked = limited[0]
+    else:
+        picked = union_all(*(select(sub.c.created_at, sub.c.id) for sub in limited)).subquery()
+    picked_order = (
+        (picked.c.created_at.desc(), picked.c.id.desc()) if newest_first else (picked.c.created_at.asc(), picked.c.id.asc())
+    )
+    rows = list(
+        await db.scalars(select(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch))
+    )
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if not newest_first:
+        rows.reverse()
+    return rows, has_more
+
+
+async def _cursor(db: AsyncSession, caller: Caller, session_id: str, param: str) -> Any:
+    row = None
+    if has_prefix(session_id, "wss"):
+        row = (
+            await db.execute(
+                select(SignupSession.created_at, SignupSession.id).where(
+                    SignupSession.id == session_id,
+                    SignupSession.organization_id == caller.organization_id,
+                    SignupSession.livemode == caller.livemode,
+                )
+            )
+        ).first()
+    if row is None:
+        raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your sessions: no session '{session_id}'", param=param)
+    return tuple_(literal(row.created_at), literal(row.id))
+
+
+# -- change ------------------------------------------------------------------------------
+
+
+async def cancel_session(db: AsyncSession, session: SignupSession, now: int) -> errors.ApiError | None:
+    """DELETE: the platform withdraws a session that Meta's code has not reached yet.
+
+    Returns the refusal instead of raising it, so that an overdue session's expiry, written
+    here, is still committed by the caller.
+    """
+    expire_if_overdue(db, session, now)
+    if session.status != SessionStatus.PENDING:
+        return errors.conflict(
+            "session_not_pending", f"This session is {session.status}; only a pending session can be cancelled"
+        )
+    if session.code_received_at is not None:
+        return errors.conflict(
+            "session_processing",
+            "Meta's code for this session has arrived and Roost is provisioning the account; it can no longer be cancelled",
+        )
+    transition(
+        db,
+        session,
+        SessionStatus.CANCELLED,
+        at=now,
+        reason="cancelled_by_platform",
+        error={"code": "session_cancelled", "message": "The session was cancelled by the platform.", "meta_code": None},
+    )
+    return None
+
+
+async def refresh_link(
+    db: AsyncSession, session: SignupSession, policy: SessionPolicy, now: int
+) -> tuple[str | None, errors.ApiError | None]:
+    """A fresh url for an unstarted pending session; the old token stops working.
+
+    Returns (url, None), or (None, refusal) like cancel_session."""
+    expire_if_overdue(db, session, now)
+    if session.status != SessionStatus.PENDING:
+        return None, errors.conflict(
+            "session_not_pending", f"This session is {session.status}; create a new session for a new link"
+        )
+    if session.started_at is not None:
+        return None, errors.conflict(
+            "session_already_started",
+            "The user has already started this session in a browser; its link cannot be replaced",
+        )
+    url, session.token_hash = _new_link(policy)
+    session.expires_at = session.deadline_at = now + policy.ttl_ms
+    record_event(db, session, "session.link_refreshed", now, {"expires_at": session.expires_at})
+    return url, None
+
+
+async def expire_overdue_sessions(db: AsyncSession, now: int, batch: int = 200) -> int:
+    """The worker's sweep: write down the expiry of overdue sessions, each exactly once.
+
+    Rows are locked with SKIP LOCKED (PostgreSQL), so several workers split the work instead
+    of expiring a session twice; on SQLite the write transaction is already exclusive.
+    """
+    sessions = list(
+        await db.scalars(
+            select(SignupSession)
+            .where(SignupSession.status == SessionStatus.PENDING, SignupSession.deadline_at <= now)
+            .order_by(SignupSession.deadline_at)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    return sum(1 for session in sessions if expire_if_overdue(db, session, now))

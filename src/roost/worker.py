@@ -1,0 +1,48 @@
+"""Background work: expiry of overdue sessions and clean-up. Safe to run in several processes."""
+
+import asyncio
+
+import structlog
+
+from roost.idempotency.service import purge_expired
+from roost.kit.timeutil import now_ms
+from roost.organizations.ratelimit import purge_old_windows
+from roost.runtime import Runtime
+from roost.sessions.service import expire_overdue_sessions
+
+log = structlog.get_logger("roost.worker")
+EXPIRY_BATCH = 200
+
+
+async def tick(runtime: Runtime) -> dict[str, int]:
+    """One pass over everything due now."""
+    done = {"expired": 0, "idempotency_keys_purged": 0, "rate_windows_purged": 0}
+    async with runtime.sessions() as db:
+        while True:
+            async with db.begin():
+                count = await expire_overdue_sessions(db, now_ms(), EXPIRY_BATCH)
+            done["expired"] += count
+            if count < EXPIRY_BATCH:
+                break
+        async with db.begin():
+            done["idempotency_keys_purged"] = await purge_expired(db, now_ms())
+            done["rate_windows_purged"] = await purge_old_windows(db, now_ms())
+    if done["expired"]:
+        runtime.metrics.sessions_expired.inc(done["expired"])
+        log.info("sessions_expired", count=done["expired"])
+    return done
+
+
+async def run(runtime: Runtime, stop: asyncio.Event) -> None:
+    interval = runtime.settings.worker_interval_seconds
+    log.info("worker_started", interval_seconds=interval)
+    while not stop.is_set():
+        try:
+            await tick(runtime)
+        except Exception:  # noqa: BLE001 - the loop must survive a bad pass (database restart, …)
+            log.exception("worker_tick_failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+    log.info("worker_stopped")
