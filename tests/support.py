@@ -1,4 +1,4 @@
-"""Test harness: a real Roost server on loopback, on SQLite always and on PostgreSQL when
+"""Test harness (fixtures re-exported by conftest.py): a real Roost server on loopback, on SQLite always and on PostgreSQL when
 ROOST_TEST_DATABASE_URL is set.
 
 The server runs in a thread of the test process (uvicorn on a free port), so tests talk to it

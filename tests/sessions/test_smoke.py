@@ -1,4 +1,4 @@
-from conftest import SEED_BODY, SESSIONS, count_sessions
+from tests.support import SEED_BODY, SESSIONS, count_sessions
 
 
 def test_seed_example_creates_a_session(roost, org, api):
