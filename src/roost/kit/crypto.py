@@ -42,6 +42,12 @@ class Keyring:
             raise ValueError("ROOST_SECRET_KEY holds no key")
         self._keys = {hashlib.sha256(key).hexdigest()[:8]: AESGCM(key) for key in keys}
         self._current = hashlib.sha256(keys[0]).hexdigest()[:8]
+        # Derivations use the oldest key, so they survive a rotation that prepends a new key.
+        self._derivation_key = keys[-1]
+
+    def derive(self, label: str) -> bytes:
+        """32 bytes that only this deployment can compute for `label` (HMAC-SHA256)."""
+        return hmac.new(self._derivation_key, label.encode(), hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str, context: str = "") -> str:
         """`context` is bound as associated data: a ciphertext moved to another row fails."""
