@@ -8,6 +8,7 @@ to set up organizations or look at rows directly.
 
 import asyncio
 import os
+import secrets
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from roost.app import create_app
@@ -40,17 +42,33 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def reset_postgres(url: str) -> None:
-    engine = create_async_engine(async_url(url))
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
+async def _admin_execute(statement: str) -> None:
+    engine = create_async_engine(async_url(PG_URL), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(statement))
     await engine.dispose()
+
+
+def private_postgres_database() -> str:
+    """A database of this test run's own on the ROOST_TEST_DATABASE_URL server, so that runs
+    (and developers) never see each other's rows. Dropped by drop_postgres_database."""
+    name = f"roost_test_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    name = make_url(url).database
+    asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+_PG_RUN_URL: str | None = None
 
 
 def database_url_for(backend: str, tmp_path: Path) -> str:
     if backend == "postgres":
-        return PG_URL
+        assert _PG_RUN_URL, "the backend fixture creates the run's PostgreSQL database first"
+        return _PG_RUN_URL
     return f"sqlite:///{tmp_path / 'roost.db'}"
 
 
@@ -134,16 +152,22 @@ def make_settings(backend: str, tmp_path: Path, **overrides: Any) -> Settings:
         "database_url": database_url_for(backend, tmp_path),
         "secret_key": TEST_SECRET_KEY,
         "worker_interval_seconds": 0.5,
+        "log_level": "warning",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        asyncio.run(reset_postgres(PG_URL))
-    return request.param
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    global _PG_RUN_URL
+    if request.param != "postgres":
+        yield request.param
+        return
+    _PG_RUN_URL = private_postgres_database()
+    yield request.param
+    drop_postgres_database(_PG_RUN_URL)
+    _PG_RUN_URL = None
 
 
 @pytest.fixture(scope="session")

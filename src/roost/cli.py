@@ -12,7 +12,6 @@ from roost.config import Settings
 from roost.db import migrate
 from roost.kit.crypto import new_key_text
 from roost.kit.timeutil import to_iso
-from roost.observability import configure_logging
 from roost.organizations import service
 from roost.organizations.models import Organization
 from roost.runtime import ConfigurationError, Runtime, build_runtime
@@ -37,7 +36,6 @@ def _settings() -> Settings:
 def _with_database(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Migrate if allowed, then run `work` against the database and close it."""
     settings = _settings()
-    configure_logging(settings.log_level)
     try:
         runtime = build_runtime(settings)
     except (ConfigurationError, ValueError) as problem:
@@ -69,7 +67,6 @@ def serve(
     from roost.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
     try:
         runtime = build_runtime(settings, port=port)
     except (ConfigurationError, ValueError) as problem:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from roost.config import Settings
 from roost.db.engine import create_engine, is_sqlite, secure_write, session_factory, sqlite_path
 from roost.kit.crypto import Keyring, new_key_text
-from roost.observability import Metrics
+from roost.observability import Metrics, configure_logging
 from roost.sessions.service import SessionPolicy
 
 log = structlog.get_logger("roost")
@@ -59,6 +59,7 @@ def load_keyring(settings: Settings) -> Keyring:
 
 
 def build_runtime(settings: Settings, port: int = 8000) -> Runtime:
+    configure_logging(settings.log_level)
     engine = create_engine(settings.database_url)
     public_url = (settings.public_url or f"http://127.0.0.1:{port}").rstrip("/")
     return Runtime(

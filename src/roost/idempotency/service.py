@@ -79,7 +79,9 @@ async def run_idempotent(
             status, body = await work()
             record = await db.get(IdempotencyRecord, identity, with_for_update=True)
             record.response_status = status
-            record.response_body_encrypted = keyring.encrypt(canonical(body), _context(caller, key))
+            # Stored as produced (key order kept), so a replay reads like the original.
+            stored = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+            record.response_body_encrypted = keyring.encrypt(stored, _context(caller, key))
     except BaseException:
         # Only a finished success is remembered: a failed attempt releases the key for a retry.
         async with db.begin():

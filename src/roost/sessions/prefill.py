@@ -40,8 +40,9 @@ VERTICALS: dict[str, tuple[str, ...]] = {
 
 
 def _fold(text: str) -> str:
-    """Case, spaces and punctuation do not matter: 'Beauty, spa & salon' ~ 'beautyspasalon'."""
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+    """Case, spaces and punctuation do not matter, and '&' reads as 'and':
+    'Beauty, spa & salon' ~ 'beauty spa and salon' ~ 'beautyspaandsalon'."""
+    return re.sub(r"[^a-z0-9]", "", text.lower().replace("&", " and "))
 
 
 _VERTICAL_BY_FOLDED = {
