@@ -43,6 +43,21 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.include_router(sessions_router)
     app.include_router(organization_router)
     app.include_router(health.router)
+    if runtime.settings.simulator:
+        import httpx
+
+        from roost.simulator.app import create_simulator_app
+
+        app.mount(
+            "/_sim",
+            create_simulator_app(
+                keyring=runtime.keyring,
+                sessions=runtime.sessions,
+                public_url=runtime.public_url,
+                simulator_url=(runtime.settings.simulator_url or runtime.public_url).rstrip("/"),
+                webhook_client=httpx.AsyncClient(timeout=10),
+            ),
+        )
 
     def request_id(request: Request) -> str | None:
         return request.scope.get("state", {}).get("request_id")
@@ -55,7 +70,11 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     async def _http_error(request: Request, error: StarletteHTTPException):
         if error.status_code == 405:
             problem = errors.ApiError(
-                405, "invalid_request_error", "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+                405,
+                "invalid_request_error",
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}",
+                headers=dict(error.headers or {}),  # keeps Allow
             )
         else:
             problem = errors.not_found(f"Unrecognized request URL ({request.method} {request.url.path})")

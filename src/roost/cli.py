@@ -16,7 +16,9 @@ from roost.organizations import service
 from roost.organizations.models import Organization
 from roost.runtime import ConfigurationError, Runtime, build_runtime
 
-app = typer.Typer(help="Roost: WhatsApp Embedded Signup onboarding, self-hosted.", no_args_is_help=True)
+app = typer.Typer(
+    help="Roost: WhatsApp Embedded Signup onboarding, self-hosted.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 orgs_app = typer.Typer(help="Manage organizations (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage admin API keys.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")

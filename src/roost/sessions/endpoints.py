@@ -1,6 +1,6 @@
 """The embedded signup sessions API (SPEC 3): thin handlers over sessions.service."""
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +13,14 @@ from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.runtime import Runtime, get_db, get_runtime
 from roost.sessions import service
-from roost.sessions.schemas import SessionCreateParams, event_object
+from roost.sessions.schemas import (
+    CreatedEmbeddedSignupSession,
+    EmbeddedSignupSession,
+    EmbeddedSignupSessionList,
+    SessionCreateParams,
+    SessionEventList,
+    event_object,
+)
 from roost.sessions.state import SessionStatus
 
 router = APIRouter(prefix="/v1/organization/embedded-signup", tags=["Embedded signup sessions"])
@@ -39,16 +46,19 @@ def _ensure_mode_available(caller: Caller, runtime: Runtime) -> None:
     summary="Create an embedded signup session",
     description="Returns the session with its one-time `url`. Send `Idempotency-Key` to retry safely.",
     openapi_extra=body_of(SessionCreateParams),
+    response_model=CreatedEmbeddedSignupSession,
     responses=errors_for(400, 401, 409, 413, 415),
 )
 async def create_session(
     request: Request,
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", description="1–255 characters: retries with the same key and body return the first response"
+    ),
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(get_runtime),
 ) -> JSONResponse:
     body = await read_json_object(request)
-    idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None:
         check_key(idempotency_key)
     params = parse_model(
@@ -83,6 +93,7 @@ async def create_session(
     summary="List sessions, newest first",
     description="Filters: `status`, `source`, `created[gte|gt|lt|lte]` (ISO 8601 or Unix seconds), "
     "and any number of `metadata[<key>]=<value>` (AND).",
+    response_model=EmbeddedSignupSessionList,
     responses=errors_for(400, 401),
 )
 async def list_sessions(
@@ -98,12 +109,12 @@ async def list_sessions(
     created_lte: str | None = Query(None, alias="created[lte]"),
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-) -> dict:
+) -> JSONResponse:
     filters, page = _list_query(request)
     now = now_ms()
     async with db.begin():
         rows, has_more = await service.list_sessions(db, caller, filters, page, now)
-    return {"object": "list", "data": [service.present(row, now) for row in rows], "has_more": has_more}
+    return JSONResponse({"object": "list", "data": [service.present(row, now) for row in rows], "has_more": has_more})
 
 
 def _list_query(request: Request) -> tuple[service.SessionFilters, service.Page]:
@@ -153,18 +164,21 @@ def _list_query(request: Request) -> tuple[service.SessionFilters, service.Page]
     return filters, page
 
 
-@router.get("/sessions/{session_id}", summary="Retrieve a session", responses=errors_for(401, 404))
-async def get_session(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+@router.get(
+    "/sessions/{session_id}", summary="Retrieve a session", response_model=EmbeddedSignupSession, responses=errors_for(401, 404)
+)
+async def get_session(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     now = now_ms()
     async with db.begin():
         session = await service.get_session(db, caller, session_id)
-    return service.present(session, now)
+    return JSONResponse(service.present(session, now))
 
 
 @router.delete(
     "/sessions/{session_id}",
     summary="Cancel a pending session",
     description="409 `session_processing` once Meta's code has arrived; 409 `session_not_pending` otherwise.",
+    response_model=EmbeddedSignupSession,
     responses=errors_for(401, 404, 409),
 )
 async def cancel_session(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
@@ -181,6 +195,7 @@ async def cancel_session(session_id: str, caller: Caller = Depends(require_admin
     "/sessions/{session_id}/link",
     summary="Issue a fresh url for an unstarted pending session",
     description="The old link stops working and `expires_at` moves to now + the session TTL.",
+    response_model=CreatedEmbeddedSignupSession,
     responses=errors_for(401, 404, 409),
 )
 async def refresh_link(
@@ -188,19 +203,24 @@ async def refresh_link(
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(get_runtime),
-) -> dict:
+) -> JSONResponse:
     now = now_ms()
     async with db.begin():
         session = await service.get_session(db, caller, session_id, for_update=True)
         url, refusal = await service.refresh_link(db, session, runtime.session_policy, now)
     if refusal is not None:
         raise refusal
-    return service.present(session, now, url)
+    return JSONResponse(service.present(session, now, url))
 
 
-@router.get("/sessions/{session_id}/events", summary="The session's timeline, oldest first", responses=errors_for(401, 404))
-async def list_events(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+@router.get(
+    "/sessions/{session_id}/events",
+    summary="The session's timeline, oldest first",
+    response_model=SessionEventList,
+    responses=errors_for(401, 404),
+)
+async def list_events(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     async with db.begin():
         session = await service.get_session(db, caller, session_id)
         events = await service.list_events(db, session)
-    return {"object": "list", "data": [event_object(event) for event in events], "has_more": False}
+    return JSONResponse({"object": "list", "data": [event_object(event) for event in events], "has_more": False})

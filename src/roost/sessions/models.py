@@ -1,4 +1,4 @@
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roost.db.base import Base
@@ -73,9 +73,12 @@ class SessionMetadataValue(Base):
 
 class SessionEvent(Base):
     __tablename__ = "session_events"
-    __table_args__ = (Index("ix_session_events_timeline", "session_id", "created_at", "id"),)
+    __table_args__ = (Index("ix_session_events_timeline", "session_id", "seq"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Insertion order: several events can share a millisecond, and a KSUID is random within
+    # its second, so neither orders a timeline.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("embedded_signup_sessions.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger)

@@ -2,9 +2,10 @@
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from roost.kit.timeutil import to_iso
 from roost.kit.urls import redirect_uri_problem
@@ -145,3 +146,76 @@ def event_object(event: SessionEvent) -> dict[str, Any]:
         "created_at": to_iso(event.created_at),
         "data": event.data or {},
     }
+
+
+# -- documentation models: what the OpenAPI document shows for the responses ------------------
+
+
+class SessionError(BaseModel):
+    code: str = Field(examples=["session_expired"])
+    message: str
+    meta_code: int | None = None
+
+
+class ProvisioningStep(BaseModel):
+    step: str = Field(examples=["token_exchange"])
+    status: str = Field(examples=["succeeded"], description="pending | running | succeeded | failed | skipped")
+    attempts: int
+    error: dict[str, Any] | None = None
+    finished_at: str | None = None
+
+
+class EmbeddedSignupSession(BaseModel):
+    """The session object (SPEC 3.4). `url` is present only on creation and new-link responses."""
+
+    id: str = Field(pattern=r"^wss_[a-zA-Z0-9]+$", examples=["wss_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: str = Field("embedded_signup_session")
+    url: AnyUrl | None = Field(None, examples=["https://roost.example.com/embed/connect?token=abc123..."])
+    expires_at: datetime = Field(examples=["2024-01-15T12:30:00.000Z"])
+    livemode: bool
+    source: str = Field(examples=["hosted"], description="hosted | platform")
+    status: str = Field(examples=["pending"], description="pending | completed | recovered | cancelled | failed | expired")
+    created_at: datetime
+    started_at: datetime | None
+    code_received_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    redirect_uri: str | None
+    state: str | None
+    metadata: dict[str, Any]
+    prefill: dict[str, Any] | None
+    locale: str | None
+    coexistence: bool
+    waba_id: str | None
+    business_id: str | None
+    phone_number_id: str | None
+    business_profile_id: str | None
+    last_step: str | None
+    error: SessionError | None
+    provisioning: list[ProvisioningStep]
+
+
+class CreatedEmbeddedSignupSession(EmbeddedSignupSession):
+    """The create response: the seed's three fields are always present."""
+
+    url: AnyUrl = Field(examples=["https://roost.example.com/embed/connect?token=abc123..."])
+
+
+class EmbeddedSignupSessionList(BaseModel):
+    object: str = "list"
+    data: list[EmbeddedSignupSession]
+    has_more: bool
+
+
+class SessionEventObject(BaseModel):
+    id: str = Field(examples=["sevt_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: str = "embedded_signup_session_event"
+    type: str = Field(examples=["session.created"])
+    created_at: datetime
+    data: dict[str, Any]
+
+
+class SessionEventList(BaseModel):
+    object: str = "list"
+    data: list[SessionEventObject]
+    has_more: bool

@@ -144,7 +144,7 @@ async def list_events(db: AsyncSession, session: SignupSession) -> list[SessionE
     rows = await db.scalars(
         select(SessionEvent)
         .where(SessionEvent.session_id == session.id)
-        .order_by(SessionEvent.created_at, SessionEvent.id)
+        .order_by(SessionEvent.seq)
     )
     return list(rows)
 
@@ -209,7 +209,7 @@ async def list_sessions(
             base = base.where(compare(bound))
 
     newest_first = page.ending_before is None
-    cursor_id = page.starting_after or page.ending_before
+    cursor_id = page.starting_after if page.starting_after is not None else page.ending_before
     if cursor_id is not None:
         cursor = await _cursor(db, caller, cursor_id, "starting_after" if newest_first else "ending_before")
         keys = tuple_(sort_created, sort_id)

@@ -104,16 +104,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('organization_id', 'livemode', name=op.f('pk_organization_mode_settings'))
     )
     op.create_table('session_events',
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('session_id', sa.String(length=40), nullable=False),
     sa.Column('type', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['session_id'], ['embedded_signup_sessions.id'], name=op.f('fk_session_events_session_id_embedded_signup_sessions'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_session_events'))
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_session_events')),
+    sa.UniqueConstraint('id', name=op.f('uq_session_events_id'))
     )
     with op.batch_alter_table('session_events', schema=None) as batch_op:
-        batch_op.create_index('ix_session_events_timeline', ['session_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_session_events_timeline', ['session_id', 'seq'], unique=False)
 
     op.create_table('session_metadata_values',
     sa.Column('session_id', sa.String(length=40), nullable=False),
