@@ -15,7 +15,9 @@ from roost.kit.web import error_response
 from roost.observability import RequestContextMiddleware
 from roost.openapi_support import build_openapi
 from roost.organizations.endpoints import router as organization_router
+from roost.profiles.endpoints import router as profiles_router
 from roost.runtime import Runtime
+from roost.wiring import build_simulator
 from roost.sessions.endpoints import router as sessions_router
 
 DESCRIPTION = """Roost onboards your customers' WhatsApp Business accounts through Meta's Embedded Signup.
@@ -42,22 +44,11 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(sessions_router)
     app.include_router(organization_router)
+    app.include_router(profiles_router)
     app.include_router(health.router)
-    if runtime.settings.simulator:
-        import httpx
-
-        from roost.simulator.app import create_simulator_app
-
-        app.mount(
-            "/_sim",
-            create_simulator_app(
-                keyring=runtime.keyring,
-                sessions=runtime.sessions,
-                public_url=runtime.public_url,
-                simulator_url=(runtime.settings.simulator_url or runtime.public_url).rstrip("/"),
-                webhook_client=httpx.AsyncClient(timeout=10),
-            ),
-        )
+    simulator = build_simulator(runtime)
+    if simulator is not None:
+        app.mount("/_sim", simulator)
 
     def request_id(request: Request) -> str | None:
         return request.scope.get("state", {}).get("request_id")

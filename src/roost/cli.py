@@ -90,8 +90,10 @@ def serve(
 def worker() -> None:
     """Run only the background work (expiry, clean-up), e.g. beside several `serve --no-worker`."""
     from roost import worker as worker_loop
+    from roost.wiring import build_simulator
 
     async def work(runtime: Runtime) -> None:
+        build_simulator(runtime)  # test-mode provisioning talks to the simulator in-process
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         import signal
@@ -206,6 +208,50 @@ def orgs_show(organization_id: str) -> None:
         typer.echo(f"No such organization: {organization_id}", err=True)
         raise typer.Exit(1)
     _echo_json(result)
+
+
+@orgs_app.command("set-meta")
+def orgs_set_meta(
+    organization_id: str,
+    app_id: str | None = typer.Option(None, "--app-id", help="Meta app id"),
+    app_secret: str | None = typer.Option(None, "--app-secret", help="Meta app secret (stored encrypted)"),
+    config_id: str | None = typer.Option(None, "--config-id", help="Embedded Signup login configuration id"),
+    system_user_token: str | None = typer.Option(None, "--system-user-token", help="System user token (encrypted)"),
+    verify_token: str | None = typer.Option(None, "--verify-token", help="Webhook verify token (encrypted)"),
+    partner_type: str | None = typer.Option(None, "--partner-type", help="tech_provider or solution_partner"),
+    credit_line_id: str | None = typer.Option(None, "--credit-line-id", help="Solution Partners: credit line id"),
+) -> None:
+    """Set the organization's live-mode Meta app (overrides the server's ROOST_META_* values)."""
+    from pydantic import ValidationError
+
+    from roost.organizations.schemas import META_SECRET_FIELDS, MetaSettingsParams
+
+    given = {
+        "app_id": app_id, "app_secret": app_secret, "config_id": config_id, "system_user_token": system_user_token,
+        "verify_token": verify_token, "partner_type": partner_type, "credit_line_id": credit_line_id,
+    }
+    given = {name: value for name, value in given.items() if value is not None}
+    if not given:
+        typer.echo("Nothing to set: pass at least one option (see --help).", err=True)
+        raise typer.Exit(2)
+    try:
+        MetaSettingsParams.model_validate(given)
+    except ValidationError as problem:
+        typer.echo(f"Invalid value: {problem.errors()[0]['loc'][0]}: {problem.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(runtime: Runtime) -> bool:
+        async with runtime.sessions() as db, db.begin():
+            if await db.get(Organization, organization_id) is None:
+                return False
+            settings = await service.mode_settings(db, organization_id, livemode=True, for_update=True)
+            service.update_meta(runtime.keyring, settings, given, META_SECRET_FIELDS)
+            return True
+
+    if not _with_database(work):
+        typer.echo(f"No such organization: {organization_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Updated the live Meta settings of {organization_id}: {', '.join(sorted(given))}.")
 
 
 def _key_summary(key: Any) -> dict[str, Any]:

@@ -28,9 +28,25 @@ class Settings(BaseSettings):
     )
     simulator: bool = Field(True, description="Serve the built-in Meta simulator used by test mode")
     simulator_url: str | None = None
-    meta_app_id: str | None = None
-    meta_app_secret: SecretStr | None = None
-    meta_config_id: str | None = None
+    meta_app_id: str | None = Field(None, description="Live mode: your Meta app id")
+    meta_app_secret: SecretStr | None = Field(None, description="Live mode: your Meta app secret")
+    meta_config_id: str | None = Field(None, description="Live mode: the Embedded Signup login configuration id")
+    meta_system_user_token: SecretStr | None = Field(
+        None, description="Live mode: a system user token of your business (recovery, doctor)"
+    )
+    meta_verify_token: SecretStr | None = Field(None, description="Live mode: the webhook verify token")
+    meta_partner_type: str = Field("tech_provider", pattern="^(tech_provider|solution_partner)$")
+    meta_credit_line_id: str | None = Field(None, description="Solution Partners: the credit line to share")
+    meta_graph_url: str = "https://graph.facebook.com"
+    meta_graph_version: str = Field("v25.0", pattern=r"^v\d+\.\d+$")
+    meta_sdk_url: str = Field(
+        "https://connect.facebook.net/{locale}/sdk.js", description="Meta's JavaScript SDK; {locale} is replaced"
+    )
+    meta_dialog_origins: str = Field(
+        "https://www.facebook.com,https://web.facebook.com",
+        description="Origins whose WA_EMBEDDED_SIGNUP messages the hosted page accepts",
+    )
+    meta_timeout_seconds: float = Field(10.0, gt=0)
     worker_interval_seconds: float = Field(2.0, gt=0)
     log_level: str = "info"
     trusted_proxies: str = Field("", description="Comma-separated IPs whose X-Forwarded-* headers are believed")

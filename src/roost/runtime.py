@@ -1,8 +1,9 @@
 """What one Roost process holds: settings, database engine, keyring, public URL."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpx
 import structlog
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -10,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from roost.config import Settings
 from roost.db.engine import create_engine, is_sqlite, secure_write, session_factory, sqlite_path
 from roost.kit.crypto import Keyring, new_key_text
+from roost.meta.config import MetaApp, resolve_meta_app
+from roost.meta.graph import GraphClient
+from roost.meta.provisioning import Provisioner
 from roost.observability import Metrics, configure_logging
+from roost.organizations.models import ModeSettings
+from roost.organizations.service import mode_settings
 from roost.sessions.service import SessionPolicy
 
 log = structlog.get_logger("roost")
@@ -28,6 +34,36 @@ class Runtime:
     keyring: Keyring
     public_url: str
     metrics: Metrics
+    live_http: httpx.AsyncClient
+    # In-process client to the simulator's ASGI app (set by wiring.build_simulator): test mode
+    # reaches Meta's simulated Graph API without a network round trip.
+    simulator_http: httpx.AsyncClient | None = None
+    provisioner: Provisioner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.provisioner = Provisioner(sessions=self.sessions, keyring=self.keyring, meta_for=self.meta_for)
+
+    @property
+    def simulator_url(self) -> str:
+        return (self.settings.simulator_url or self.public_url).rstrip("/")
+
+    def meta_app(self, mode: ModeSettings) -> MetaApp | None:
+        """The Meta app of one organization and mode (None: live mode has none configured)."""
+        return resolve_meta_app(self.settings, self.keyring, self.simulator_url, mode)
+
+    def graph(self, app: MetaApp) -> GraphClient:
+        http = self.live_http if app.livemode else self.simulator_http
+        if http is None:
+            raise ConfigurationError("test mode needs the simulator, which is switched off (ROOST_SIMULATOR=0)")
+        return GraphClient(http, app.graph_base_url, app.graph_version, app.app_id, app.app_secret)
+
+    async def meta_for(self, organization_id: str, livemode: bool) -> tuple[MetaApp, GraphClient, ModeSettings]:
+        async with self.sessions() as db, db.begin():
+            mode = await mode_settings(db, organization_id, livemode)
+        app = self.meta_app(mode)
+        if app is None:
+            raise ConfigurationError(f"no Meta app is configured for {organization_id} in live mode")
+        return app, self.graph(app), mode
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -38,6 +74,9 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        await self.live_http.aclose()
+        if self.simulator_http is not None:
+            await self.simulator_http.aclose()
         await self.engine.dispose()
 
 
@@ -69,6 +108,7 @@ def build_runtime(settings: Settings, port: int = 8000) -> Runtime:
         keyring=load_keyring(settings),
         public_url=public_url,
         metrics=Metrics(),
+        live_http=httpx.AsyncClient(timeout=settings.meta_timeout_seconds, follow_redirects=False),
     )
 
 

@@ -6,6 +6,7 @@ import structlog
 
 from roost.idempotency.service import purge_expired
 from roost.kit.timeutil import now_ms
+from roost.meta.provisioning import due_sessions
 from roost.organizations.ratelimit import purge_old_windows
 from roost.runtime import Runtime
 from roost.sessions.service import expire_overdue_sessions
@@ -27,6 +28,12 @@ async def tick(runtime: Runtime) -> dict[str, int]:
         async with db.begin():
             done["idempotency_keys_purged"] = await purge_expired(db, now_ms())
             done["rate_windows_purged"] = await purge_old_windows(db, now_ms())
+    async with runtime.sessions() as db, db.begin():
+        due = await due_sessions(db, now_ms())
+    for session_id in due:
+        await runtime.provisioner.run(session_id)
+    done["provisioning_resumed"] = len(due)
+    done["numbers_registered"] = await runtime.provisioner.register_newly_verified(now_ms())
     if done["expired"]:
         runtime.metrics.sessions_expired.inc(done["expired"])
         log.info("sessions_expired", count=done["expired"])

@@ -11,8 +11,9 @@ from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
-from roost.organizations.models import AdminKey, Organization
+from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.schemas import (
+    META_SECRET_FIELDS,
     AdminKeyCreateParams,
     SettingsUpdateParams,
     admin_key_object,
@@ -76,10 +77,35 @@ def _mode(caller: Caller, mode: str | None) -> bool:
     return livemode
 
 
+def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
+    """The mode's Meta app as the API shows it: ids, never secrets."""
+    app = runtime.meta_app(settings)
+    if not settings.livemode:
+        source = "simulator"
+    elif settings.meta_app_id or settings.meta_app_secret_encrypted or settings.meta_config_id:
+        source = "organization"
+    else:
+        source = "server" if app is not None else None
+    return {
+        "configured": app is not None,
+        "source": source,
+        "app_id": app.app_id if app else settings.meta_app_id,
+        "config_id": app.config_id if app else settings.meta_config_id,
+        "graph_version": app.graph_version if app else None,
+        "app_secret_set": bool(app and app.app_secret),
+        "system_user_token_set": bool(app and app.system_user_token),
+        "verify_token_set": bool(app and app.verify_token),
+        "partner_type": app.partner_type if app else (settings.meta_partner_type or runtime.settings.meta_partner_type),
+        "credit_line_id": app.credit_line_id if app else settings.meta_credit_line_id,
+    }
+
+
 async def _settings_response(db: AsyncSession, runtime: Runtime, caller: Caller, livemode: bool) -> dict:
     organization = await db.get(Organization, caller.organization_id)
     settings = await service.mode_settings(db, caller.organization_id, livemode)
-    return settings_object(organization, settings, service.redirect_secret(runtime.keyring, settings))
+    return settings_object(
+        organization, settings, service.redirect_secret(runtime.keyring, settings), _meta_summary(runtime, settings)
+    )
 
 
 @router.get("/settings", summary="Read the organization's settings for one mode", responses=errors_for(400, 401, 403))
@@ -109,6 +135,15 @@ async def update_settings(
 ) -> dict:
     livemode = _mode(caller, mode)
     params = parse_model(SettingsUpdateParams, await read_json_object(request))
+    meta_changes = {name: getattr(params.meta, name) for name in params.meta.model_fields_set} if params.meta else {}
+    if not livemode and set(meta_changes) - {"partner_type"}:
+        wrong = sorted(set(meta_changes) - {"partner_type"})[0]
+        raise errors.invalid(
+            "parameter_invalid",
+            f"meta.{wrong} can only be set for live mode: test mode always uses the Meta simulator "
+            "(only meta.partner_type can be chosen, to simulate a Solution Partner)",
+            param=f"meta.{wrong}",
+        )
     async with db.begin():
         settings = await service.mode_settings(db, caller.organization_id, livemode, for_update=True)
         if params.name is not None:
@@ -118,6 +153,9 @@ async def update_settings(
             settings.allowed_origins = params.allowed_origins
         if params.allowed_redirect_uris is not None:
             settings.allowed_redirect_uris = params.allowed_redirect_uris
+        if "messages_callback_url" in params.model_fields_set:
+            settings.messages_callback_url = params.messages_callback_url
+        service.update_meta(runtime.keyring, settings, meta_changes, META_SECRET_FIELDS)
         settings.updated_at = now_ms()
         await db.flush()
         return await _settings_response(db, runtime, caller, livemode)

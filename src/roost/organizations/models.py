@@ -37,6 +37,16 @@ class ModeSettings(Base):
     allowed_origins: Mapped[list] = mapped_column(JSON, default=list)
     allowed_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     redirect_secret_encrypted: Mapped[str] = mapped_column(Text)
+    # Meta app overrides (live mode; test mode always uses the simulator). Secrets encrypted.
+    meta_app_id: Mapped[str | None] = mapped_column(String(32))
+    meta_app_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    meta_config_id: Mapped[str | None] = mapped_column(String(32))
+    meta_system_user_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    meta_verify_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    meta_partner_type: Mapped[str | None] = mapped_column(String(20))
+    meta_credit_line_id: Mapped[str | None] = mapped_column(String(32))
+    # Where Meta sends this organization's WhatsApp messages (WABA override_callback_uri).
+    messages_callback_url: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
 

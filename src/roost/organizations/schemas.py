@@ -1,5 +1,7 @@
 from typing import Any
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from roost.kit.timeutil import to_iso
@@ -14,6 +16,24 @@ class AdminKeyCreateParams(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=100, description="A label to recognise the key by")
 
 
+class MetaSettingsParams(BaseModel):
+    """Live mode's Meta app (test mode uses the simulator and accepts only partner_type).
+    Send a field as null to clear it (the server-wide ROOST_META_* value then applies)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: str | None = Field(None, pattern=r"^\d{1,32}$")
+    app_secret: str | None = Field(None, min_length=1, max_length=200, description="Write-only")
+    config_id: str | None = Field(None, pattern=r"^\d{1,32}$", description="The Embedded Signup login configuration")
+    system_user_token: str | None = Field(None, min_length=1, max_length=1000, description="Write-only")
+    verify_token: str | None = Field(None, min_length=1, max_length=200, description="Write-only")
+    partner_type: Literal["tech_provider", "solution_partner"] | None = None
+    credit_line_id: str | None = Field(None, pattern=r"^\d{1,32}$", description="Solution Partners")
+
+
+META_SECRET_FIELDS = ("app_secret", "system_user_token", "verify_token")
+
+
 class SettingsUpdateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -24,6 +44,20 @@ class SettingsUpdateParams(BaseModel):
     allowed_redirect_uris: list[str] | None = Field(
         None, max_length=50, description="When not empty, a session's redirect_uri must equal one of these"
     )
+
+    meta: MetaSettingsParams | None = Field(None, description="This mode's Meta app")
+    messages_callback_url: str | None = Field(
+        None,
+        max_length=200,
+        description="Where Meta sends your customers' WhatsApp messages (set on each WABA as override_callback_uri)",
+    )
+
+    @field_validator("messages_callback_url")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        if value is not None and (redirect_uri_problem(value) or not value.lower().startswith("https://")):
+            raise ValueError("must be an https:// URL (Meta only calls HTTPS endpoints)")
+        return value
 
     @field_validator("allowed_origins")
     @classmethod
@@ -63,7 +97,9 @@ def admin_key_object(key: AdminKey, secret: str | None = None) -> dict[str, Any]
     return body
 
 
-def settings_object(organization: Organization, settings: ModeSettings, redirect_secret: str) -> dict[str, Any]:
+def settings_object(
+    organization: Organization, settings: ModeSettings, redirect_secret: str, meta: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "object": "organization_settings",
         "organization_id": organization.id,
@@ -73,5 +109,7 @@ def settings_object(organization: Organization, settings: ModeSettings, redirect
         "allowed_origins": settings.allowed_origins,
         "allowed_redirect_uris": settings.allowed_redirect_uris,
         "redirect_secret": redirect_secret,
+        "meta": meta,
+        "messages_callback_url": settings.messages_callback_url,
         "updated_at": to_iso(settings.updated_at),
     }

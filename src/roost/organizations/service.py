@@ -142,3 +142,20 @@ async def mode_settings(db: AsyncSession, organization_id: str, livemode: bool, 
 def rotate_redirect_secret(keyring: Keyring, settings: ModeSettings) -> None:
     settings.redirect_secret_encrypted = _seal_redirect_secret(keyring, settings.organization_id, settings.livemode)
     settings.updated_at = now_ms()
+
+
+# -- Meta app overrides (live mode) ----------------------------------------------------------
+
+
+def meta_secret_context(organization_id: str, name: str) -> str:
+    return f"meta:{organization_id}:live:{name}"
+
+
+def update_meta(keyring: Keyring, settings: ModeSettings, changes: dict[str, str | None], secret_fields: tuple[str, ...]) -> None:
+    """Write the given Meta fields (None clears one); secrets are stored encrypted."""
+    for name, value in changes.items():
+        if name in secret_fields:
+            sealed = keyring.encrypt(value, meta_secret_context(settings.organization_id, name)) if value else None
+            setattr(settings, f"meta_{name}_encrypted", sealed)
+        else:
+            setattr(settings, f"meta_{name}", value)

@@ -10,6 +10,7 @@ from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
 from roost.organizations.auth import require_admin_key
+from roost.organizations.models import ModeSettings
 from roost.organizations.service import Caller, mode_settings
 from roost.runtime import Runtime, get_db, get_runtime
 from roost.sessions import service
@@ -21,6 +22,7 @@ from roost.sessions.schemas import (
     SessionEventList,
     event_object,
 )
+from roost.sessions.simulation import SimulateParams, simulate
 from roost.sessions.state import SessionStatus
 
 router = APIRouter(prefix="/v1/organization/embedded-signup", tags=["Embedded signup sessions"])
@@ -28,13 +30,14 @@ router = APIRouter(prefix="/v1/organization/embedded-signup", tags=["Embedded si
 LIST_PARAMS = {"limit", "starting_after", "ending_before", "status", "source", "created[gte]", "created[gt]", "created[lt]", "created[lte]"}
 
 
-def _ensure_mode_available(caller: Caller, runtime: Runtime) -> None:
-    if caller.livemode and not runtime.settings.live_meta_configured():
+def _ensure_mode_available(runtime: Runtime, mode: ModeSettings) -> None:
+    if mode.livemode and runtime.meta_app(mode) is None:
         raise errors.invalid(
             "meta_not_configured",
-            "Live sessions need a Meta app: set ROOST_META_APP_ID, ROOST_META_APP_SECRET and ROOST_META_CONFIG_ID",
+            "Live sessions need a Meta app: set ROOST_META_APP_ID, ROOST_META_APP_SECRET and ROOST_META_CONFIG_ID, "
+            "or the organization's live Meta settings",
         )
-    if not caller.livemode and not runtime.settings.simulator:
+    if not mode.livemode and not runtime.settings.simulator:
         raise errors.invalid(
             "simulator_disabled", "Test sessions run against the Meta simulator, which this server has switched off (ROOST_SIMULATOR=0)"
         )
@@ -64,11 +67,11 @@ async def create_session(
     params = parse_model(
         SessionCreateParams, body, {"allow_insecure_redirects": runtime.settings.allow_insecure_redirects}
     )
-    _ensure_mode_available(caller, runtime)
 
     async def work() -> tuple[int, dict]:
         now = now_ms()
         settings = await mode_settings(db, caller.organization_id, caller.livemode)
+        _ensure_mode_available(runtime, settings)
         session, url = await service.create_session(
             db, caller, params, runtime.session_policy, now, allowed_redirect_uris=settings.allowed_redirect_uris
         )
@@ -224,3 +227,24 @@ async def list_events(session_id: str, caller: Caller = Depends(require_admin_ke
         session = await service.get_session(db, caller, session_id)
         events = await service.list_events(db, session)
     return JSONResponse({"object": "list", "data": [event_object(event) for event in events], "has_more": False})
+
+
+@router.post(
+    "/sessions/{session_id}/simulate",
+    summary="Test helper: play a signup outcome without a browser (test keys only)",
+    description="Runs the same backend path as the hosted page with the Meta simulator: `completed` connects a "
+    "simulated account, `cancelled` gives up at `cancel_step`, `signup_error` reports Meta's `error_code`, "
+    "`recovered` finishes Meta's flow but loses the code.",
+    openapi_extra=body_of(SimulateParams),
+    response_model=EmbeddedSignupSession,
+    responses=errors_for(400, 401, 403, 404, 409),
+)
+async def simulate_session(
+    session_id: str,
+    request: Request,
+    caller: Caller = Depends(require_admin_key),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    params = parse_model(SimulateParams, await read_json_object(request))
+    session = await simulate(runtime, caller, session_id, params, request.headers["authorization"])
+    return JSONResponse(service.present(session, now_ms()))

@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.meta.events import SignupMessage
 from roost.sessions.models import SignupSession
+from roost.sessions.prefill import meta_setup
 from roost.sessions.state import SessionStatus, record_event, transition
 
 
@@ -57,3 +58,12 @@ def finished_without_code(db: AsyncSession, session: SignupSession, now: int) ->
             "meta_code": None,
         },
     )
+
+
+def login_extras(session: SignupSession) -> dict:
+    """`extras` for FB.login: the prefill in Meta's form, coexistence, session info v3."""
+    return {
+        "setup": meta_setup(session.prefill or {}),
+        "featureType": "whatsapp_business_app_onboarding" if session.coexistence else "",
+        "sessionInfoVersion": "3",
+    }

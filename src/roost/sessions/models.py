@@ -18,6 +18,12 @@ class SignupSession(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        Index(
+            "ix_sessions_provisioning_due",
+            "provisioning_next_at",
+            sqlite_where=text("provisioning_next_at IS NOT NULL"),
+            postgresql_where=text("provisioning_next_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -47,6 +53,12 @@ class SignupSession(Base):
     last_step: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[dict | None] = mapped_column(JSON)
     provisioning: Mapped[list] = mapped_column(JSON, default=list)
+    # Held only until the business profile exists (then it moves there); AES-GCM encrypted.
+    business_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Provisioning is resumable: the worker takes sessions whose next attempt is due and whose
+    # lease (held by whoever is running the steps) has run out.
+    provisioning_next_at: Mapped[int | None] = mapped_column(BigInteger)
+    provisioning_lease_until: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SessionMetadataValue(Base):

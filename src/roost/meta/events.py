@@ -1,0 +1,84 @@
+"""Meta's `WA_EMBEDDED_SIGNUP` message events, parsed (research §3).
+
+The browser relays them, so they are claims: a FINISH's `waba_id` is checked against the
+business token's scopes before Roost trusts it.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FINISH_EVENTS = frozenset(
+    {
+        "FINISH",
+        "FINISH_ONLY_WABA",
+        "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING",
+        "FINISH_OBO_MIGRATION",
+        "FINISH_GRANT_ONLY_API_ACCESS",
+    }
+)
+CANCEL_STEPS = (
+    "BUSINESS_ACCOUNT_SELECTION",
+    "WABA_PHONE_PROFILE_PICKER",
+    "WHATSAPP_BUSINESS_PROFILE_SETUP",
+    "PHONE_NUMBER_SETUP",
+    "PHONE_NUMBER_VERIFICATION",
+    "PERMISSIONS",
+)
+
+
+@dataclass(frozen=True)
+class SignupMessage:
+    kind: str  # finish | cancel | error
+    event: str
+    waba_id: str | None = None
+    phone_number_id: str | None = None
+    business_id: str | None = None
+    current_step: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def coexistence(self) -> bool:
+        return self.event == "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
+
+    def as_event_data(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
+
+def _text(value: Any, limit: int = 64) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    return str(value)[:limit]
+
+
+def parse_message(raw: str | dict[str, Any]) -> SignupMessage | None:
+    """A WA_EMBEDDED_SIGNUP event from its JSON string (or object); None for anything else."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, dict) or raw.get("type") != "WA_EMBEDDED_SIGNUP":
+        return None
+    event = _text(raw.get("event")) or ""
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    if event in FINISH_EVENTS:
+        return SignupMessage(
+            kind="finish",
+            event=event,
+            waba_id=_text(data.get("waba_id")),
+            phone_number_id=_text(data.get("phone_number_id")),
+            business_id=_text(data.get("business_id")),
+        )
+    # A reported error arrives as CANCEL with error_message (current docs) or as ERROR (older).
+    if event == "ERROR" or (event.startswith("CANCEL") and data.get("error_message")):
+        return SignupMessage(
+            kind="error",
+            event=event,
+            error_code=_text(data.get("error_code") or data.get("error_id")),
+            error_message=_text(data.get("error_message"), 500),
+        )
+    if event.startswith("CANCEL"):
+        return SignupMessage(kind="cancel", event=event, current_step=_text(data.get("current_step")))
+    return None

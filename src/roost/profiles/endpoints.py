@@ -1,0 +1,103 @@
+"""Business profiles and phone numbers over HTTP (SPEC 5.2, read side and registration)."""
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.kit import errors
+from roost.kit.web import parse_model, read_json_object
+from roost.openapi_support import body_of, errors_for
+from roost.organizations.auth import require_admin_key
+from roost.organizations.service import Caller
+from roost.profiles import service
+from roost.profiles.models import BusinessProfile
+from roost.runtime import Runtime, get_db, get_runtime
+
+router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
+LIST_PARAMS = {"limit", "starting_after", "ending_before", "session_id", "waba_id", "status"}
+
+
+class RegisterParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pin: str | None = Field(
+        None, pattern=r"^\d{6}$", description="The number's two-step verification PIN, if it already has one"
+    )
+
+
+@router.get(
+    "/business-profiles",
+    summary="List business profiles, newest first",
+    description="Filters: `session_id`, `waba_id`, `status` (connected | disconnected) and "
+    "`metadata[<key>]=<value>` of the session that connected the profile.",
+    responses=errors_for(400, 401),
+)
+async def list_profiles(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+    query = request.query_params
+    problems: list[dict[str, str]] = []
+    metadata: dict[str, str] = {}
+    for name in query.keys():
+        if name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
+            metadata[name[len("metadata[") : -1]] = query[name]
+        elif name not in LIST_PARAMS:
+            problems.append({"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"})
+    limit_text = query.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        problems.append({"param": "limit", "code": "parameter_invalid", "message": "limit must be an integer from 1 to 100"})
+    if query.get("status") not in (None, service.CONNECTED, service.DISCONNECTED):
+        problems.append({"param": "status", "code": "parameter_invalid", "message": "status must be connected or disconnected"})
+    if "starting_after" in query and "ending_before" in query:
+        problems.append({"param": "ending_before", "code": "parameter_invalid", "message": "ending_before cannot be combined with starting_after"})
+    if problems:
+        raise errors.validation_error(problems)
+    async with db.begin():
+        rows, has_more = await service.list_profiles(
+            db,
+            caller,
+            session_id=query.get("session_id"),
+            waba_id=query.get("waba_id"),
+            status=query.get("status"),
+            metadata=metadata,
+            limit=int(limit_text),
+            starting_after=query.get("starting_after"),
+            ending_before=query.get("ending_before"),
+        )
+        phones = await service.phone_numbers_of(db, [row.id for row in rows])
+    return {"object": "list", "data": [service.profile_object(row, phones[row.id]) for row in rows], "has_more": has_more}
+
+
+@router.get("/business-profiles/{profile_id}", summary="Retrieve a business profile", responses=errors_for(401, 404))
+async def get_profile(profile_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+    async with db.begin():
+        profile = await service.get_profile(db, caller, profile_id)
+        phones = await service.phone_numbers_of(db, [profile.id])
+    return service.profile_object(profile, phones[profile.id])
+
+
+@router.post(
+    "/phone-numbers/{phone_id}/register",
+    summary="Register a phone number on the Cloud API (one attempt)",
+    description="Meta allows 10 registration attempts per number in 72 hours, so Roost never retries on its "
+    "own: call this after fixing the cause in `registration_error` (for example with the number's existing PIN).",
+    openapi_extra=body_of(RegisterParams),
+    responses=errors_for(400, 401, 404, 409),
+)
+async def register_phone(
+    phone_id: str,
+    request: Request,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict:
+    params = parse_model(RegisterParams, await read_json_object(request))
+    async with db.begin():
+        phone = await service.get_phone_number(db, caller, phone_id)
+        profile = await db.get(BusinessProfile, phone.business_profile_id)
+        if profile.status != service.CONNECTED:
+            raise errors.conflict("profile_disconnected", "This number's business profile is disconnected")
+        if phone.cloud_api_registered:
+            raise errors.conflict("phone_already_registered", "This number is already registered on the Cloud API")
+    await runtime.provisioner.register_number(phone.id, params.pin)
+    async with db.begin():
+        phone = await service.get_phone_number(db, caller, phone_id)
+    return service.phone_object(phone)

@@ -1,0 +1,59 @@
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from roost.db.base import Base
+
+
+class BusinessProfile(Base):
+    """A connected WhatsApp Business Account of one organization, in one mode."""
+
+    __tablename__ = "business_profiles"
+    __table_args__ = (
+        # One record per WABA per tenant and mode: reconnecting reuses it.
+        UniqueConstraint("organization_id", "livemode", "waba_id", name="uq_profiles_waba"),
+        Index("ix_profiles_list", "organization_id", "livemode", "created_at", "id"),
+        Index("ix_profiles_waba", "waba_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    session_id: Mapped[str | None] = mapped_column(String(40))
+    waba_id: Mapped[str] = mapped_column(String(32))
+    business_id: Mapped[str | None] = mapped_column(String(32))
+    business_name: Mapped[str | None] = mapped_column(String(255))
+    coexistence: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_encrypted: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    onboarding_completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    review_status: Mapped[str | None] = mapped_column(String(16))
+    review_decided_at: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class PhoneNumber(Base):
+    __tablename__ = "phone_numbers"
+    __table_args__ = (
+        UniqueConstraint("business_profile_id", "phone_number_id", name="uq_phone_numbers_profile_phone"),
+        Index("ix_phone_numbers_pending_verification", "code_verification_status", "cloud_api_registered"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    business_profile_id: Mapped[str] = mapped_column(ForeignKey("business_profiles.id"))
+    organization_id: Mapped[str] = mapped_column(String(40))
+    livemode: Mapped[bool] = mapped_column(Boolean)
+    phone_number_id: Mapped[str] = mapped_column(String(32))
+    display_phone_number: Mapped[str | None] = mapped_column(String(40))
+    verified_name: Mapped[str | None] = mapped_column(String(255))
+    quality_rating: Mapped[str | None] = mapped_column(String(16))
+    code_verification_status: Mapped[str | None] = mapped_column(String(32))
+    is_on_biz_app: Mapped[bool] = mapped_column(Boolean, default=False)
+    cloud_api_registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    registration_error: Mapped[dict | None] = mapped_column(JSON)
+    registration_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pin_encrypted: Mapped[str | None] = mapped_column(Text)
+    onboarded_at: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)

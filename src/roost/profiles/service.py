@@ -1,0 +1,228 @@
+"""Business profiles and their phone numbers: storage and presentation (SPEC 5.2)."""
+
+from typing import Any
+
+from sqlalchemy import and_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.kit import errors
+from roost.kit.ids import has_prefix, new_id
+from roost.kit.timeutil import to_iso
+from roost.organizations.service import Caller
+from roost.profiles.models import BusinessProfile, PhoneNumber
+from roost.sessions.models import SessionMetadataValue
+from roost.sessions.service import metadata_digest
+
+CONNECTED = "connected"
+DISCONNECTED = "disconnected"
+
+
+async def connected_elsewhere(db: AsyncSession, waba_id: str, organization_id: str, livemode: bool) -> bool:
+    """Is this WABA connected to another organization (in the same mode)?"""
+    other = await db.scalar(
+        select(BusinessProfile.id).where(
+            BusinessProfile.waba_id == waba_id,
+            BusinessProfile.status == CONNECTED,
+            BusinessProfile.livemode == livemode,
+            BusinessProfile.organization_id != organization_id,
+        )
+    )
+    return other is not None
+
+
+async def upsert_profile(
+    db: AsyncSession,
+    *,
+    organization_id: str,
+    livemode: bool,
+    session_id: str,
+    waba_id: str,
+    business_id: str | None,
+    business_name: str | None,
+    coexistence: bool,
+    token_encrypted: str,
+    now: int,
+) -> BusinessProfile:
+    """Create the profile, or reconnect the one this organization had for the same WABA."""
+    profile = await db.scalar(
+        select(BusinessProfile)
+        .where(
+            BusinessProfile.organization_id == organization_id,
+            BusinessProfile.livemode == livemode,
+            BusinessProfile.waba_id == waba_id,
+        )
+        .with_for_update()
+    )
+    if profile is None:
+        profile = BusinessProfile(id=new_id("wabp"), organization_id=organization_id, livemode=livemode, waba_id=waba_id, created_at=now)
+        db.add(profile)
+    profile.session_id = session_id
+    profile.business_id = business_id or profile.business_id
+    profile.business_name = business_name or profile.business_name
+    profile.coexistence = coexistence
+    profile.token_encrypted = token_encrypted
+    profile.token_expires_at = None  # Embedded Signup business tokens do not expire
+    profile.onboarding_completed_at = now
+    profile.status = CONNECTED
+    profile.updated_at = now
+    await db.flush()
+    return profile
+
+
+async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_phone: dict[str, Any], now: int) -> PhoneNumber:
+    phone = await db.scalar(
+        select(PhoneNumber).where(
+            PhoneNumber.business_profile_id == profile.id, PhoneNumber.phone_number_id == str(meta_phone["id"])
+        )
+    )
+    if phone is None:
+        phone = PhoneNumber(
+            id=new_id("wapn"),
+            business_profile_id=profile.id,
+            organization_id=profile.organization_id,
+            livemode=profile.livemode,
+            phone_number_id=str(meta_phone["id"]),
+            onboarded_at=now,
+            created_at=now,
+            registration_attempts=0,
+            cloud_api_registered=False,
+        )
+        db.add(phone)
+    phone.display_phone_number = meta_phone.get("display_phone_number")
+    phone.verified_name = meta_phone.get("verified_name")
+    phone.quality_rating = meta_phone.get("quality_rating")
+    phone.code_verification_status = meta_phone.get("code_verification_status")
+    phone.is_on_biz_app = bool(meta_phone.get("is_on_biz_app"))
+    # A number Meta already reports as connected (coexistence) needs no registration.
+    if meta_phone.get("status") == "CONNECTED" and meta_phone.get("platform_type") == "CLOUD_API":
+        phone.cloud_api_registered = True
+    phone.updated_at = now
+    return phone
+
+
+async def phone_numbers_of(db: AsyncSession, profile_ids: list[str]) -> dict[str, list[PhoneNumber]]:
+    grouped: dict[str, list[PhoneNumber]] = {profile_id: [] for profile_id in profile_ids}
+    if profile_ids:
+        rows = await db.scalars(
+            select(PhoneNumber)
+            .where(PhoneNumber.business_profile_id.in_(profile_ids))
+            .order_by(PhoneNumber.created_at, PhoneNumber.id)
+        )
+        for phone in rows:
+            grouped[phone.business_profile_id].append(phone)
+    return grouped
+
+
+def phone_object(phone: PhoneNumber) -> dict[str, Any]:
+    return {
+        "id": phone.id,
+        "object": "phone_number",
+        "phone_number_id": phone.phone_number_id,
+        "display_phone_number": phone.display_phone_number,
+        "verified_name": phone.verified_name,
+        "quality_rating": phone.quality_rating,
+        "code_verification_status": phone.code_verification_status,
+        "cloud_api_registered": phone.cloud_api_registered,
+        "registration_error": phone.registration_error,
+    }
+
+
+def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[str, Any]:
+    return {
+        "id": profile.id,
+        "object": "business_profile",
+        "livemode": profile.livemode,
+        "session_id": profile.session_id,
+        "waba_id": profile.waba_id,
+        "business_id": profile.business_id,
+        "business_name": profile.business_name,
+        "coexistence": profile.coexistence,
+        "token_expires_at": to_iso(profile.token_expires_at),
+        "onboarding_completed_at": to_iso(profile.onboarding_completed_at),
+        "review_status": profile.review_status,
+        "review_decided_at": to_iso(profile.review_decided_at),
+        "status": profile.status,
+        "phone_numbers": [phone_object(phone) for phone in phones],
+        "created_at": to_iso(profile.created_at),
+    }
+
+
+async def get_profile(db: AsyncSession, caller: Caller, profile_id: str) -> BusinessProfile:
+    profile = None
+    if has_prefix(profile_id, "wabp"):
+        profile = await db.scalar(
+            select(BusinessProfile).where(
+                BusinessProfile.id == profile_id,
+                BusinessProfile.organization_id == caller.organization_id,
+                BusinessProfile.livemode == caller.livemode,
+            )
+        )
+    if profile is None:
+        raise errors.not_found(f"No such business profile: '{profile_id}'", param="id")
+    return profile
+
+
+async def get_phone_number(db: AsyncSession, caller: Caller, phone_id: str, *, for_update: bool = False) -> PhoneNumber:
+    phone = None
+    if has_prefix(phone_id, "wapn"):
+        query = select(PhoneNumber).where(
+            PhoneNumber.id == phone_id,
+            PhoneNumber.organization_id == caller.organization_id,
+            PhoneNumber.livemode == caller.livemode,
+        )
+        if for_update:
+            query = query.with_for_update()
+        phone = await db.scalar(query)
+    if phone is None:
+        raise errors.not_found(f"No such phone number: '{phone_id}'", param="id")
+    return phone
+
+
+async def list_profiles(
+    db: AsyncSession,
+    caller: Caller,
+    *,
+    session_id: str | None,
+    waba_id: str | None,
+    status: str | None,
+    metadata: dict[str, str],
+    limit: int,
+    starting_after: str | None,
+    ending_before: str | None,
+) -> tuple[list[BusinessProfile], bool]:
+    P = BusinessProfile
+    query = select(P).where(P.organization_id == caller.organization_id, P.livemode == caller.livemode)
+    if session_id:
+        query = query.where(P.session_id == session_id)
+    if waba_id:
+        query = query.where(P.waba_id == waba_id)
+    if status:
+        query = query.where(P.status == status)
+    for index, (key, value) in enumerate(metadata.items()):
+        # The metadata of the session that connected the profile.
+        meta = SessionMetadataValue.__table__.alias(f"pm{index}")
+        query = query.join(
+            meta, and_(meta.c.session_id == P.session_id, meta.c.key == key, meta.c.value_digest == metadata_digest(value))
+        )
+    newest_first = ending_before is None
+    cursor_id = starting_after or ending_before
+    if cursor_id:
+        row = (
+            await db.execute(
+                select(P.created_at, P.id).where(
+                    P.id == cursor_id, P.organization_id == caller.organization_id, P.livemode == caller.livemode
+                )
+            )
+        ).first()
+        if row is None:
+            param = "starting_after" if newest_first else "ending_before"
+            raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your business profiles", param=param)
+        keys, cursor = tuple_(P.created_at, P.id), tuple_(row.created_at, row.id)
+        query = query.where(keys < cursor if newest_first else keys > cursor)
+    order = (P.created_at.desc(), P.id.desc()) if newest_first else (P.created_at.asc(), P.id.asc())
+    rows = list(await db.scalars(query.order_by(*order).limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not newest_first:
+        rows.reverse()
+    return rows, has_more

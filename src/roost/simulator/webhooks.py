@@ -1,0 +1,214 @@
+"""The webhook emitter: Meta's `account_update` / `account_review_update` POSTs (research §5).
+
+Each webhook is signed `X-Hub-Signature-256: sha256=<HMAC-SHA256(app secret, raw body)>` and
+POSTed to the app's callback URL. A non-2xx answer (or no answer) is retried a few times with a
+short back-off in the background; every attempt is recorded in `sim_webhook_deliveries`.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import select
+
+from roost.kit.ids import new_id
+from roost.kit.timeutil import now_ms, to_iso
+from roost.simulator import service
+from roost.simulator.models import SimWebhookDelivery
+
+log = structlog.get_logger("roost.simulator")
+
+# Seconds to wait before each retry after the first attempt (compressed from Meta's 7 days).
+RETRY_BACKOFF = (0.5, 1.0, 2.0)
+RESPONSE_KEEP = 2000
+
+ACCOUNT_UPDATE_EVENTS = ("PARTNER_APP_INSTALLED", "PARTNER_ADDED", "PARTNER_REMOVED")
+REVIEW_DECISIONS = ("APPROVED", "REJECTED", "PENDING", "DEFERRED")
+
+
+def signature(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def envelope(entry_id: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": entry_id, "time": now_ms() // 1000, "changes": [{"field": field, "value": value}]}],
+    }
+
+
+def account_update(
+    event: str, *, app_id: str, partner_business_id: str, waba_id: str, owner_business_id: str
+) -> tuple[str, dict[str, Any]]:
+    """(entry id, payload). In Meta's PARTNER_* examples the entry id is the partner's business."""
+    waba_info: dict[str, Any] = {"waba_id": waba_id, "owner_business_id": owner_business_id}
+    if event == "PARTNER_APP_INSTALLED":
+        waba_info["partner_app_id"] = app_id
+    return partner_business_id, envelope(partner_business_id, "account_update", {"event": event, "waba_info": waba_info})
+
+
+def account_review_update(waba_id: str, decision: str) -> tuple[str, dict[str, Any]]:
+    return waba_id, envelope(waba_id, "account_review_update", {"decision": decision})
+
+
+def delivery_object(row: SimWebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "simulator.webhook_delivery",
+        "webhook_id": row.webhook_id,
+        "field": row.field,
+        "event": row.event,
+        "url": row.url,
+        "attempt": row.attempt,
+        "outcome": row.outcome,
+        "status_code": row.status_code,
+        "response_body": row.response_body,
+        "error": row.error,
+        "signature": row.signature,
+        "payload": json.loads(row.payload),
+        "created_at": to_iso(row.created_at),
+    }
+
+
+class WebhookEmitter:
+    def __init__(self, sim: service.Simulator, client: httpx.AsyncClient) -> None:
+        self.sim = sim
+        self.client = client
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def schedule(self, app_id: str, field: str, payload: dict[str, Any]) -> None:
+        """Send in the background (the caller does not wait for the receiver)."""
+        self._spawn(self.emit(app_id, field, payload))
+
+    async def emit(self, app_id: str, field: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send now: the first attempt is awaited (its outcome is returned), retries run in the background."""
+        async with self.sim.sessions() as db, db.begin():
+            app = await service.ensure_app(db, self.sim.keyring, app_id)
+            subscription = service.subscription_of(self.sim, app)
+        body = service.json_dumps(payload).encode()
+        signed = signature(self.sim.app(app_id).app_secret, body)
+        webhook = {
+            "webhook_id": new_id("simw"),
+            "app_id": app_id,
+            "field": field,
+            "event": _event_of(payload),
+            "url": subscription["callback_url"],
+            "payload": body.decode(),
+            "signature": signed,
+        }
+        summary = {"webhook_id": webhook["webhook_id"], "url": webhook["url"], "payload": payload, "signature": signed}
+
+        if field not in subscription["fields"]:
+            await self._record(webhook, 0, "not_subscribed", error=f"the app is not subscribed to the field {field}")
+            return {**summary, "outcome": "not_subscribed"}
+        fault = await service.take_fault(self.sim.sessions, app_id, "webhooks")
+        if fault is not None and fault.kind == "webhook_lost":
+            await self._record(webhook, 0, "lost", error=f"dropped by fault {fault.id}")
+            return {**summary, "outcome": "lost"}
+        if fault is not None and fault.kind == "latency" and fault.delay_ms:
+            # A late webhook: answer at once, POST after the delay.
+            self._spawn(self._deliver(webhook, body, RETRY_BACKOFF, initial_delay=fault.delay_ms / 1000))
+            return {**summary, "outcome": "delayed"}
+        outcome = await self._attempt(webhook, body, 1)
+        if outcome != "delivered":
+            self._spawn(self._deliver(webhook, body, RETRY_BACKOFF[1:], first_attempt=2, initial_delay=RETRY_BACKOFF[0]))
+        return {**summary, "outcome": outcome}
+
+    async def deliveries(self, app_id: str, limit: int) -> list[dict[str, Any]]:
+        async with self.sim.sessions() as db, db.begin():
+            rows = await db.scalars(
+                select(SimWebhookDelivery)
+                .where(SimWebhookDelivery.app_id == app_id)
+                .order_by(SimWebhookDelivery.created_at.desc(), SimWebhookDelivery.id.desc())
+                .limit(limit)
+            )
+            return [delivery_object(row) for row in rows]
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("simulator_webhook_task_failed", error=repr(task.exception()))
+
+    async def _deliver(
+        self,
+        webhook: dict[str, Any],
+        body: bytes,
+        backoff: Sequence[float],
+        *,
+        first_attempt: int = 1,
+        initial_delay: float = 0.0,
+    ) -> None:
+        if initial_delay:
+            await asyncio.sleep(initial_delay)
+        attempt = first_attempt
+        if await self._attempt(webhook, body, attempt) == "delivered":
+            return
+        for wait in backoff:
+            await asyncio.sleep(wait)
+            attempt += 1
+            if await self._attempt(webhook, body, attempt) == "delivered":
+                return
+
+    async def _attempt(self, webhook: dict[str, Any], body: bytes, attempt: int) -> str:
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": webhook["signature"],
+                   "User-Agent": "facebookexternalua"}
+        try:
+            response = await self.client.post(webhook["url"], content=body, headers=headers, follow_redirects=False)
+        except httpx.HTTPError as problem:
+            await self._record(webhook, attempt, "error", error=f"{type(problem).__name__}: {problem}"[:RESPONSE_KEEP])
+            return "error"
+        outcome = "delivered" if 200 <= response.status_code < 300 else "failed"
+        await self._record(webhook, attempt, outcome, status_code=response.status_code, response_body=response.text[:RESPONSE_KEEP])
+        return outcome
+
+    async def _record(
+        self,
+        webhook: dict[str, Any],
+        attempt: int,
+        outcome: str,
+        *,
+        status_code: int | None = None,
+        response_body: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        async with self.sim.sessions() as db, db.begin():
+            db.add(
+                SimWebhookDelivery(
+                    id=new_id("simd"),
+                    webhook_id=webhook["webhook_id"],
+                    app_id=webhook["app_id"],
+                    field=webhook["field"],
+                    event=webhook["event"],
+                    url=webhook["url"],
+                    payload=webhook["payload"],
+                    signature=webhook["signature"],
+                    attempt=attempt,
+                    outcome=outcome,
+                    status_code=status_code,
+                    response_body=response_body,
+                    error=error,
+                    created_at=now_ms(),
+                )
+            )
+
+
+def _event_of(payload: dict[str, Any]) -> str | None:
+    try:
+        value = payload["entry"][0]["changes"][0]["value"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return value.get("event") or value.get("decision")

@@ -1,0 +1,29 @@
+"""Composition of optional parts: the simulator is built here, never imported by the core."""
+
+import httpx
+from starlette.types import ASGIApp
+
+from roost.runtime import Runtime
+
+SIMULATOR_INTERNAL_URL = "http://simulator.roost.internal"
+
+
+def build_simulator(runtime: Runtime) -> ASGIApp | None:
+    """The simulator's ASGI app (to mount at /_sim), wired as test mode's Graph API. None when off."""
+    if not runtime.settings.simulator:
+        return None
+    from roost.simulator.app import create_simulator_app
+
+    simulator = create_simulator_app(
+        keyring=runtime.keyring,
+        sessions=runtime.sessions,
+        public_url=runtime.public_url,
+        simulator_url=runtime.simulator_url,
+        webhook_client=httpx.AsyncClient(timeout=10),
+    )
+    runtime.simulator_http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=simulator),
+        base_url=SIMULATOR_INTERNAL_URL,
+        timeout=runtime.settings.meta_timeout_seconds,
+    )
+    return simulator

@@ -1,0 +1,50 @@
+"""Fixtures for the simulator's tests: its Graph API over real HTTP, the org's app, a webhook receiver."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.simulator.helpers import GRAPH_VERSION, Receiver
+
+
+@pytest.fixture
+def sim_app(api: httpx.Client) -> dict[str, Any]:
+    """The simulated Meta app of the test's organization (GET /_sim/control/app)."""
+    response = api.get("/_sim/control/app")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def graph(roost: Any) -> Iterator[httpx.Client]:
+    """An unauthenticated client for the simulated Graph API (`/_sim/graph/v25.0/…`)."""
+    with httpx.Client(base_url=f"{roost.base_url}/_sim/graph/{GRAPH_VERSION}", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a loopback port (see helpers.Receiver)."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            state.handle(self)
+
+        def do_POST(self) -> None:  # noqa: N802
+            state.handle(self)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/meta"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,144 @@
+"""Helpers for the simulator's tests: Graph calls, signups, Meta's error envelope, a webhook receiver."""
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+GRAPH_VERSION = "v25.0"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def signup(api: httpx.Client, **body: Any) -> dict[str, Any]:
+    response = api.post("/_sim/control/signups", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def exchange(graph: httpx.Client, app: dict[str, Any], code: str) -> str:
+    response = graph.get(
+        "/oauth/access_token", params={"client_id": app["app_id"], "client_secret": app["app_secret"], "code": code}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+@dataclass
+class Onboarded:
+    token: str
+    business_id: str
+    waba_id: str
+    phone_number_id: str | None
+    signup: dict[str, Any]
+
+
+def onboard(api: httpx.Client, graph: httpx.Client, app: dict[str, Any], **body: Any) -> Onboarded:
+    """A finished signup whose code was exchanged for a business token."""
+    result = signup(api, **body)
+    token = exchange(graph, app, result["code"])
+    return Onboarded(token, result["business_id"], result["waba_id"], result["phone_number_id"], result)
+
+
+def meta_error(response: httpx.Response, status: int, code: int, subcode: int | None = None) -> dict[str, Any]:
+    """Assert Meta's error envelope, exactly, and return its `error`."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["type"] == "OAuthException"
+    assert error["code"] == code
+    assert isinstance(error["fbtrace_id"], str) and len(error["fbtrace_id"]) >= 10
+    if subcode is None:
+        assert "error_subcode" not in error
+    else:
+        assert error["error_subcode"] == subcode
+    return error
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+# -- a webhook receiver (served on a loopback port by the `receiver` fixture) -------------------
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    signature_valid: bool | None = None
+
+
+@dataclass
+class Receiver:
+    """Answers Meta's handshake (echoes hub.challenge when the verify token matches) and records
+    POSTs, checking `X-Hub-Signature-256` with the app secret like a real receiver would."""
+
+    app_secret: str = ""
+    verify_token: str = ""
+    post_statuses: list[int] = field(default_factory=list)
+    challenge_mode: str = "echo"  # "echo" | "wrong" | "404"
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+
+    def posts(self) -> list[Received]:
+        return [item for item in self.received if item.method == "POST"]
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(handler.path)
+        length = int(handler.headers.get("content-length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        item = Received(handler.command, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in handler.headers.items()}, body)
+        self.received.append(item)
+        if handler.command == "GET":
+            challenge = item.query.get("hub.challenge", [""])[0]
+            token_ok = item.query.get("hub.verify_token", [""])[0] == self.verify_token
+            if self.challenge_mode == "404" or not token_ok:
+                self._answer(handler, 404 if self.challenge_mode == "404" else 403, b"no")
+            elif self.challenge_mode == "wrong":
+                self._answer(handler, 200, b"not-the-challenge")
+            else:
+                self._answer(handler, 200, challenge.encode())
+            return
+        expected = "sha256=" + hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        item.signature_valid = hmac.compare_digest(expected, item.headers.get("x-hub-signature-256", ""))
+        status = self.post_statuses.pop(0) if self.post_statuses else 200
+        self._answer(handler, status if item.signature_valid else 401, b"ok")
+
+    @staticmethod
+    def _answer(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+def subscribe_app_to(graph: httpx.Client, app: dict[str, Any], receiver: Receiver, fields: str = "account_update,account_review_update") -> None:
+    """Point the app's webhooks at the receiver (POST /{app_id}/subscriptions, with the handshake)."""
+    receiver.app_secret = app["app_secret"]
+    receiver.verify_token = "verify-" + app["app_id"]
+    response = graph.post(
+        f"/{app['app_id']}/subscriptions",
+        headers=bearer(app["app_token"]),
+        data={"object": "whatsapp_business_account", "callback_url": receiver.url, "fields": fields, "verify_token": receiver.verify_token},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"success": True}
