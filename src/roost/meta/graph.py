@@ -55,7 +55,10 @@ class MetaError(Exception):
         except ValueError:
             error = {}
         code = error.get("code")
-        transient = bool(error.get("is_transient")) or code in TRANSIENT_CODES or response.status_code >= 500
+        if isinstance(error.get("is_transient"), bool):
+            transient = error["is_transient"]  # Meta's own word wins
+        else:
+            transient = code in TRANSIENT_CODES or response.status_code >= 500
         return cls(
             error.get("message") or f"Meta answered HTTP {response.status_code}",
             code=code,

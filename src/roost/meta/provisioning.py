@@ -7,6 +7,7 @@ worker that finds the session due. The session row lock and the lease make sure 
 runner works on a session at a time, so a completion submitted twice yields one profile.
 """
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -152,6 +153,17 @@ class Provisioner:
                 except StepRefused as refusal:
                     await self._refuse(db, session_id, step, refusal)
                     return
+
+    async def wait_until_idle(self, session_id: str, timeout_seconds: float) -> None:
+        """Until no step runs or is due (a back-off wait counts as idle); any runner may hold it."""
+        deadline = now_ms() + int(timeout_seconds * 1000)
+        while now_ms() < deadline:
+            async with self.sessions() as db, db.begin():
+                session = await db.get(SignupSession, session_id, populate_existing=True)
+                due_at, lease = session.provisioning_next_at, session.provisioning_lease_until
+            if due_at is None or (lease is None and due_at > now_ms()):
+                return
+            await asyncio.sleep(0.1)
 
     async def _step_failed(self, db: AsyncSession, session_id: str, step: str, error: MetaError) -> None:
         async with db.begin():
@@ -302,7 +314,9 @@ class Provisioner:
         """One registration attempt for one number (Meta counts them: never blindly repeated)."""
         async with self.sessions() as db:
             async with db.begin():
-                phone = await db.scalar(select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update())
+                phone = await db.scalar(
+                    select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update().execution_options(populate_existing=True)
+                )
                 profile = await db.get(profiles.BusinessProfile, phone.business_profile_id)
                 context = f"pin:{phone.organization_id}:{phone.id}"
                 if pin is None:
@@ -319,7 +333,9 @@ class Provisioner:
             except MetaError as problem:
                 error = problem
             async with db.begin():
-                phone = await db.scalar(select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update())
+                phone = await db.scalar(
+                    select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update().execution_options(populate_existing=True)
+                )
                 now = now_ms()
                 phone.cloud_api_registered = error is None
                 phone.registration_error = None if error is None else {**error.as_dict(), "at": to_iso(now)}
@@ -401,7 +417,14 @@ STEP_RUNNERS: dict[str, Callable[..., Awaitable[None]]] = {
 
 
 async def _lock(db: AsyncSession, session_id: str) -> SignupSession | None:
-    return await db.scalar(select(SignupSession).where(SignupSession.id == session_id).with_for_update())
+    """The session row, locked, and read afresh: the AsyncSession keeps objects across
+    transactions (expire_on_commit=False), and decisions must see what others committed."""
+    return await db.scalar(
+        select(SignupSession)
+        .where(SignupSession.id == session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def apply_finish(session: SignupSession, finish: SignupMessage) -> None:

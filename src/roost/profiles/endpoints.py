@@ -98,6 +98,6 @@ async def register_phone(
         if phone.cloud_api_registered:
             raise errors.conflict("phone_already_registered", "This number is already registered on the Cloud API")
     await runtime.provisioner.register_number(phone.id, params.pin)
-    async with db.begin():
-        phone = await service.get_phone_number(db, caller, phone_id)
+    async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
+        phone = await service.get_phone_number(fresh, caller, phone_id)
     return service.phone_object(phone)

@@ -101,3 +101,4 @@ async def _finish_in_simulator(runtime: Runtime, db, session_id: str, params: Si
             flow.finished_without_code(db, session, now)
     if code is not None:
         await runtime.provisioner.accept_code(session_id, code, finish)
+        await runtime.provisioner.wait_until_idle(session_id, timeout_seconds=15)

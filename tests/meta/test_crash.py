@@ -1,0 +1,179 @@
+"""Provisioning survives a crash (SPEC 5.1): a real `roost serve` is killed with SIGKILL in the
+middle of a step; after a restart the session resumes from the last finished step and completes
+with one profile, on a SQLite file and (when ROOST_TEST_DATABASE_URL is set) on PostgreSQL."""
+
+import asyncio
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from roost.db.engine import async_url
+from roost.kit.crypto import new_key_text
+from tests.meta.helpers import FAULTS, PROFILES, STEPS, attempts, step_events
+from tests.processes import RoostServer, roost_env, run_roost_json
+from tests.support import PG_URL, SESSIONS
+
+BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+LATENCY_MS = 6_000
+
+
+def execute(url: str, statement: str, autocommit: bool = False, **params: Any) -> list[Any]:
+    async def main() -> list[Any]:
+        options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+        engine = create_async_engine(async_url(url), poolclass=NullPool, **options)
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(text(statement), params)
+                return list(result.fetchall()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+class Deployment:
+    """One database and one secret key: what a `roost serve` and its restart share."""
+
+    def __init__(self, database_url: str, directory: Path) -> None:
+        self.database_url = database_url
+        self.directory = directory
+        self.env = roost_env(
+            ROOST_DATABASE_URL=database_url,
+            ROOST_SECRET_KEY=new_key_text(),
+            ROOST_WORKER_INTERVAL_SECONDS="0.2",
+            ROOST_LOG_LEVEL="warning",
+        )
+        self.servers: list[RoostServer] = []
+
+    def serve(self, name: str) -> RoostServer:
+        server = RoostServer(self.env, self.directory, name=name)
+        self.servers.append(server)
+        return server
+
+    def sql(self, statement: str, **params: Any) -> list[Any]:
+        return execute(self.database_url, statement, **params)
+
+
+@pytest.fixture(params=BACKENDS)
+def deployment(request, tmp_path) -> Iterator[Deployment]:
+    if request.param == "sqlite":
+        deployment = Deployment(f"sqlite:///{tmp_path / 'roost.db'}", tmp_path)
+        yield deployment
+    else:
+        name = f"roost_crash_test_{os.getpid()}_{secrets.token_hex(4)}"
+        admin = make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False)
+        execute(admin, f'CREATE DATABASE "{name}"', autocommit=True)
+        deployment = Deployment(make_url(PG_URL).set(database=name).render_as_string(hide_password=False), tmp_path)
+        yield deployment
+    for server in deployment.servers:
+        server.stop()
+    if request.param == "postgres":
+        execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True)
+
+
+def wait_until(predicate, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_a_crash_in_the_middle_of_a_step_resumes_after_restart(deployment):
+    org = run_roost_json("orgs", "create", "Crash platform", "--json", env=deployment.env, cwd=deployment.directory)
+    headers = {"Authorization": f"Bearer {org['admin_key']}"}
+    first = deployment.serve("serve-1")
+    with httpx.Client(base_url=first.base_url, headers=headers, timeout=30) as api:
+        session_id = api.post(SESSIONS, json={}).json()["id"]
+        fault = api.post(FAULTS, json={"call": "subscribed_apps", "kind": "latency", "delay_ms": LATENCY_MS})
+        assert fault.status_code == 201, fault.text
+
+        # simulate runs the steps inline, so it hangs in subscribe_app: kill the server there.
+        outcome: dict[str, Any] = {}
+
+        def play() -> None:
+            try:
+                outcome["response"] = api.post(f"{SESSIONS}/{session_id}/simulate", json={"outcome": "completed"})
+            except httpx.HTTPError as problem:
+                outcome["error"] = problem
+
+        player = threading.Thread(target=play)
+        player.start()
+
+        def subscribing() -> dict[str, Any] | None:
+            with httpx.Client(base_url=first.base_url, headers=headers, timeout=5) as reader:
+                session = reader.get(f"{SESSIONS}/{session_id}").json()
+            running = [r for r in session["provisioning"] if r["status"] == "running"]
+            return session if [r["step"] for r in running] == ["subscribe_app"] else None
+
+        before = wait_until(subscribing, LATENCY_MS / 1000 - 1, "subscribe_app running")
+        first.process.kill()  # SIGKILL: no shutdown, no clean-up
+        first.process.wait()
+        player.join(timeout=30)
+
+    assert "error" in outcome, "simulate should have died with the server"
+    assert [(r["step"], r["status"]) for r in before["provisioning"]][:3] == [
+        ("token_exchange", "succeeded"), ("resolve_assets", "succeeded"), ("subscribe_app", "running"),
+    ]
+    (status, lease) = deployment.sql(
+        "SELECT status, provisioning_lease_until FROM embedded_signup_sessions WHERE id = :s", s=session_id
+    )[0]
+    assert status == "pending" and lease is not None
+
+    second = deployment.serve("serve-2")
+    with httpx.Client(base_url=second.base_url, headers=headers, timeout=30) as api:
+        assert api.delete(FAULTS).status_code == 200
+        # The dead server's 90-second lease still holds the session: nobody resumes it yet.
+        time.sleep(1)
+        held = api.get(f"{SESSIONS}/{session_id}").json()
+        assert (held["status"], attempts(held)["subscribe_app"]) == ("pending", 1)
+
+        deployment.sql(
+            "UPDATE embedded_signup_sessions SET provisioning_lease_until = 1, provisioning_next_at = 1 WHERE id = :s",
+            s=session_id,
+        )
+
+        def completed() -> dict[str, Any] | None:
+            session = api.get(f"{SESSIONS}/{session_id}").json()
+            registering = session["provisioning"][-1]["status"] in ("pending", "running")
+            return session if session["status"] == "completed" and not registering else None
+
+        session = wait_until(completed, 15, "the session completes after the restart")
+        timeline = step_events(api, session_id)
+        profiles = api.get(PROFILES, params={"session_id": session_id}).json()["data"]
+        event_types = [event["type"] for event in api.get(f"{SESSIONS}/{session_id}/events").json()["data"]]
+
+    # The steps finished before the crash are not run again; the interrupted one runs once more.
+    assert attempts(session) == {**{step: 1 for step in STEPS}, "share_credit_line": 0, "subscribe_app": 2}
+    assert [(r["step"], r["status"]) for r in session["provisioning"]] == [
+        ("token_exchange", "succeeded"), ("resolve_assets", "succeeded"), ("subscribe_app", "succeeded"),
+        ("share_credit_line", "skipped"), ("create_profile", "succeeded"), ("register_phone", "succeeded"),
+    ]
+    assert timeline == [
+        ("token_exchange", "succeeded"), ("resolve_assets", "succeeded"), ("subscribe_app", "succeeded"),
+        ("create_profile", "succeeded"), ("register_phone", "succeeded"),
+    ]
+    # Nothing lost: the timeline from before the crash is still there, and one profile exists.
+    assert event_types[:4] == ["session.created", "session.started", "meta.message", "meta.code_received"]
+    assert [profile["id"] for profile in profiles] == [session["business_profile_id"]]
+    assert deployment.sql(
+        "SELECT count(*) FROM business_profiles WHERE organization_id = :o", o=org["organization_id"]
+    ) == [(1,)]
+    (phone,) = profiles[0]["phone_numbers"]
+    assert phone["cloud_api_registered"] is True
+    assert deployment.sql(
+        "SELECT subscribed FROM sim_waba_shares WHERE waba_id = :w", w=session["waba_id"]
+    ) == [(True,)]
