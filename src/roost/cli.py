@@ -254,6 +254,53 @@ def orgs_set_meta(
     typer.echo(f"Updated the live Meta settings of {organization_id}: {', '.join(sorted(given))}.")
 
 
+@orgs_app.command("set-branding")
+def orgs_set_branding(
+    organization_id: str,
+    name: str | None = typer.Option(None, "--name", help="The name shown to your users on the hosted page"),
+    logo_url: str | None = typer.Option(None, "--logo-url", help="An https:// image URL ('' removes the logo)"),
+    accent_color: str | None = typer.Option(None, "--accent-color", help="#RRGGBB ('' restores the default)"),
+) -> None:
+    """Set what the hosted connect page shows of the organization (both modes)."""
+    from pydantic import ValidationError
+
+    from roost.organizations.schemas import BrandingParams
+
+    if name is None and logo_url is None and accent_color is None:
+        typer.echo("Nothing to set: pass --name, --logo-url or --accent-color (see --help).", err=True)
+        raise typer.Exit(2)
+    if name is not None and not 1 <= len(name.strip()) <= 200:
+        typer.echo("Invalid value: --name must be 1 to 200 characters", err=True)
+        raise typer.Exit(2)
+    given = {field: (value or None) for field, value in (("logo_url", logo_url), ("accent_color", accent_color)) if value is not None}
+    try:
+        branding = BrandingParams.model_validate(given)
+    except ValidationError as problem:
+        first = problem.errors()[0]
+        typer.echo(f"Invalid value: --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(runtime: Runtime) -> dict[str, Any] | None:
+        async with runtime.sessions() as db, db.begin():
+            organization = await db.get(Organization, organization_id)
+            if organization is None:
+                return None
+            if name is not None:
+                organization.name = name.strip()
+            for field in given:
+                setattr(organization, field, getattr(branding, field))
+            return {
+                "id": organization.id, "name": organization.name,
+                "logo_url": organization.logo_url, "accent_color": organization.accent_color,
+            }
+
+    result = _with_database(work)
+    if result is None:
+        typer.echo(f"No such organization: {organization_id}", err=True)
+        raise typer.Exit(1)
+    _echo_json(result)
+
+
 def _key_summary(key: Any) -> dict[str, Any]:
     return {
         "id": key.id,

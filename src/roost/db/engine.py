@@ -32,12 +32,22 @@ def sqlite_path(url: str) -> Path | None:
 
 def create_engine(url: str) -> AsyncEngine:
     if not is_sqlite(url):
-        return create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # asyncpg prepares statements; PostgreSQL's generic plans can pick the wrong index for a
+        # list filter whose selectivity depends on the values, so plan every execution.
+        return create_async_engine(
+            async_url(url),
+            pool_size=10,
+            max_overflow=10,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+        )
 
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(async_url(url), pool_size=5, max_overflow=0)
+    # One connection: SQLite has a single writer anyway, and queueing in the pool (async, FIFO)
+    # is far cheaper than connections racing for the write lock in SQLite's busy handler.
+    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection, _record):  # noqa: ANN001

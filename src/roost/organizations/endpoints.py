@@ -146,9 +146,13 @@ async def update_settings(
         )
     async with db.begin():
         settings = await service.mode_settings(db, caller.organization_id, livemode, for_update=True)
-        if params.name is not None:
+        if params.name is not None or params.branding is not None:
             organization = await db.get(Organization, caller.organization_id)
-            organization.name = params.name.strip()
+            if params.name is not None:
+                organization.name = params.name.strip()
+            if params.branding is not None:
+                for field in params.branding.model_fields_set:
+                    setattr(organization, field, getattr(params.branding, field))
         if params.allowed_origins is not None:
             settings.allowed_origins = params.allowed_origins
         if params.allowed_redirect_uris is not None:

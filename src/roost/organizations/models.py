@@ -10,6 +10,9 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # Branding of the hosted connect page (organization-wide, both modes).
+    logo_url: Mapped[str | None] = mapped_column(Text)
+    accent_color: Mapped[str | None] = mapped_column(String(7))
 
 
 class AdminKey(Base):

@@ -1,6 +1,6 @@
-from typing import Any
-
-from typing import Literal
+import re
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,6 +33,52 @@ class MetaSettingsParams(BaseModel):
 
 META_SECRET_FIELDS = ("app_secret", "system_user_token", "verify_token")
 
+ACCENT_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+
+
+def logo_url_problem(value: str) -> str | None:
+    """None when `value` is an https:// URL the hosted page can show as the logo."""
+    if not 1 <= len(value) <= 2048:
+        return "must be 1 to 2048 characters"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "must be a valid https:// URL"
+    if parts.scheme.lower() != "https" or not host or not value[len("https:"):].startswith("//"):
+        return "must be an https:// URL such as https://example.com/logo.png"
+    if parts.username or parts.password:
+        return "must not contain a user name or password"
+    return None
+
+
+class BrandingParams(BaseModel):
+    """What the hosted connect page shows of the organization (both modes). null clears a field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    logo_url: str | None = Field(None, description="An https:// image URL shown on the hosted page")
+    accent_color: str | None = Field(None, description="The page's accent colour, #RRGGBB", examples=["#0A7CFF"])
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = logo_url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("accent_color")
+    @classmethod
+    def _accent_color(cls, value: str | None) -> str | None:
+        if value is not None and not ACCENT_COLOR.match(value):
+            raise ValueError("must be a colour in the form #RRGGBB, such as #0A7CFF")
+        return value.upper() if value is not None else None
+
 
 class SettingsUpdateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -45,6 +91,9 @@ class SettingsUpdateParams(BaseModel):
         None, max_length=50, description="When not empty, a session's redirect_uri must equal one of these"
     )
 
+    branding: BrandingParams | None = Field(
+        None, description="The hosted page's logo and accent colour (organization-wide, both modes)"
+    )
     meta: MetaSettingsParams | None = Field(None, description="This mode's Meta app")
     messages_callback_url: str | None = Field(
         None,
@@ -106,6 +155,7 @@ def settings_object(
         "mode": mode_name(settings.livemode),
         "livemode": settings.livemode,
         "name": organization.name,
+        "branding": {"logo_url": organization.logo_url, "accent_color": organization.accent_color},
         "allowed_origins": settings.allowed_origins,
         "allowed_redirect_uris": settings.allowed_redirect_uris,
         "redirect_secret": redirect_secret,

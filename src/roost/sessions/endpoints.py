@@ -14,6 +14,7 @@ from roost.organizations.models import ModeSettings
 from roost.organizations.service import Caller, mode_settings
 from roost.runtime import Runtime, get_db, get_runtime
 from roost.sessions import service
+from roost.sessions.funnel import funnel
 from roost.sessions.schemas import (
     CreatedEmbeddedSignupSession,
     EmbeddedSignupSession,
@@ -248,3 +249,46 @@ async def simulate_session(
     params = parse_model(SimulateParams, await read_json_object(request))
     session = await simulate(runtime, caller, session_id, params, request.headers["authorization"])
     return JSONResponse(service.present(session, now_ms()))
+
+
+FUNNEL_PARAMS = ("created[gte]", "created[lt]")
+
+
+@router.get(
+    "/funnel",
+    summary="Conversion funnel of hosted sessions",
+    description="Counts over the sessions created in `created[gte]` ≤ t < `created[lt]` (ISO 8601 or Unix seconds; "
+    "both optional): created, opened, started, finished_on_meta, completed; `abandoned_at` by Meta's "
+    "`current_step`; `errors` by session error code.",
+    responses=errors_for(400, 401),
+)
+async def get_funnel(
+    request: Request,
+    created_gte: str | None = Query(None, alias="created[gte]"),
+    created_lt: str | None = Query(None, alias="created[lt]"),
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+) -> JSONResponse:
+    query = request.query_params
+    problems: list[dict[str, str]] = []
+    bounds: dict[str, int | None] = {name: None for name in FUNNEL_PARAMS}
+    for name in query.keys():
+        if name not in FUNNEL_PARAMS:
+            problems.append({"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"})
+        elif len(query.getlist(name)) > 1:
+            problems.append({"param": name, "code": "parameter_invalid", "message": f"{name} must be given once"})
+        else:
+            try:
+                bounds[name] = parse_time(query[name])
+            except ValueError:
+                problems.append({
+                    "param": name, "code": "parameter_invalid",
+                    "message": f"{name} must be an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds",
+                })
+    if problems:
+        raise errors.validation_error(problems)
+    async with db.begin():
+        result = await funnel(
+            db, caller, created_gte=bounds["created[gte]"], created_lt=bounds["created[lt]"], now=now_ms()
+        )
+    return JSONResponse(result)

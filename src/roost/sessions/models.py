@@ -59,6 +59,8 @@ class SignupSession(Base):
     # lease (held by whoever is running the steps) has run out.
     provisioning_next_at: Mapped[int | None] = mapped_column(BigInteger)
     provisioning_lease_until: Mapped[int | None] = mapped_column(BigInteger)
+    # The hosted page binds a started session to one browser: sha256 of that browser's cookie.
+    browser_binding_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class SessionMetadataValue(Base):

@@ -1,0 +1,230 @@
+"""The hosted page in a real browser through Meta's (simulated) flow: success by redirect and by
+popup, cancel, try again, Meta's errors, a closed dialog, late and lost codes (SPEC 4.2, 4.4)."""
+
+from typing import Any
+from urllib.parse import quote
+
+from tests.hosted.helpers import (
+    close_meta_window,
+    assert_signed,
+    create_session,
+    event_types,
+    get_session,
+    open_link,
+    redirect_secret,
+    result_from_url,
+    set_fault,
+    start_flow,
+    visible,
+    wait_status,
+)
+
+
+def finish_and_return(page: Any, dialog: Any, platform: Any, hook: str = "es-sim-finish") -> dict[str, str]:
+    dialog.click(f'[data-testid="{hook}"]')
+    page.wait_for_url(f"{platform.callback}*", timeout=30_000)
+    return result_from_url(page.url)
+
+
+def test_redirect_mode_success(hosted, platform, page, api, org):
+    session = create_session(api, redirect_uri=f"{platform.callback}?tenant=42", state="csrf-123",
+                             prefill={"business": {"name": "Acme"}})
+    open_link(page, session["url"])
+    assert "token" not in page.url  # the token left the address bar at once
+    assert visible(page, "platform-name").inner_text() == "Test platform"
+
+    dialog = start_flow(page)
+    dialog.click('[data-testid="es-sim-finish"]')
+    visible(page, "result-completed")
+    continue_link = visible(page, "continue-link")
+    assert continue_link.get_attribute("href").startswith(f"{platform.callback}?tenant=42&session_id=")
+    page.wait_for_url(f"{platform.callback}*", timeout=10_000)  # automatically, within 3 s
+
+    params = result_from_url(page.url)
+    assert params["tenant"] == "42"  # the redirect URI's own parameter is kept
+    del params["tenant"]
+    assert_signed(params, redirect_secret(api))
+    after = get_session(api, session["id"])
+    assert after["status"] == "completed" and after["business_profile_id"]
+    assert params == {**params, "session_id": session["id"], "state": "csrf-123", "status": "completed",
+                      "business_profile_id": after["business_profile_id"], "waba_id": after["waba_id"],
+                      "phone_number_id": after["phone_number_id"]}
+    assert set(params) == {"session_id", "state", "status", "business_profile_id", "waba_id", "phone_number_id",
+                           "timestamp", "signature"}
+    profile = api.get(f"/v1/organization/whatsapp/business-profiles/{after['business_profile_id']}").json()
+    assert profile["waba_id"] == after["waba_id"]
+    types = event_types(api, session["id"])
+    for expected in ("page.opened", "session.started", "meta.launched", "meta.message", "meta.code_received",
+                     "result.redirected"):
+        assert expected in types
+    assert page.errors == []
+
+
+def test_the_completed_screen_shows_the_numbers_and_the_payment_step(hosted, page, api):
+    session = create_session(api)  # no redirect_uri, no opener: the result stays on screen
+    open_link(page, session["url"])
+    start_flow(page).click('[data-testid="es-sim-finish"]')
+
+    visible(page, "result-completed")
+    numbers = visible(page, "connected-numbers").locator("li").all_inner_texts()
+    after = get_session(api, session["id"])
+    profile = api.get(f"/v1/organization/whatsapp/business-profiles/{after['business_profile_id']}").json()
+    assert numbers == [f"{p['display_phone_number']} · {p['verified_name']}" for p in profile["phone_numbers"]]
+    assert profile["phone_numbers"][0]["cloud_api_registered"] is True  # the page waited for registration
+    visible(page, "payment-note")  # a Tech Provider's customer pays Meta directly
+    visible(page, "close-note")
+
+
+def test_popup_mode_posts_the_result_to_the_opener_and_closes(hosted, platform, context, api):
+    assert api.patch("/v1/organization/settings", json={"allowed_origins": [platform.origin]}).status_code == 200
+    session = create_session(api, state="popup-state")
+    opener = context.new_page()
+    opener.goto(f"{platform.origin}/opener#{quote(session['url'], safe='')}")
+    with opener.expect_popup() as popup_info:
+        opener.click("#open")
+    page = popup_info.value
+    page.wait_for_load_state()
+
+    dialog = start_flow(page)
+    dialog.click('[data-testid="es-sim-finish"]')
+    page.wait_for_event("close", timeout=20_000)
+
+    (message,) = [m for m in opener.evaluate("window.received") if isinstance(m["data"], dict)]
+    assert message["origin"] == hosted.base_url
+    data = dict(message["data"])
+    assert data.pop("type") == "roost:embedded_signup"
+    assert data["status"] == "completed" and data["state"] == "popup-state" and data["session_id"] == session["id"]
+    assert_signed(data, redirect_secret(api))
+    assert "result.posted" in event_types(api, session["id"])
+
+
+def test_messages_from_any_other_origin_are_ignored(hosted, platform, context, api):
+    """Only Meta's dialog origins count: here the platform (the page's own opener) posts a fake
+    FINISH and CANCEL while Meta's window is open, and the page takes no notice."""
+    session = create_session(api, state="s")
+    opener = context.new_page()
+    opener.goto(f"{platform.origin}/opener#{quote(session['url'], safe='')}")
+    with opener.expect_popup() as popup_info:
+        opener.click("#open")
+    page = popup_info.value
+    page.wait_for_load_state()
+    dialog = start_flow(page)
+    visible(page, "waiting")
+
+    opener.evaluate("""() => {
+      const fake = (event, data) => JSON.stringify({type: 'WA_EMBEDDED_SIGNUP', event: event, data: data, version: 3});
+      window.child.postMessage(fake('FINISH', {waba_id: '1', phone_number_id: '2', business_id: '3'}), '*');
+      window.child.postMessage(fake('CANCEL', {current_step: 'PERMISSIONS'}), '*');
+      window.child.postMessage({type: 'WA_EMBEDDED_SIGNUP', event: 'CANCEL', data: {current_step: 'PERMISSIONS'}}, '*');
+    }""")
+    page.wait_for_timeout(1500)
+    visible(page, "waiting")
+    assert "meta.message" not in event_types(api, session["id"])
+    assert get_session(api, session["id"])["waba_id"] is None
+
+    dialog.click('[data-testid="es-sim-finish"]')
+    visible(page, "result-completed")
+    visible(page, "close-note")  # an opener, but no target origin to post to and no redirect_uri
+    assert get_session(api, session["id"])["status"] == "completed"
+
+
+def test_cancel_at_a_step_then_try_again_then_success(hosted, platform, page, api):
+    session = create_session(api, redirect_uri=platform.callback, state="s")
+    open_link(page, session["url"])
+    dialog = start_flow(page)
+    dialog.select_option('[data-testid="es-sim-cancel-step"]', "PHONE_NUMBER_VERIFICATION")
+    dialog.click('[data-testid="es-sim-cancel"]')
+
+    visible(page, "flow-cancelled")
+    pending = get_session(api, session["id"])
+    assert pending["status"] == "pending" and pending["last_step"] == "PHONE_NUMBER_VERIFICATION"
+
+    params = finish_and_return(page, start_flow(page), platform)
+    assert params["status"] == "completed"
+    assert event_types(api, session["id"]).count("meta.launched") == 2
+
+
+def test_cancel_then_return_to_the_platform(hosted, platform, page, api):
+    session = create_session(api, redirect_uri=platform.callback, state="s")
+    open_link(page, session["url"])
+    dialog = start_flow(page)
+    dialog.click('[data-testid="es-sim-cancel"]')
+    visible(page, "flow-return").click()
+
+    page.wait_for_url(f"{platform.callback}*")
+    params = result_from_url(page.url)
+    assert params["status"] == "cancelled" and params["error"] == "user_cancelled"
+    assert params["error_description"]
+    assert_signed(params, redirect_secret(api))
+    after = get_session(api, session["id"])
+    assert after["status"] == "cancelled" and after["error"]["code"] == "user_cancelled"
+
+
+def test_a_meta_reported_error_shows_metas_message(hosted, platform, page, api):
+    session = create_session(api, redirect_uri=platform.callback, state="s")
+    open_link(page, session["url"])
+    dialog = start_flow(page)
+    dialog.select_option('[data-testid="es-sim-error-code"]', "2388002")
+    dialog.click('[data-testid="es-sim-error"]')
+
+    visible(page, "flow-error")
+    message = visible(page, "meta-error-message").inner_text()
+    assert message == "This phone number can't be added. Try a different number."
+    assert get_session(api, session["id"])["status"] == "pending"  # the user may still try again
+
+    visible(page, "flow-return").click()
+    page.wait_for_url(f"{platform.callback}*")
+    params = result_from_url(page.url)
+    assert params["status"] == "failed" and params["error"] == "signup_error"
+    assert params["error_description"] == message
+    assert get_session(api, session["id"])["error"] == {"code": "signup_error", "message": message, "meta_code": 2388002}
+
+
+def test_the_dialog_closed_without_any_event(hosted, page, api):
+    session = create_session(api)
+    open_link(page, session["url"])
+    close_meta_window(start_flow(page))
+
+    visible(page, "flow-cancelled")
+    visible(page, "try-again")
+    after = get_session(api, session["id"])
+    assert after["status"] == "pending" and after["started_at"] is not None and after["last_step"] is None
+
+
+def test_a_late_code_still_completes(hosted, platform, page, api, org):
+    set_fault(org, call="dialog", kind="code_late", delay_ms=3000)
+    session = create_session(api, redirect_uri=platform.callback, state="s")
+    open_link(page, session["url"])
+    dialog = start_flow(page)
+    dialog.click('[data-testid="es-sim-finish"]')
+    visible(page, "progress")  # FINISH arrived; the code has not yet
+
+    page.wait_for_url(f"{platform.callback}*", timeout=30_000)
+    assert result_from_url(page.url)["status"] == "completed"
+
+
+def test_a_code_without_finish_completes(hosted, platform, page, api, org):
+    set_fault(org, call="dialog", kind="finish_lost")
+    session = create_session(api, redirect_uri=platform.callback, state="s")
+    open_link(page, session["url"])
+    params = finish_and_return(page, start_flow(page), platform)
+    assert params["status"] == "completed" and params["waba_id"]  # the WABA was found from the token
+    assert "meta.message" not in event_types(api, session["id"])
+
+
+def test_finish_without_a_code_is_recovered_after_15_seconds(hosted, platform, page, api, org):
+    set_fault(org, call="dialog", kind="code_never")
+    session = create_session(api, redirect_uri=platform.callback, state="s")
+    open_link(page, session["url"])
+    dialog = start_flow(page)
+    dialog.click('[data-testid="es-sim-finish"]')
+    visible(page, "progress")
+    assert get_session(api, session["id"])["status"] == "pending"
+
+    visible(page, "result-recovered", timeout=25_000)
+    page.wait_for_url(f"{platform.callback}*", timeout=10_000)
+    params = result_from_url(page.url)
+    assert params["status"] == "recovered" and params["error"] == "code_not_exchanged"
+    assert_signed(params, redirect_secret(api))
+    after = wait_status(api, session["id"], "recovered")
+    assert after["waba_id"]
