@@ -1,9 +1,10 @@
-"""Background work: expiry of overdue sessions and clean-up. Safe to run in several processes."""
+"""Background work: expiry, lost codes, provisioning resumption, registration, clean-up. Safe to run in several processes."""
 
 import asyncio
 
 import structlog
 
+from roost.hosted.service import settle_lost_codes
 from roost.idempotency.service import purge_expired
 from roost.kit.timeutil import now_ms
 from roost.meta.provisioning import due_sessions
@@ -25,6 +26,8 @@ async def tick(runtime: Runtime) -> dict[str, int]:
             done["expired"] += count
             if count < EXPIRY_BATCH:
                 break
+        async with db.begin():
+            done["lost_codes_settled"] = await settle_lost_codes(db, now_ms())
         async with db.begin():
             done["idempotency_keys_purged"] = await purge_expired(db, now_ms())
             done["rate_windows_purged"] = await purge_old_windows(db, now_ms())

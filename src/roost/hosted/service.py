@@ -196,6 +196,30 @@ async def settle_lost_code(db: AsyncSession, session: SignupSession, now: int) -
     return True
 
 
+async def settle_lost_codes(db: AsyncSession, now: int, limit: int = 100) -> int:
+    """The worker's side of the 15-second rule, for pages closed before it fired: started
+    sessions with a FINISH (waba_id) and no code become `recovered`. Pending sessions are few,
+    and the scan rides the pending-deadline index."""
+    sessions = list(
+        await db.scalars(
+            select(SignupSession)
+            .where(
+                SignupSession.status == SessionStatus.PENDING,
+                SignupSession.deadline_at > now,
+                SignupSession.started_at.is_not(None),
+                SignupSession.code_received_at.is_(None),
+                SignupSession.waba_id.is_not(None),
+            )
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    settled = 0
+    for session in sessions:
+        settled += await settle_lost_code(db, session, now)
+    return settled
+
+
 # -- the result handed back (SPEC 4.4) -------------------------------------------------------
 
 
