@@ -29,6 +29,9 @@ class BusinessProfile(Base):
     review_status: Mapped[str | None] = mapped_column(String(16))
     review_decided_at: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
+    # Set while disconnected: when, and why (`api`: DELETE by the platform; `partner_removed`: Meta said so).
+    disconnected_at: Mapped[int | None] = mapped_column(BigInteger)
+    disconnect_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

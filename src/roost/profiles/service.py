@@ -64,6 +64,7 @@ async def upsert_profile(
     profile.token_expires_at = None  # Embedded Signup business tokens do not expire
     profile.onboarding_completed_at = now
     profile.status = CONNECTED
+    profile.disconnected_at = profile.disconnect_reason = None  # a reconnection reuses the record
     profile.updated_at = now
     await db.flush()
     return profile
@@ -142,6 +143,7 @@ def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[
         "review_status": profile.review_status,
         "review_decided_at": to_iso(profile.review_decided_at),
         "status": profile.status,
+        "disconnected_at": to_iso(profile.disconnected_at),
         "phone_numbers": [phone_object(phone) for phone in phones],
         "created_at": to_iso(profile.created_at),
     }

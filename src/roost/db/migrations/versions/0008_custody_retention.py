@@ -1,0 +1,22 @@
+"""profile lifecycle, token custody audit, retention (issue 5)
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
