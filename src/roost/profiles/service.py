@@ -65,6 +65,11 @@ async def upsert_profile(
     profile.onboarding_completed_at = now
     profile.status = CONNECTED
     profile.disconnected_at = profile.disconnect_reason = None  # a reconnection reuses the record
+    # A reconnection also calls off an unsubscribe still waiting for a retry: the new session has
+    # just subscribed the app again, and a late unsubscribe would silence the WABA.
+    profile.unsubscribe_status = profile.unsubscribe_next_at = profile.unsubscribe_error = None
+    profile.unsubscribed_at = None
+    profile.unsubscribe_attempts = 0
     profile.updated_at = now
     await db.flush()
     return profile
@@ -128,6 +133,20 @@ def phone_object(phone: PhoneNumber) -> dict[str, Any]:
     }
 
 
+def unsubscribe_object(profile: BusinessProfile) -> dict[str, Any] | None:
+    """Where unsubscribing the app from the WABA stands after a DELETE (None: never asked for)."""
+    if profile.unsubscribe_status is None:
+        return None
+    pending = profile.unsubscribe_status == "pending"
+    return {
+        "status": profile.unsubscribe_status,
+        "attempts": profile.unsubscribe_attempts,
+        "next_attempt_at": to_iso(profile.unsubscribe_next_at) if pending else None,
+        "completed_at": to_iso(profile.unsubscribed_at),
+        "error": profile.unsubscribe_error,
+    }
+
+
 def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[str, Any]:
     return {
         "id": profile.id,
@@ -144,21 +163,23 @@ def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[
         "review_decided_at": to_iso(profile.review_decided_at),
         "status": profile.status,
         "disconnected_at": to_iso(profile.disconnected_at),
+        "unsubscribe": unsubscribe_object(profile),
         "phone_numbers": [phone_object(phone) for phone in phones],
         "created_at": to_iso(profile.created_at),
     }
 
 
-async def get_profile(db: AsyncSession, caller: Caller, profile_id: str) -> BusinessProfile:
+async def get_profile(db: AsyncSession, caller: Caller, profile_id: str, *, for_update: bool = False) -> BusinessProfile:
     profile = None
     if has_prefix(profile_id, "wabp"):
-        profile = await db.scalar(
-            select(BusinessProfile).where(
-                BusinessProfile.id == profile_id,
-                BusinessProfile.organization_id == caller.organization_id,
-                BusinessProfile.livemode == caller.livemode,
-            )
+        query = select(BusinessProfile).where(
+            BusinessProfile.id == profile_id,
+            BusinessProfile.organization_id == caller.organization_id,
+            BusinessProfile.livemode == caller.livemode,
         )
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        profile = await db.scalar(query)
     if profile is None:
         raise errors.not_found(f"No such business profile: '{profile_id}'", param="id")
     return profile
