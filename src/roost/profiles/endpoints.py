@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.audit import service as audit
-from roost.kit import errors
+from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, to_iso
 from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
@@ -17,7 +17,7 @@ from roost.profiles.models import BusinessProfile
 from roost.runtime import Runtime, get_db, get_runtime
 
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
-LIST_PARAMS = {"limit", "starting_after", "ending_before", "session_id", "waba_id", "status"}
+LIST_FILTERS = {"session_id", "waba_id", "status"}
 
 
 class RegisterParams(BaseModel):
@@ -37,22 +37,11 @@ class RegisterParams(BaseModel):
 )
 async def list_profiles(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
     query = request.query_params
-    problems: list[dict[str, str]] = []
-    metadata: dict[str, str] = {}
-    for name in query.keys():
-        if name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
-            metadata[name[len("metadata[") : -1]] = query[name]
-        elif name not in LIST_PARAMS:
-            problems.append({"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"})
-    limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
-        problems.append({"param": "limit", "code": "parameter_invalid", "message": "limit must be an integer from 1 to 100"})
+    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True, once=False)
     if query.get("status") not in (None, service.CONNECTED, service.DISCONNECTED):
-        problems.append({"param": "status", "code": "parameter_invalid", "message": "status must be connected or disconnected"})
-    if "starting_after" in query and "ending_before" in query:
-        problems.append({"param": "ending_before", "code": "parameter_invalid", "message": "ending_before cannot be combined with starting_after"})
-    if problems:
-        raise errors.validation_error(problems)
+        parsed.problem("status", "must be connected or disconnected")
+    if parsed.problems:
+        raise errors.validation_error(parsed.problems)
     async with db.begin():
         rows, has_more = await service.list_profiles(
             db,
@@ -60,13 +49,11 @@ async def list_profiles(request: Request, caller: Caller = Depends(require_admin
             session_id=query.get("session_id"),
             waba_id=query.get("waba_id"),
             status=query.get("status"),
-            metadata=metadata,
-            limit=int(limit_text),
-            starting_after=query.get("starting_after"),
-            ending_before=query.get("ending_before"),
+            metadata=parsed.metadata,
+            page=parsed.page,
         )
         phones = await service.phone_numbers_of(db, [row.id for row in rows])
-    return {"object": "list", "data": [service.profile_object(row, phones[row.id]) for row in rows], "has_more": has_more}
+    return pagination.list_object([service.profile_object(row, phones[row.id]) for row in rows], has_more)
 
 
 @router.get("/business-profiles/{profile_id}", summary="Retrieve a business profile", responses=errors_for(401, 404))

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit import errors
+from roost.kit import errors, pagination
 from roost.kit.ids import has_prefix, new_id
 from roost.kit.timeutil import to_iso
 from roost.organizations.service import Caller
@@ -209,9 +209,7 @@ async def list_profiles(
     waba_id: str | None,
     status: str | None,
     metadata: dict[str, str],
-    limit: int,
-    starting_after: str | None,
-    ending_before: str | None,
+    page: pagination.Page,
 ) -> tuple[list[BusinessProfile], bool]:
     P = BusinessProfile
     query = select(P).where(P.organization_id == caller.organization_id, P.livemode == caller.livemode)
@@ -227,25 +225,17 @@ async def list_profiles(
         query = query.join(
             meta, and_(meta.c.session_id == P.session_id, meta.c.key == key, meta.c.value_digest == metadata_digest(value))
         )
-    newest_first = ending_before is None
-    cursor_id = starting_after or ending_before
-    if cursor_id:
+    if page.cursor_id:
         row = (
             await db.execute(
                 select(P.created_at, P.id).where(
-                    P.id == cursor_id, P.organization_id == caller.organization_id, P.livemode == caller.livemode
+                    P.id == page.cursor_id, P.organization_id == caller.organization_id, P.livemode == caller.livemode
                 )
             )
         ).first()
         if row is None:
-            param = "starting_after" if newest_first else "ending_before"
+            param = page.cursor_param
             raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your business profiles", param=param)
-        keys, cursor = tuple_(P.created_at, P.id), tuple_(row.created_at, row.id)
-        query = query.where(keys < cursor if newest_first else keys > cursor)
-    order = (P.created_at.desc(), P.id.desc()) if newest_first else (P.created_at.asc(), P.id.asc())
-    rows = list(await db.scalars(query.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if not newest_first:
-        rows.reverse()
-    return rows, has_more
+        query = query.where(pagination.after_cursor(P.created_at, P.id, (row.created_at, row.id), page))
+    rows = list(await db.scalars(query.order_by(*pagination.order_by(P.created_at, P.id, page)).limit(page.limit + 1)))
+    return pagination.trim(rows, page)
