@@ -16,8 +16,8 @@ from roost.kit.timeutil import now_ms, to_iso
 from roost.meta.graph import MetaError
 from roost.meta.provisioning import Provisioner
 from roost.profiles.models import BusinessProfile
-from roost.runtime import ConfigurationError
 from roost.profiles.service import CONNECTED, DISCONNECTED, phone_numbers_of, profile_object
+from roost.runtime import ConfigurationError
 from roost.sessions.models import SignupSession
 from roost.sessions.state import SessionStatus
 from roost.webhooks import outbox
