@@ -2,6 +2,7 @@
 on Meta (durably: a failure is retried by the worker), idempotent, tenant- and mode-isolated."""
 
 import threading
+import time
 
 from roost import worker
 from tests.meta.helpers import PHONES, PROFILES, add_fault, get_profile, sim_app, wait_until
@@ -154,3 +155,22 @@ def test_unknown_and_malformed_ids_are_404(api):
         assert response.status_code == 404, profile_id
         assert response.json()["error"]["code"] == "resource_missing"
 
+
+
+def test_a_slow_meta_does_not_hold_the_delete(roost, api):
+    _, profile = connect(api)
+    app_id = sim_app(api)["app_id"]
+    add_fault(api, call="subscribed_apps", kind="latency", delay_ms=8000, count=1)
+
+    started = time.monotonic()
+    body = disconnect(api, profile["id"])
+
+    assert time.monotonic() - started < 7.5
+    assert body["status"] == "disconnected"
+    assert body["unsubscribe"]["status"] == "pending" and body["unsubscribe"]["attempts"] == 1
+    assert subscribed_apps(api, profile["waba_id"]) == [app_id]
+    # The abandoned attempt's lease runs out (made due now here); the worker finishes the job.
+    roost.sql("UPDATE business_profiles SET unsubscribe_next_at = 0 WHERE id = :id", id=profile["id"])
+    done = wait_until(lambda: (p := get_profile(api, profile["id"]))["unsubscribe"]["status"] == "succeeded" and p)
+    assert done["unsubscribe"]["attempts"] == 2
+    assert subscribed_apps(api, profile["waba_id"]) == []

@@ -1,5 +1,8 @@
 """Business profiles and phone numbers over HTTP (SPEC 5.2, read side and registration)."""
 
+import asyncio
+
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +19,7 @@ from roost.profiles import lifecycle, service
 from roost.profiles.models import BusinessProfile
 from roost.runtime import Runtime, get_db, get_runtime
 
+log = structlog.get_logger("roost.profiles")
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
 LIST_FILTERS = {"session_id", "waba_id", "status"}
 
@@ -83,7 +87,12 @@ async def disconnect_profile(
         profile = await service.get_profile(db, caller, profile_id, for_update=True)
         queued = await lifecycle.disconnect(db, profile, at=now_ms())
     if queued:
-        await lifecycle.attempt_unsubscribe(runtime.provisioner, profile.id, leased=True)
+        try:
+            await asyncio.wait_for(
+                lifecycle.attempt_unsubscribe(runtime.provisioner, profile.id, leased=True), lifecycle.UNSUBSCRIBE_WAIT_SECONDS
+            )
+        except TimeoutError:
+            log.info("profile_unsubscribe_deferred", profile_id=profile.id)  # the worker takes over when the lease ends
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         profile = await service.get_profile(fresh, caller, profile_id)
         phones = await service.phone_numbers_of(fresh, [profile.id])

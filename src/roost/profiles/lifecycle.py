@@ -29,6 +29,9 @@ UNSUBSCRIBE_LEASE_MS = 90_000
 # After a transient failure: 1 min, 5 min, 30 min, 2 h, 6 h, then every 12 h until Meta answers.
 UNSUBSCRIBE_BACKOFF_MS = (60_000, 300_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000)
 RECONNECT_WAIT_MS = 60_000
+# How long a DELETE waits for Meta before answering with `pending` (a slow Meta must not hold the
+# platform's request; the attempt is cancelled and the worker retries it when its lease runs out).
+UNSUBSCRIBE_WAIT_SECONDS = 5.0
 
 
 async def mark_disconnected(db: AsyncSession, profile: BusinessProfile, *, at: int, reason: str) -> bool:
