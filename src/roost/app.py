@@ -15,8 +15,10 @@ from roost.kit.web import error_response
 from roost.observability import RequestContextMiddleware
 from roost.openapi_support import build_openapi
 from roost.hosted.endpoints import router as hosted_router
+from roost.inbound.endpoints import router as inbound_router
 from roost.organizations.endpoints import router as organization_router
 from roost.profiles.endpoints import router as profiles_router
+from roost.recovery.endpoints import router as recovery_router
 from roost.runtime import Runtime
 from roost.wiring import build_simulator
 from roost.sessions.endpoints import router as sessions_router
@@ -45,7 +47,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(sessions_router)
     app.include_router(organization_router)
+    app.include_router(recovery_router)  # before profiles: /business-profiles/recovered-attempts is not a profile id
     app.include_router(profiles_router)
+    app.include_router(inbound_router)
     app.include_router(health.router)
     app.include_router(hosted_router)
     simulator = build_simulator(runtime)

@@ -54,9 +54,9 @@ class MetaWebhookRelay(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     signature: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # None once delivered or abandoned.
+    # None once delivered or abandoned. A sender moves it past its own attempt first, so a
+    # crash mid-attempt is retried later and two senders never post at the same time.
     next_attempt_at: Mapped[int | None] = mapped_column(BigInteger)
-    lease_until: Mapped[int | None] = mapped_column(BigInteger)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[int | None] = mapped_column(BigInteger)

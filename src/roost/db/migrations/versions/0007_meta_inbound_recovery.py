@@ -41,7 +41,6 @@ def upgrade() -> None:
     sa.Column('signature', sa.String(length=100), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.BigInteger(), nullable=True),
-    sa.Column('lease_until', sa.BigInteger(), nullable=True),
     sa.Column('last_status', sa.Integer(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('delivered_at', sa.BigInteger(), nullable=True),
