@@ -83,6 +83,9 @@ def test_start_attempt_is_idempotent_with_a_key(roost, org, api):
     assert second.headers["idempotent-replayed"] == "true"
     assert first.json()["attempt_id"] == second.json()["attempt_id"]
     assert count_sessions(roost, org.id) == 1
+    long_key = "k" * 255
+    assert api.post(f"{ATTEMPTS}/start-attempt", json={}, headers={"Idempotency-Key": long_key}).status_code == 201
+    assert api.post(f"{ATTEMPTS}/start-attempt", json={}, headers={"Idempotency-Key": long_key}).headers["idempotent-replayed"] == "true"
 
 
 # -- callback --------------------------------------------------------------------------------------
@@ -431,3 +434,19 @@ def test_a_claim_that_meta_refuses_leaves_the_attempt_recovered(api):
     assert item["claim_error"]["code"] == 200 and item["claim_running"] is False
     # Once Meta agrees, a second claim connects it.
     assert claim(api, attempt["id"]).status_code == 200
+
+
+def test_the_code_never_arrives_from_metas_dialog_and_roost_claims_the_account_itself(api):
+    """A fault in Meta's (simulated) dialog: FINISH is posted but the code never comes. The
+    session is recovered, Meta's own account_update arrives, and auto-claim completes it."""
+    fault = api.post("/_sim/control/faults", json={"call": "dialog", "kind": "code_never"})
+    assert fault.status_code == 201, fault.text
+    session = new_session(api)
+
+    played = simulate(api, session["id"], outcome="completed")
+
+    assert played.status_code == 200 and played.json()["status"] in ("recovered", "completed")
+    completed = wait_for_status(api, session["id"], "completed")
+    assert completed["code_received_at"] is None
+    assert [record["step"] for record in completed["provisioning"]][0] == "claim_token"
+    assert "session.claim_started" in session_events(api, session["id"])

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.idempotency.service import check_key, run_idempotent
 from roost.kit import errors
+from roost.kit.crypto import sha256_hex
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
@@ -53,8 +54,10 @@ async def start_attempt(
             status, result = await work()
         replayed = False
     else:
-        # Keyed apart from session creation: the same key on both endpoints are two requests.
-        stored = await run_idempotent(db, runtime.keyring, caller, f"start-attempt:{idempotency_key}", body, work)
+        # Keyed apart from session creation (the same key on both endpoints is two requests);
+        # hashed so that any 255-character key still fits.
+        scoped_key = f"start-attempt:{sha256_hex(idempotency_key)}"
+        stored = await run_idempotent(db, runtime.keyring, caller, scoped_key, body, work)
         status, result, replayed = stored.status, stored.body, stored.replayed
     return JSONResponse(result, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else {})
 
