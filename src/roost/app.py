@@ -17,8 +17,10 @@ from roost.openapi_support import build_openapi
 from roost.hosted.endpoints import platform_router as roost_js_router
 from roost.audit.endpoints import router as audit_router
 from roost.hosted.endpoints import router as hosted_router
+from roost.inbound.endpoints import router as inbound_router
 from roost.organizations.endpoints import router as organization_router
 from roost.profiles.endpoints import router as profiles_router
+from roost.recovery.endpoints import router as recovery_router
 from roost.runtime import Runtime
 from roost.wiring import build_simulator
 from roost.sessions.endpoints import router as sessions_router
@@ -47,8 +49,10 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(sessions_router)
     app.include_router(organization_router)
+    app.include_router(recovery_router)  # before profiles: /business-profiles/recovered-attempts is not a profile id
     app.include_router(profiles_router)
     app.include_router(audit_router)
+    app.include_router(inbound_router)
     app.include_router(health.router)
     app.include_router(hosted_router)
     app.include_router(roost_js_router)

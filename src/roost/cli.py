@@ -220,6 +220,9 @@ def orgs_set_meta(
     verify_token: str | None = typer.Option(None, "--verify-token", help="Webhook verify token (encrypted)"),
     partner_type: str | None = typer.Option(None, "--partner-type", help="tech_provider or solution_partner"),
     credit_line_id: str | None = typer.Option(None, "--credit-line-id", help="Solution Partners: credit line id"),
+    forward_url: str | None = typer.Option(
+        None, "--forward-url", help="Relay this app's Meta webhooks, unchanged, to this URL (needs --app-id)"
+    ),
 ) -> None:
     """Set the organization's live-mode Meta app (overrides the server's ROOST_META_* values)."""
     from pydantic import ValidationError
@@ -229,6 +232,7 @@ def orgs_set_meta(
     given = {
         "app_id": app_id, "app_secret": app_secret, "config_id": config_id, "system_user_token": system_user_token,
         "verify_token": verify_token, "partner_type": partner_type, "credit_line_id": credit_line_id,
+        "forward_url": forward_url,
     }
     given = {name: value for name, value in given.items() if value is not None}
     if not given:
@@ -246,6 +250,8 @@ def orgs_set_meta(
                 return False
             settings = await service.mode_settings(db, organization_id, livemode=True, for_update=True)
             service.update_meta(runtime.keyring, settings, given, META_SECRET_FIELDS)
+            if settings.meta_forward_url and not settings.meta_app_id:
+                raise typer.BadParameter("--forward-url needs the organization's own --app-id", param_hint="--forward-url")
             return True
 
     if not _with_database(work):

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         None, description="Live mode: a system user token of your business (recovery, doctor)"
     )
     meta_verify_token: SecretStr | None = Field(None, description="Live mode: the webhook verify token")
+    meta_forward_url: str | None = Field(
+        None, description="Live mode: relay every webhook of the server-wide Meta app, unchanged, to this URL"
+    )
     meta_partner_type: str = Field("tech_provider", pattern="^(tech_provider|solution_partner)$")
     meta_credit_line_id: str | None = Field(None, description="Solution Partners: the credit line to share")
     meta_graph_url: str = "https://graph.facebook.com"

@@ -50,7 +50,9 @@ _DESCRIPTIONS = {
     409: "The object's state, or the Idempotency-Key, does not allow this",
     413: "Body larger than 64 KB",
     415: "Body sent without Content-Type: application/json",
+    424: "Meta refused a valid request; error.provider carries Meta's code, message and fbtrace_id",
     429: "Rate limited; see Retry-After",
+    502: "Meta could not be reached; safe to retry",
 }
 
 

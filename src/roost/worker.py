@@ -7,9 +7,11 @@ import structlog
 from roost.hosted.service import settle_lost_codes
 from roost.idempotency.service import purge_expired
 from roost.kit.timeutil import now_ms
+from roost.meta import inbound
 from roost.meta.provisioning import due_sessions
 from roost.organizations.ratelimit import purge_old_windows
 from roost.profiles.lifecycle import unsubscribe_due
+from roost.recovery.service import queue_auto_claims
 from roost.runtime import Runtime
 from roost.sessions.retention import purge_old_events
 from roost.sessions.service import expire_overdue_sessions
@@ -33,6 +35,9 @@ async def tick(runtime: Runtime) -> dict[str, int]:
         async with db.begin():
             done["idempotency_keys_purged"] = await purge_expired(db, now_ms())
             done["rate_windows_purged"] = await purge_old_windows(db, now_ms())
+            done["meta_relays_purged"] = await inbound.purge_finished_relays(db, now_ms())
+    # Recovered sessions that Meta's webhook proved are claimed through provisioning (below).
+    done["auto_claims_started"] = len(await queue_auto_claims(runtime, now_ms()))
     async with runtime.sessions() as db, db.begin():
         due = await due_sessions(db, now_ms())
     for session_id in due:
@@ -41,6 +46,7 @@ async def tick(runtime: Runtime) -> dict[str, int]:
     done["numbers_registered"] = await runtime.provisioner.register_newly_verified(now_ms())
     done["apps_unsubscribed"] = await unsubscribe_due(runtime.provisioner, now_ms())
     done["session_events_purged"] = await purge_old_events(runtime.sessions, now_ms(), runtime.settings.retention_days)
+    done["meta_relays_delivered"] = await inbound.deliver_relays(runtime.sessions, runtime.live_http, now_ms())
     if done["expired"]:
         runtime.metrics.sessions_expired.inc(done["expired"])
         log.info("sessions_expired", count=done["expired"])

@@ -131,14 +131,14 @@ class GraphClient:
 
     # -- the calls of Embedded Signup -------------------------------------------------------
 
-    async def exchange_code(self, code: str) -> str:
-        """GET oauth/access_token: Meta's 30-second, single-use code -> the business token."""
-        body = await self._call(
-            "GET",
-            "oauth/access_token",
-            params={"client_id": self._app_id, "client_secret": self._app_secret, "code": code},
-            retry_transient=False,
-        )
+    async def exchange_code(self, code: str, redirect_uri: str | None = None) -> str:
+        """GET oauth/access_token: Meta's 30-second, single-use code -> the business token.
+
+        `redirect_uri` only for a code from a redirect-based OAuth dialog (it must match)."""
+        params = {"client_id": self._app_id, "client_secret": self._app_secret, "code": code}
+        if redirect_uri is not None:
+            params["redirect_uri"] = redirect_uri
+        body = await self._call("GET", "oauth/access_token", params=params, retry_transient=False)
         return body["access_token"]
 
     async def inspect_token(self, input_token: str, inspector_token: str | None = None) -> dict[str, Any]:

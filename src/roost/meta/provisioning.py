@@ -62,8 +62,13 @@ class Provisioner:
 
     # -- the code ----------------------------------------------------------------------------
 
-    async def accept_code(self, session_id: str, code: str, finish: SignupMessage | None = None) -> bool:
-        """Meta's code arrived: exchange it now, then provision. False if a code was already taken."""
+    async def accept_code(
+        self, session_id: str, code: str, finish: SignupMessage | None = None, redirect_uri: str | None = None
+    ) -> bool:
+        """Meta's code arrived: exchange it now, then provision. False if a code was already taken.
+
+        `redirect_uri`: the one the OAuth dialog used, when the code came from a redirect (Meta
+        refuses the exchange unless it is the same)."""
         async with self.sessions() as db:
             async with db.begin():
                 session = await _lock(db, session_id)
@@ -88,7 +93,7 @@ class Provisioner:
                 session.provisioning_next_at = now + LEASE_MS  # resume point if this process dies
                 record_event(db, session, "meta.code_received", now, {"with_finish": finish is not None})
             try:
-                token = await graph.exchange_code(code)
+                token = await graph.exchange_code(code, redirect_uri)
             except MetaError as error:
                 await self._exchange_failed(db, session_id, error)
                 return True
@@ -130,7 +135,8 @@ class Provisioner:
                         return
                     now = now_ms()
                     step = _next_step(session)
-                    if step is None or session.status not in (SessionStatus.PENDING, SessionStatus.COMPLETED):
+                    claiming = session.status == SessionStatus.RECOVERED and session.claim_started_at is not None
+                    if step is None or (session.status not in (SessionStatus.PENDING, SessionStatus.COMPLETED) and not claiming):
                         session.provisioning_next_at = session.provisioning_lease_until = None
                         return
                     if session.provisioning_lease_until is not None and session.provisioning_lease_until > now:
@@ -191,12 +197,31 @@ class Provisioner:
             _finish_step(db, session, step, "failed", now, {"code": refusal.code, "message": refusal.message})
             session.provisioning_next_at = session.provisioning_lease_until = None
             session.business_token_encrypted = None  # never keep a token for an account we refused
+            if session.status == SessionStatus.RECOVERED:
+                return  # a refused claim leaves the session recovered; the step says why
             transition(
                 db, session, SessionStatus.FAILED, at=now, reason=refusal.code,
                 error={"code": refusal.code, "message": refusal.message, "meta_code": None},
             )
 
     # -- step implementations: each returns after recording its own success --------------
+
+    async def _claim_token(self, db, session_id, meta_app: MetaApp, graph: GraphClient, mode) -> None:
+        """A claim has no code: fetch the customer's business token with the system user (SPEC 5.3)."""
+        async with db.begin():
+            session = await _lock(db, session_id)
+            business_id = session.business_id
+        if not meta_app.system_user_token:
+            raise StepRefused(
+                "system_user_token_missing", "Claiming needs the Meta app's system user token, and none is configured."
+            )
+        if not business_id:
+            raise StepRefused("business_id_unknown", "The customer's business portfolio id is unknown, so no token can be fetched.")
+        token = await graph.business_token_for(business_id, meta_app.system_user_token)
+        async with db.begin():
+            session = await _lock(db, session_id)
+            session.business_token_encrypted = self.seal_token(session, token)
+            _finish_step(db, session, "claim_token", "succeeded", now_ms())
 
     async def _resolve_assets(self, db, session_id, meta_app: MetaApp, graph: GraphClient, mode) -> None:
         async with db.begin():
@@ -283,7 +308,10 @@ class Provisioner:
                 session.phone_number_id = str(phones[0]["id"])
             session.business_token_encrypted = None  # the profile holds it now
             _finish_step(db, session, "create_profile", "succeeded", now)
-            transition(db, session, SessionStatus.COMPLETED, at=now, reason="provisioned")
+            claimed = session.status == SessionStatus.RECOVERED
+            if claimed:
+                session.error = None  # the lost code no longer matters: the account is connected
+            transition(db, session, SessionStatus.COMPLETED, at=now, reason="claimed" if claimed else "provisioned")
 
     async def _register_phones(self, db, session_id, meta_app: MetaApp, graph: GraphClient, mode) -> None:
         async with db.begin():
@@ -405,6 +433,7 @@ class StepRefused(Exception):
 
 
 STEP_RUNNERS: dict[str, Callable[..., Awaitable[None]]] = {
+    "claim_token": Provisioner._claim_token,
     "resolve_assets": Provisioner._resolve_assets,
     "subscribe_app": Provisioner._subscribe_app,
     "share_credit_line": Provisioner._share_credit_line,
@@ -433,12 +462,30 @@ def apply_finish(session: SignupSession, finish: SignupMessage) -> None:
     session.business_id = session.business_id or finish.business_id
 
 
-def _plan(meta_app: MetaApp) -> list[dict[str, Any]]:
-    steps = ["token_exchange", "resolve_assets", "subscribe_app", "share_credit_line", "create_profile", "register_phone"]
+CODE_STEPS = ("token_exchange", "resolve_assets", "subscribe_app", "share_credit_line", "create_profile", "register_phone")
+# A claim (SPEC 5.3) replaces the code exchange with a token fetched by the system user.
+CLAIM_STEPS = ("claim_token",) + CODE_STEPS[1:]
+
+
+def _plan(meta_app: MetaApp, steps: tuple[str, ...] = CODE_STEPS) -> list[dict[str, Any]]:
     plan = [{"step": step, "status": "pending", "attempts": 0, "error": None, "finished_at": None} for step in steps]
-    if not meta_app.is_solution_partner:
-        plan[3]["status"] = "skipped"  # Tech Providers' customers add their own payment method
+    for record in plan:
+        if record["step"] == "share_credit_line" and not meta_app.is_solution_partner:
+            record["status"] = "skipped"  # Tech Providers' customers add their own payment method
     return plan
+
+
+def start_claim(db: AsyncSession, session: SignupSession, meta_app: MetaApp, business_id: str, now: int, by: str) -> None:
+    """Queue the claim of a recovered session (row locked; the proof already checked): the
+    token fetch, then 5.1 from resolve_assets. Any runner (this process or a worker) runs it."""
+    earlier = [record for record in session.provisioning or [] if record["step"] == "token_exchange"]
+    session.provisioning = earlier + _plan(meta_app, CLAIM_STEPS)
+    session.business_id = business_id
+    session.business_token_encrypted = None
+    session.claim_started_at = session.claim_started_at or now
+    session.provisioning_next_at = now
+    session.provisioning_lease_until = None
+    record_event(db, session, "session.claim_started", now, {"by": by, "business_id": business_id})
 
 
 def _step(session: SignupSession, step: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from roost.organizations.auth import require_admin_key, require_live_for
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.schemas import (
     META_SECRET_FIELDS,
+    TEST_MODE_META_FIELDS,
     AdminKeyCreateParams,
     SettingsUpdateParams,
     admin_key_object,
@@ -97,7 +98,16 @@ def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
         "verify_token_set": bool(app and app.verify_token),
         "partner_type": app.partner_type if app else (settings.meta_partner_type or runtime.settings.meta_partner_type),
         "credit_line_id": app.credit_line_id if app else settings.meta_credit_line_id,
+        "forward_url": _forward_url(runtime, settings),
     }
+
+
+def _forward_url(runtime: Runtime, settings: ModeSettings) -> str | None:
+    """Where this mode's webhooks are relayed: test mode and an organization's own live app use
+    the organization's URL; the server-wide app uses ROOST_META_FORWARD_URL."""
+    if not settings.livemode or settings.meta_app_id:
+        return settings.meta_forward_url
+    return runtime.settings.meta_forward_url
 
 
 async def _settings_response(db: AsyncSession, runtime: Runtime, caller: Caller, livemode: bool) -> dict:
@@ -138,12 +148,12 @@ async def update_settings(
     if "token_custody_enabled" in params.model_fields_set and params.token_custody_enabled is None:
         raise errors.invalid("parameter_invalid", "token_custody_enabled must be true or false", param="token_custody_enabled")
     meta_changes = {name: getattr(params.meta, name) for name in params.meta.model_fields_set} if params.meta else {}
-    if not livemode and set(meta_changes) - {"partner_type"}:
-        wrong = sorted(set(meta_changes) - {"partner_type"})[0]
+    if not livemode and set(meta_changes) - TEST_MODE_META_FIELDS:
+        wrong = sorted(set(meta_changes) - TEST_MODE_META_FIELDS)[0]
         raise errors.invalid(
             "parameter_invalid",
             f"meta.{wrong} can only be set for live mode: test mode always uses the Meta simulator "
-            "(only meta.partner_type can be chosen, to simulate a Solution Partner)",
+            "(only meta.partner_type, to simulate a Solution Partner, and meta.forward_url can be chosen)",
             param=f"meta.{wrong}",
         )
     async with db.begin():
@@ -163,7 +173,17 @@ async def update_settings(
             settings.messages_callback_url = params.messages_callback_url
         if params.token_custody_enabled is not None:
             settings.token_custody_enabled = params.token_custody_enabled
+        if params.auto_claim is not None:
+            settings.auto_claim = params.auto_claim
         service.update_meta(runtime.keyring, settings, meta_changes, META_SECRET_FIELDS)
+        if livemode and settings.meta_forward_url and not settings.meta_app_id:
+            # The server-wide app carries every tenant's messages: only the operator relays it.
+            raise errors.invalid(
+                "parameter_invalid",
+                "meta.forward_url needs the organization's own Meta app (meta.app_id): the server-wide app's "
+                "webhooks are relayed to ROOST_META_FORWARD_URL",
+                param="meta.forward_url",
+            )
         settings.updated_at = now_ms()
         await db.flush()
         return await _settings_response(db, runtime, caller, livemode)

@@ -34,6 +34,7 @@ class ModeSettings(Base):
     """The settings of one organization that exist once per mode (test, live)."""
 
     __tablename__ = "organization_mode_settings"
+    __table_args__ = (Index("ix_mode_settings_meta_app", "meta_app_id"),)
 
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
     livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True)
@@ -52,6 +53,10 @@ class ModeSettings(Base):
     messages_callback_url: Mapped[str | None] = mapped_column(Text)
     # SPEC 5.4: may an admin key of this mode read business tokens (access-token endpoint)?
     token_custody_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Where Meta's webhooks to this organization's own app are relayed unchanged (SPEC 7.2).
+    meta_forward_url: Mapped[str | None] = mapped_column(Text)
+    # Claim recovered sessions automatically once Meta's account_update proves them (SPEC 5.3).
+    auto_claim: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -29,9 +29,42 @@ class MetaSettingsParams(BaseModel):
     verify_token: str | None = Field(None, min_length=1, max_length=200, description="Write-only")
     partner_type: Literal["tech_provider", "solution_partner"] | None = None
     credit_line_id: str | None = Field(None, pattern=r"^\d{1,32}$", description="Solution Partners")
+    forward_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Relay every webhook Meta sends to this organization's own app, unchanged (raw body and "
+        "X-Hub-Signature-256), to this URL: your existing WhatsApp webhook handler",
+    )
+
+    @field_validator("forward_url")
+    @classmethod
+    def _forward_url(cls, value: str | None) -> str | None:
+        if value is not None and forward_url_problem(value):
+            raise ValueError(forward_url_problem(value))
+        return value
 
 
 META_SECRET_FIELDS = ("app_secret", "system_user_token", "verify_token")
+# The Meta settings test mode accepts (everything else of test mode is the simulator's).
+TEST_MODE_META_FIELDS = {"partner_type", "forward_url"}
+
+
+def forward_url_problem(value: str) -> str | None:
+    """None when `value` is an http(s) URL Roost can POST webhooks to."""
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "must be a valid http:// or https:// URL"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not value.split(":", 1)[1].startswith("//"):
+        return "must be an http:// or https:// URL such as https://example.com/whatsapp/webhook"
+    if parts.username or parts.password:
+        return "must not contain a user name or password"
+    if "#" in value:
+        return "must not contain a fragment (#…)"
+    return None
 
 ACCENT_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
@@ -95,6 +128,11 @@ class SettingsUpdateParams(BaseModel):
         None, description="The hosted page's logo and accent colour (organization-wide, both modes)"
     )
     meta: MetaSettingsParams | None = Field(None, description="This mode's Meta app")
+    auto_claim: bool | None = Field(
+        None,
+        strict=True,
+        description="Claim recovered sessions automatically when Meta's account_update proves them (needs a system user token)",
+    )
     messages_callback_url: str | None = Field(
         None,
         max_length=200,
@@ -168,5 +206,6 @@ def settings_object(
         "meta": meta,
         "messages_callback_url": settings.messages_callback_url,
         "token_custody_enabled": settings.token_custody_enabled,
+        "auto_claim": settings.auto_claim,
         "updated_at": to_iso(settings.updated_at),
     }

@@ -24,6 +24,13 @@ class SignupSession(Base):
             sqlite_where=text("provisioning_next_at IS NOT NULL"),
             postgresql_where=text("provisioning_next_at IS NOT NULL"),
         ),
+        # Auto-claim looks for recovered sessions by WABA (SPEC 5.3).
+        Index(
+            "ix_sessions_recovered_waba",
+            "waba_id",
+            sqlite_where=text("status = 'recovered'"),
+            postgresql_where=text("status = 'recovered'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -61,6 +68,10 @@ class SignupSession(Base):
     provisioning_lease_until: Mapped[int | None] = mapped_column(BigInteger)
     # The hosted page binds a started session to one browser: sha256 of that browser's cookie.
     browser_binding_hash: Mapped[str | None] = mapped_column(String(64))
+    recovered_at: Mapped[int | None] = mapped_column(BigInteger)
+    # When a claim of this recovered session was first started (by the platform or by Roost):
+    # auto-claim tries each session once; the platform can claim again by hand.
+    claim_started_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SessionMetadataValue(Base):

@@ -103,7 +103,13 @@ async def create_session(
     )
     db.add(session)
     await db.flush()  # the session row first: its metadata and event rows refer to it
-    for key, value in (params.metadata or {}).items():
+    _index_metadata(db, session, now)
+    record_event(db, session, "session.created", now, {"source": "hosted"})
+    return session, url
+
+
+def _index_metadata(db: AsyncSession, session: SignupSession, now: int) -> None:
+    for key, value in (session.metadata_ or {}).items():
         text = metadata_text(value)
         if text is not None:
             db.add(
@@ -116,8 +122,35 @@ async def create_session(
                     created_at=now,
                 )
             )
-    record_event(db, session, "session.created", now, {"source": "hosted"})
-    return session, url
+
+
+async def create_platform_attempt(
+    db: AsyncSession, caller: Caller, metadata: dict[str, Any] | None, policy: SessionPolicy, now: int
+) -> SignupSession:
+    """A session for a platform that runs Meta's flow on its own page (SPEC 5.3, `source:
+    platform`): no link and no hosted page. The platform opens Meta's flow right away, so the
+    attempt counts as started: like a started hosted session it lasts until expires_at + grace."""
+    session = SignupSession(
+        id=new_id("wss"),
+        organization_id=caller.organization_id,
+        livemode=caller.livemode,
+        source="platform",
+        status=SessionStatus.PENDING,
+        token_hash=None,
+        created_at=now,
+        expires_at=now + policy.ttl_ms,
+        deadline_at=now + policy.ttl_ms + policy.grace_ms,
+        started_at=now,
+        metadata_=metadata or {},
+        coexistence=False,
+        provisioning=[],
+    )
+    db.add(session)
+    await db.flush()
+    _index_metadata(db, session, now)
+    record_event(db, session, "session.created", now, {"source": "platform"})
+    record_event(db, session, "session.started", now)
+    return session
 
 
 # -- read --------------------------------------------------------------------------------

@@ -83,6 +83,8 @@ def transition(
         session.completed_at = at
     elif target == SessionStatus.CANCELLED:
         session.cancelled_at = at
+    elif target == SessionStatus.RECOVERED:
+        session.recovered_at = at
     if error is not None:
         session.error = error
     record_event(db, session, "session.status_changed", at, {"from": current.value, "to": target.value, "reason": reason})

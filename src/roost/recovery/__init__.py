@@ -1,0 +1,1 @@
+"""The platform-run popup flow and recovery (SPEC 5.3)."""
