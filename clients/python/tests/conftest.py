@@ -160,7 +160,13 @@ def start_server(server_database: str, tmp_path_factory: pytest.TempPathFactory)
     started: list[Any] = []
 
     def start(**overrides: Any) -> Any:
-        overrides.setdefault("database_url", server_database)
+        # PostgreSQL: every server shares the run's private database; SQLite: a file of its own.
+        if server_database.startswith("postgresql"):
+            overrides.setdefault("database_url", server_database)
+        elif started:
+            overrides.setdefault("database_url", f"sqlite:///{tmp_path_factory.mktemp('client-sqlite') / 'roost.db'}")
+        else:
+            overrides.setdefault("database_url", server_database)
         settings = make_settings("sqlite", tmp_path_factory.mktemp("client-roost"), **overrides)
         server = RunningRoost(settings).start()
         started.append(server)
