@@ -6,11 +6,17 @@ import inspect
 from datetime import datetime, timezone
 
 import pytest
+from conftest import Reply
 
 from roost_client import AsyncPager, AsyncRoost, Pager, Roost
 from roost_client.models import (
     AccessToken,
     AdminKey,
+    AuditLogEntry,
+    DeletedObject,
+    EventResend,
+    RecoveredAttempt,
+    WebhookDeliveryAttempt,
     BusinessProfile,
     EmbeddedSignupSession,
     Event,
@@ -19,7 +25,6 @@ from roost_client.models import (
     PhoneNumber,
     RecoveryAttempt,
     SessionEvent,
-    WebhookDelivery,
     WebhookEndpoint,
 )
 
@@ -71,10 +76,12 @@ ENDPOINTS = [
      OrganizationSettings),
     ("settings.update", lambda c: c.settings.update(name="Acme", allowed_origins=["https://app.example.com"],
                                                     branding={"accent_color": "#0A7CFF", "logo_url": None},
-                                                    meta={"partner_type": "solution_partner"}, messages_callback_url=None),
-     "PATCH", "/v1/organization/settings", [],
+                                                    meta={"partner_type": "solution_partner"}, messages_callback_url=None,
+                                                    auto_claim=False, token_custody_enabled=True, mode="live"),
+     "PATCH", "/v1/organization/settings", [("mode", "live")],
      {"name": "Acme", "allowed_origins": ["https://app.example.com"], "branding": {"accent_color": "#0A7CFF", "logo_url": None},
-      "meta": {"partner_type": "solution_partner"}, "messages_callback_url": None}, OrganizationSettings),
+      "meta": {"partner_type": "solution_partner"}, "messages_callback_url": None, "auto_claim": False,
+      "token_custody_enabled": True}, OrganizationSettings),
     ("settings.rotate_redirect_secret", lambda c: c.settings.rotate_redirect_secret(), "POST",
      "/v1/organization/settings/redirect-secret/rotate", [], None, OrganizationSettings),
     ("admin_keys.list", lambda c: c.admin_keys.list(), "GET", "/v1/organization/admin-keys", [], None, AdminKey),
@@ -92,15 +99,17 @@ ENDPOINTS = [
     ("webhook_endpoints.update", lambda c: c.webhook_endpoints.update("whk_1", events=["*"], enabled=False, description=None),
      "PATCH", f"{W}/whk_1", [], {"events": ["*"], "enabled": False, "description": None}, WebhookEndpoint),
     ("webhook_endpoints.delete", lambda c: c.webhook_endpoints.delete("whk_1"), "DELETE", f"{W}/whk_1", [], None,
-     WebhookEndpoint),
+     DeletedObject),
     ("webhook_endpoints.rotate_secret", lambda c: c.webhook_endpoints.rotate_secret("whk_1"), "POST",
      f"{W}/whk_1/rotate-secret", [], None, WebhookEndpoint),
-    ("webhook_endpoints.deliveries", lambda c: c.webhook_endpoints.deliveries("whk_1", limit=3), "GET",
-     f"{W}/whk_1/deliveries", [("limit", "3")], None, WebhookDelivery),
-    ("events.list", lambda c: c.events.list(type="whatsapp.business_profile.connected", created={"gte": 1705321800}),
-     "GET", E, [("type", "whatsapp.business_profile.connected"), ("created[gte]", "1705321800")], None, Event),
+    ("webhook_endpoints.deliveries", lambda c: c.webhook_endpoints.deliveries("whk_1", event_id="evt_1", limit=3), "GET",
+     f"{W}/whk_1/deliveries", [("event_id", "evt_1"), ("limit", "3")], None, WebhookDeliveryAttempt),
+    ("events.list", lambda c: c.events.list(type="whatsapp.business_profile.connected"),
+     "GET", E, [("type", "whatsapp.business_profile.connected")], None, Event),
     ("events.get", lambda c: c.events.get("evt_1"), "GET", f"{E}/evt_1", [], None, Event),
-    ("events.resend", lambda c: c.events.resend("evt_1"), "POST", f"{E}/evt_1/resend", [], None, Event),
+    ("events.resend", lambda c: c.events.resend("evt_1"), "POST", f"{E}/evt_1/resend", [], {}, EventResend),
+    ("events.resend to one", lambda c: c.events.resend("evt_1", endpoint_id="whk_1"), "POST", f"{E}/evt_1/resend", [],
+     {"endpoint_id": "whk_1"}, EventResend),
     ("recovery.start_attempt", lambda c: c.recovery.start_attempt(metadata={"externalUserId": "u1"}), "POST",
      f"{P}/start-attempt", [], {"metadata": {"externalUserId": "u1"}}, RecoveryAttempt),
     ("recovery.callback", lambda c: c.recovery.callback(attempt_id="wss_1", code="AQB", waba_id="5241", phone_number_id="1065",
@@ -111,10 +120,13 @@ ENDPOINTS = [
      BusinessProfile),
     ("recovery.mark_interrupted", lambda c: c.recovery.mark_interrupted(attempt_id="wss_1", waba_id="5241"), "POST",
      f"{P}/mark-interrupted", [], {"attempt_id": "wss_1", "waba_id": "5241"}, EmbeddedSignupSession),
-    ("recovery.recovered_attempts", lambda c: c.recovery.recovered_attempts(limit=2), "GET", f"{P}/recovered-attempts",
-     [("limit", "2")], None, EmbeddedSignupSession),
+    ("recovery.recovered_attempts", lambda c: c.recovery.recovered_attempts(metadata={"externalUserId": "u1"}, limit=2),
+     "GET", f"{P}/recovered-attempts", [("metadata[externalUserId]", "u1"), ("limit", "2")], None, RecoveredAttempt),
     ("recovery.claim", lambda c: c.recovery.claim(attempt_id="wss_1"), "POST", f"{P}/claim", [], {"attempt_id": "wss_1"},
      BusinessProfile),
+    ("audit_log.list", lambda c: c.audit_log.list(action="business_profile.access_token.read", resource_id="wabp_1"),
+     "GET", "/v1/organization/audit-log", [("action", "business_profile.access_token.read"), ("resource_id", "wabp_1")],
+     None, AuditLogEntry),
 ]
 CREATES = {"sessions.create", "sessions.create empty", "admin_keys.create", "webhook_endpoints.create",
            "recovery.start_attempt"}
@@ -199,3 +211,19 @@ def test_environment_configuration(recorder, monkeypatch):
     monkeypatch.delenv("ROOST_API_KEY")
     with pytest.raises(ValueError, match="admin key"):
         Roost()
+
+
+def test_an_answer_becomes_the_kind_its_object_names(recorder, client):
+    # recovery.callback answers 202 with the session while a provisioning step backs off
+    recorder.script(Reply(202, {"id": "wss_1", "object": "embedded_signup_session", "status": "pending"}))
+    result = client.recovery.callback(attempt_id="wss_1", code="AQB")
+    assert isinstance(result, EmbeddedSignupSession) and result.last_response.status_code == 202
+    recorder.script(Reply(200, {"id": "wabp_1", "object": "business_profile", "phone_numbers": []}))
+    assert isinstance(client.recovery.callback(attempt_id="wss_1", code="AQB"), BusinessProfile)
+    # a subclass the call asked for is kept (start-attempt's session carries attempt_id and launch)
+    recorder.script(Reply(201, {"id": "wss_1", "object": "embedded_signup_session", "attempt_id": "wss_1",
+                                "launch": {"app_id": "1"}}))
+    attempt = client.recovery.start_attempt()
+    assert isinstance(attempt, RecoveryAttempt) and attempt.attempt_id == "wss_1" and attempt.launch == {"app_id": "1"}
+    recorder.script(Reply(200, {"id": "whk_1", "object": "webhook_endpoint", "deleted": True}))
+    assert client.webhook_endpoints.delete("whk_1").deleted is True

@@ -25,17 +25,22 @@ from roost_client.errors import (
 from roost_client.models import (
     AccessToken,
     AdminKey,
+    AuditLogEntry,
     BusinessProfile,
+    DeletedObject,
     EmbeddedSignupSession,
     Event,
+    EventResend,
     Funnel,
     OrganizationSettings,
     PhoneNumber,
+    RecoveredAttempt,
     RecoveryAttempt,
     ResponseInfo,
     RoostObject,
     SessionEvent,
     WebhookDelivery,
+    WebhookDeliveryAttempt,
     WebhookEndpoint,
 )
 from roost_client.pagination import AsyncPager, Page, Pager
@@ -45,7 +50,8 @@ from roost_client.webhooks import WebhookVerificationError
 __version__ = VERSION
 
 __all__ = [
-    "APIConnectionError", "APIError", "APITimeoutError", "AccessToken", "AdminKey", "AsyncPager", "AsyncRoost",
+    "APIConnectionError", "APIError", "APITimeoutError", "AccessToken", "AdminKey", "AuditLogEntry", "DeletedObject",
+    "EventResend", "RecoveredAttempt", "WebhookDeliveryAttempt", "AsyncPager", "AsyncRoost",
     "AuthenticationError", "BusinessProfile", "ConflictError", "EmbeddedSignupSession", "Event", "ForbiddenError",
     "Funnel", "InvalidRequestError", "NOT_GIVEN", "NotFoundError", "OrganizationSettings", "Page", "Pager",
     "PermissionDeniedError", "PhoneNumber", "ProviderError", "RateLimitError", "RecoveryAttempt",

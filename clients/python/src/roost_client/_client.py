@@ -20,6 +20,7 @@ from roost_client._core import AUTO, NOT_GIVEN, Call, Options, body_of, encode_q
 from roost_client.errors import RoostError
 from roost_client.models import (
     AccessToken,
+    DeletedObject,
     AdminKey,
     BusinessProfile,
     EmbeddedSignupSession,
@@ -27,11 +28,15 @@ from roost_client.models import (
     Funnel,
     OrganizationSettings,
     PhoneNumber,
+    AuditLogEntry,
+    EventResend,
+    RecoveredAttempt,
     RecoveryAttempt,
     ResponseInfo,
     SessionEvent,
-    WebhookDelivery,
+    WebhookDeliveryAttempt,
     WebhookEndpoint,
+    model_for,
 )
 from roost_client.pagination import AsyncPager, Pager
 
@@ -51,8 +56,9 @@ def _decode(call: Call, response: httpx.Response) -> Any:
     if response.status_code == 204 or not response.content:
         return None
     body = response.json()
-    if call.model is not None and isinstance(body, dict):
-        return call.model(body, response=_info(response))
+    model = model_for(call.model, body)
+    if model is not None and isinstance(body, dict):
+        return model(body, response=_info(response))
     return body
 
 
@@ -334,12 +340,15 @@ class Settings(_Resource):
         branding: Mapping[str, Any] = NOT_GIVEN,
         meta: Mapping[str, Any] = NOT_GIVEN,
         messages_callback_url: str | None = NOT_GIVEN,
+        auto_claim: bool = NOT_GIVEN,
+        token_custody_enabled: bool = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
     ) -> OrganizationSettings:
         """Change only what you pass; None clears a field (a meta field then falls back to the server's)."""
         body = body_of(
             {"name": name, "allowed_origins": allowed_origins, "allowed_redirect_uris": allowed_redirect_uris,
-             "branding": branding, "meta": meta, "messages_callback_url": messages_callback_url},
+             "branding": branding, "meta": meta, "messages_callback_url": messages_callback_url,
+             "auto_claim": auto_claim, "token_custody_enabled": token_custody_enabled},
             extra_body,
         )
         return self._request(Call("PATCH", SETTINGS, encode_query({"mode": mode}), body=body, model=OrganizationSettings))
@@ -393,8 +402,9 @@ class WebhookEndpoints(_Resource):
             Call("PATCH", f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}", body=body, model=WebhookEndpoint)
         )
 
-    def delete(self, endpoint_id: str) -> Any:
-        return self._request(Call("DELETE", f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}", model=WebhookEndpoint))
+    def delete(self, endpoint_id: str) -> DeletedObject:
+        """Delete the endpoint: `{id, object, deleted: true}`."""
+        return self._request(Call("DELETE", f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}", model=DeletedObject))
 
     def rotate_secret(self, endpoint_id: str) -> WebhookEndpoint:
         """A new secret; the old one stays valid for 24 hours."""
@@ -402,25 +412,35 @@ class WebhookEndpoints(_Resource):
             Call("POST", f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}/rotate-secret", model=WebhookEndpoint)
         )
 
-    def deliveries(self, endpoint_id: str, **params: Any) -> Pager[WebhookDelivery]:
-        """Delivery attempts to this endpoint, newest first."""
-        return self._list(f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}/deliveries", WebhookDelivery, params)
+    def deliveries(self, endpoint_id: str, *, event_id: str = NOT_GIVEN, limit: int = NOT_GIVEN,
+                   starting_after: str = NOT_GIVEN, ending_before: str = NOT_GIVEN,
+                   **filters: Any) -> Pager[WebhookDeliveryAttempt]:
+        """Every HTTP request Roost made to this endpoint, newest first (filter: `event_id`)."""
+        params = {"event_id": event_id, "limit": limit, "starting_after": starting_after,
+                  "ending_before": ending_before, **filters}
+        return self._list(f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}/deliveries", WebhookDeliveryAttempt, params)
 
 
 class Events(_Resource):
     """Events sent to webhook endpoints (SPEC 7.1)."""
 
-    def list(self, *, type: str = NOT_GIVEN, created: Mapping[str, Any] = NOT_GIVEN, limit: int = NOT_GIVEN,
-             starting_after: str = NOT_GIVEN, ending_before: str = NOT_GIVEN, **filters: Any) -> Pager[Event]:
-        params = {"type": type, "created": created, "limit": limit, "starting_after": starting_after,
-                  "ending_before": ending_before, **filters}
+    def list(self, *, type: str = NOT_GIVEN, limit: int = NOT_GIVEN, starting_after: str = NOT_GIVEN,
+             ending_before: str = NOT_GIVEN, **filters: Any) -> Pager[Event]:
+        """Events, newest first (filter: `type`, one event type)."""
+        params = {"type": type, "limit": limit, "starting_after": starting_after, "ending_before": ending_before,
+                  **filters}
         return self._list(EVENTS, Event, params)
 
     def get(self, event_id: str) -> Event:
         return self._request(Call("GET", f"{EVENTS}/{_segment(event_id, 'event_id')}", model=Event))
 
-    def resend(self, event_id: str) -> Event:
-        return self._request(Call("POST", f"{EVENTS}/{_segment(event_id, 'event_id')}/resend", model=Event))
+    def resend(self, event_id: str, *, endpoint_id: str = NOT_GIVEN) -> EventResend:
+        """Queue the event again (same webhook-id) to `endpoint_id`, or to every enabled endpoint
+        subscribed to its type; returns the new deliveries."""
+        return self._request(
+            Call("POST", f"{EVENTS}/{_segment(event_id, 'event_id')}/resend", body=body_of({"endpoint_id": endpoint_id}),
+                 model=EventResend)
+        )
 
 
 class Recovery(_Resource):
@@ -447,8 +467,9 @@ class Recovery(_Resource):
         coexistence: bool = NOT_GIVEN,
         redirect_uri: str = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
-    ) -> BusinessProfile:
-        """Hand Meta's code over at once (it lives about 30 seconds); returns the business profile."""
+    ) -> BusinessProfile | EmbeddedSignupSession:
+        """Hand Meta's code over at once (it lives about 30 seconds). Returns the business profile,
+        or (answer 202) the session while a provisioning step backs off: poll `sessions.get`."""
         body = body_of(
             {"attempt_id": attempt_id, "code": code, "waba_id": waba_id, "phone_number_id": phone_number_id,
              "business_id": business_id, "coexistence": coexistence, "redirect_uri": redirect_uri},
@@ -464,14 +485,28 @@ class Recovery(_Resource):
         body = body_of({"attempt_id": attempt_id, "waba_id": waba_id, "business_id": business_id}, extra_body)
         return self._request(Call("POST", f"{PROFILES}/mark-interrupted", body=body, model=EmbeddedSignupSession))
 
-    def recovered_attempts(self, **params: Any) -> Pager[EmbeddedSignupSession]:
-        return self._list(f"{PROFILES}/recovered-attempts", EmbeddedSignupSession, params)
+    def recovered_attempts(self, *, metadata: Mapping[str, Any] = NOT_GIVEN, limit: int = NOT_GIVEN,
+                           starting_after: str = NOT_GIVEN, ending_before: str = NOT_GIVEN,
+                           **filters: Any) -> Pager[RecoveredAttempt]:
+        params = {"metadata": metadata, "limit": limit, "starting_after": starting_after,
+                  "ending_before": ending_before, **filters}
+        return self._list(f"{PROFILES}/recovered-attempts", RecoveredAttempt, params)
 
-    def claim(self, *, attempt_id: str, extra_body: Mapping[str, Any] | None = None) -> BusinessProfile:
-        """Turn a `recovered` attempt into a connected business profile (409 session_not_recovered otherwise)."""
+    def claim(self, *, attempt_id: str, extra_body: Mapping[str, Any] | None = None) -> BusinessProfile | EmbeddedSignupSession:
+        """Turn a `recovered` attempt into a connected business profile (409 session_not_recovered
+        otherwise); the session (answer 202) while a step backs off."""
         return self._request(
             Call("POST", f"{PROFILES}/claim", body=body_of({"attempt_id": attempt_id}, extra_body), model=BusinessProfile)
         )
+
+
+class AuditLog(_Resource):
+    def list(self, *, action: str = NOT_GIVEN, resource_id: str = NOT_GIVEN, limit: int = NOT_GIVEN,
+             starting_after: str = NOT_GIVEN, ending_before: str = NOT_GIVEN, **filters: Any) -> Pager[AuditLogEntry]:
+        """Sensitive actions of admin keys (token reads, …), newest first, in the key's mode."""
+        params = {"action": action, "resource_id": resource_id, "limit": limit, "starting_after": starting_after,
+                  "ending_before": ending_before, **filters}
+        return self._list("/v1/organization/audit-log", AuditLogEntry, params)
 
 
 # Clients -----------------------------------------------------------------------------------
@@ -516,6 +551,7 @@ class _Namespaces:
         self.webhook_endpoints = WebhookEndpoints(transport)
         self.events = Events(transport)
         self.recovery = Recovery(transport)
+        self.audit_log = AuditLog(transport)
 
 
 class Roost(_Namespaces):

@@ -20,7 +20,7 @@ from roost_client.errors import (
     error_from_response,
     parse_retry_after,
 )
-from roost_client.models import ResponseInfo, RoostObject
+from roost_client.models import ResponseInfo, RoostObject, model_for
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -237,8 +237,10 @@ def page_items(call: Call, body: Any) -> tuple[list[Any], bool]:
     if isinstance(body, RoostObject):
         body = body.to_dict()
     data = body.get("data", []) if isinstance(body, dict) else []
-    model = call.model
-    items = [model(item) if model is not None and isinstance(item, dict) else item for item in data]
+    items = []
+    for item in data:
+        model = model_for(call.model, item)
+        items.append(model(item) if model is not None and isinstance(item, dict) else item)
     return items, bool(body.get("has_more")) if isinstance(body, dict) else False
 
 

@@ -196,12 +196,14 @@ class BusinessProfile(RoostObject):
     review_status: str | None
     review_decided_at: str | None
     status: str
+    disconnected_at: str | None
+    unsubscribe: dict[str, Any] | None
     phone_numbers: list[PhoneNumber]
     created_at: str
 
 
 class AccessToken(RoostObject):
-    """SPEC 5.4: a business profile's token (live keys only; each read is audited)."""
+    """A business profile's token (`object: business_token`; live keys only; each read is audited)."""
 
     object: str
     business_profile_id: str
@@ -231,6 +233,7 @@ class MetaSettings(RoostObject):
     verify_token_set: bool
     partner_type: str | None
     credit_line_id: str | None
+    forward_url: str | None
 
 
 class Branding(RoostObject):
@@ -251,6 +254,8 @@ class OrganizationSettings(RoostObject):
     allowed_redirect_uris: list[str]
     redirect_secret: str
     messages_callback_url: str | None
+    auto_claim: bool | None
+    token_custody_enabled: bool | None
     meta: MetaSettings | None
     updated_at: str
 
@@ -263,20 +268,42 @@ class WebhookEndpoint(RoostObject):
     events: list[str]
     description: str | None
     enabled: bool
-    secret: str | None  # whsec_…: in the create and rotate-secret responses
+    disabled_reason: str | None  # api | gone | failing
+    disabled_at: str | None
+    failing_since: str | None
+    previous_secret_expires_at: str | None
+    secret: str | None  # whsec_…: in the create and rotate-secret responses only
     created_at: str
     updated_at: str | None
 
 
 class WebhookDelivery(RoostObject):
+    """One event owed to one endpoint (`object: webhook_delivery`)."""
+
     id: str
     object: str
+    endpoint_id: str
     event_id: str
-    webhook_endpoint_id: str
-    status: str
+    status: str  # pending | delivered | failed
+    next_attempt_at: str | None
+    created_at: str
+
+
+class WebhookDeliveryAttempt(RoostObject):
+    """One HTTP request Roost made to an endpoint (`object: webhook_delivery_attempt`)."""
+
+    id: str
+    object: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    delivery_id: str
     attempt: int
-    response_status: int | None
+    succeeded: bool
+    status_code: int | None
+    latency_ms: int
     error: str | None
+    next_attempt_at: str | None
     created_at: str
 
 
@@ -286,18 +313,86 @@ class Event(RoostObject):
     type: str
     livemode: bool
     created_at: str
-    timestamp: str
     data: dict[str, Any]
 
 
-class RecoveryAttempt(RoostObject):
-    """The answer to start-attempt: a platform-run (`source: platform`) session."""
+class EventResend(RoostObject):
+    _nested = {"deliveries": WebhookDelivery}
+
+    object: str
+    event_id: str
+    deliveries: list[WebhookDelivery]
+
+
+class RecoveryAttempt(EmbeddedSignupSession):
+    """The answer to start-attempt: a platform-run session (`source: platform`, no `url`) with
+    `attempt_id` (= `id`) and `launch`, what FB.login needs on your page."""
 
     attempt_id: str
-    expires_at: str
+    launch: dict[str, Any]
+
+
+class RecoveredAttempt(RoostObject):
+    attempt_id: str
+    object: str
+    livemode: bool
+    source: str
+    waba_id: str | None
+    business_id: str | None
+    phone_number_id: str | None
+    metadata: dict[str, Any]
+    created_at: str
+    recovered_at: str | None
+    proof_received_at: str | None
+    claim_started_at: str | None
+    claim_running: bool
+    claim_error: dict[str, Any] | None
+
+
+class AuditLogEntry(RoostObject):
+    id: str
+    object: str
+    livemode: bool
+    action: str
+    admin_key_id: str | None
+    resource_id: str | None
+    created_at: str
 
 
 class DeletedObject(RoostObject):
     id: str
     object: str
     deleted: bool
+
+
+# The class for each `object` value, so an answer becomes what it says it is (for example a
+# 202 session from recovery.callback while provisioning backs off, instead of a profile).
+OBJECT_TYPES: dict[str, type[RoostObject]] = {
+    "embedded_signup_session": EmbeddedSignupSession,
+    "embedded_signup_session_event": SessionEvent,
+    "business_profile": BusinessProfile,
+    "phone_number": PhoneNumber,
+    "business_token": AccessToken,
+    "admin_key": AdminKey,
+    "organization_settings": OrganizationSettings,
+    "webhook_endpoint": WebhookEndpoint,
+    "webhook_delivery": WebhookDelivery,
+    "webhook_delivery_attempt": WebhookDeliveryAttempt,
+    "event": Event,
+    "event_resend": EventResend,
+    "recovered_attempt": RecoveredAttempt,
+    "audit_log_entry": AuditLogEntry,
+}
+
+
+def model_for(default: type[RoostObject] | None, body: Any) -> type[RoostObject] | None:
+    """The class for a JSON object: the call's own unless the body's `object` names another kind
+    (a deletion answer `{id, object, deleted: true}` is a DeletedObject)."""
+    if not isinstance(body, dict):
+        return default
+    if body.get("deleted") is True:
+        return DeletedObject
+    kind = OBJECT_TYPES.get(body.get("object"))  # type: ignore[arg-type]
+    if kind is None or (default is not None and issubclass(default, kind)):
+        return default
+    return kind
