@@ -33,6 +33,7 @@ class Recorded:
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""
 
     @property
     def params(self) -> dict[str, str]:
@@ -76,6 +77,7 @@ class Recorder:
                             query=parse_qsl(parts.query, keep_blank_values=True),
                             headers={name.lower(): value for name, value in self.headers.items()},
                             body=json.loads(raw) if raw else None,
+                            raw=raw,
                         )
                     )
                     reply = recorder.replies.pop(0) if recorder.replies else recorder.default
@@ -154,27 +156,33 @@ def server_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
 @pytest.fixture(scope="session")
 def start_server(server_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Start a Roost on loopback with the given settings: `start_server(rate_limit_per_minute=3)`."""
-    from tests.support import RunningRoost, make_settings
+    """Start a Roost on loopback with other settings: `start_server(rate_limit_per_minute=3)`.
+    The first one uses the run's database; later ones (and `own_database=True`) get a database of
+    their own on SQLite, and share the run's on PostgreSQL unless `own_database=True` (a server
+    whose background work must not be picked up by another one, such as webhook delivery)."""
+    from tests import support
 
     started: list[Any] = []
+    databases: list[str] = []
 
-    def start(**overrides: Any) -> Any:
-        # PostgreSQL: every server shares the run's private database; SQLite: a file of its own.
-        if server_database.startswith("postgresql"):
+    def start(own_database: bool = False, **overrides: Any) -> Any:
+        if own_database and server_database.startswith("postgresql"):
+            databases.append(support.private_postgres_database())
+            overrides.setdefault("database_url", databases[-1])
+        elif server_database.startswith("postgresql") or not (started or own_database):
             overrides.setdefault("database_url", server_database)
-        elif started:
-            overrides.setdefault("database_url", f"sqlite:///{tmp_path_factory.mktemp('client-sqlite') / 'roost.db'}")
         else:
-            overrides.setdefault("database_url", server_database)
-        settings = make_settings("sqlite", tmp_path_factory.mktemp("client-roost"), **overrides)
-        server = RunningRoost(settings).start()
+            overrides.setdefault("database_url", f"sqlite:///{tmp_path_factory.mktemp('client-sqlite') / 'roost.db'}")
+        settings = support.make_settings("sqlite", tmp_path_factory.mktemp("client-roost"), **overrides)
+        server = support.RunningRoost(settings).start()
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+    for url in databases:
+        support.drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")
