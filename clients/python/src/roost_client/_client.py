@@ -605,7 +605,20 @@ class AsyncRoost(_Namespaces):
 
         async with AsyncRoost("sk_admin_test_…", base_url=...) as client:
             session = await client.sessions.create()
-            async for s in client.sessions.list(status="pending"): ..."""
+            async for s in client.sessions.list(status="pending"): ...
+
+    The resources share their code with `Roost`, whose annotations describe sync results, so
+    here they are typed loosely (Any) rather than wrongly."""
+
+    sessions: Any
+    business_profiles: Any
+    phone_numbers: Any
+    admin_keys: Any
+    settings: Any
+    webhook_endpoints: Any
+    events: Any
+    recovery: Any
+    audit_log: Any
 
     def __init__(
         self,
