@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 import httpx
@@ -82,7 +82,7 @@ class SyncTransport:
                     self.http.request(
                         call.method,
                         self.options.url(call),
-                        params=call.query or None,
+                        params=tuple(call.query) if call.query else None,
                         content=self.options.content(call),
                         headers=self.options.headers(call),
                     )
@@ -120,7 +120,7 @@ class AsyncTransport:
                     await self.http.request(
                         call.method,
                         self.options.url(call),
-                        params=call.query or None,
+                        params=tuple(call.query) if call.query else None,
                         content=self.options.content(call),
                         headers=self.options.headers(call),
                     )
@@ -367,7 +367,7 @@ class WebhookEndpoints(_Resource):
         self,
         *,
         url: str,
-        events: list[str] = NOT_GIVEN,
+        events: Sequence[str] = NOT_GIVEN,
         description: str = NOT_GIVEN,
         enabled: bool = NOT_GIVEN,
         idempotency_key: str | None = AUTO,
@@ -392,7 +392,7 @@ class WebhookEndpoints(_Resource):
         endpoint_id: str,
         *,
         url: str = NOT_GIVEN,
-        events: list[str] = NOT_GIVEN,
+        events: Sequence[str] = NOT_GIVEN,
         description: str | None = NOT_GIVEN,
         enabled: bool = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
