@@ -14,6 +14,8 @@ from roost.kit.validation import dotted
 from roost.kit.web import error_response
 from roost.observability import RequestContextMiddleware
 from roost.openapi_support import build_openapi
+from roost.hosted.endpoints import platform_router as roost_js_router
+from roost.audit.endpoints import router as audit_router
 from roost.hosted.endpoints import router as hosted_router
 from roost.organizations.endpoints import router as organization_router
 from roost.profiles.endpoints import router as profiles_router
@@ -46,8 +48,10 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.include_router(sessions_router)
     app.include_router(organization_router)
     app.include_router(profiles_router)
+    app.include_router(audit_router)
     app.include_router(health.router)
     app.include_router(hosted_router)
+    app.include_router(roost_js_router)
     simulator = build_simulator(runtime)
     if simulator is not None:
         app.mount("/_sim", simulator)

@@ -375,3 +375,24 @@ def keys_revoke(key_id: str) -> None:
         typer.echo(f"No such key: {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"Revoked {key_id}.")
+
+
+@app.command()
+def doctor(
+    org: str | None = typer.Option(None, "--org", help="Check only this organization's live Meta app (org_…)"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Check the configuration and, for live mode, Meta (app credentials, system user token, webhook
+    subscription, HTTPS). Exits 1 when a check fails."""
+    from roost import doctor as checks
+    from roost.observability import configure_logging
+
+    settings = _settings()
+    configure_logging("error")  # the report is the output; Graph call failures are in it already
+    report = asyncio.run(checks.run(settings, organization_id=org))
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        typer.echo(report.text())
+    if not report.ok:
+        raise typer.Exit(1)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     meta_timeout_seconds: float = Field(10.0, gt=0)
     worker_interval_seconds: float = Field(2.0, gt=0)
+    retention_days: int = Field(
+        90, ge=1, description="Session events (and webhook delivery logs) older than this many days are purged"
+    )
     log_level: str = "info"
     trusted_proxies: str = Field("", description="Comma-separated IPs whose X-Forwarded-* headers are believed")
 

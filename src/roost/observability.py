@@ -20,8 +20,13 @@ _SECRET_PATTERNS = [
     (re.compile(r"(whsec_)[A-Za-z0-9+/=_-]+"), r"\1[REDACTED]"),
     (re.compile(r"([?&]token=)[^&\s\"']+"), r"\1[REDACTED]"),
     (re.compile(r"(Bearer\s+)\S+", re.IGNORECASE), r"\1[REDACTED]"),
+    # Meta access tokens (business, system user, app) begin with EAA.
+    (re.compile(r"\b(EAA)[A-Za-z0-9]{20,}"), r"\1[REDACTED]"),
 ]
-_SECRET_KEYS = {"authorization", "admin_key", "secret", "token", "password", "secret_key", "redirect_secret"}
+_SECRET_KEYS = {
+    "authorization", "admin_key", "secret", "token", "password", "secret_key", "redirect_secret", "access_token",
+    "business_token", "pin",
+}
 
 
 def redact_text(text: str) -> str:

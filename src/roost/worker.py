@@ -1,4 +1,4 @@
-"""Background work: expiry, lost codes, provisioning resumption, registration, clean-up. Safe to run in several processes."""
+"""Background work: expiry, lost codes, provisioning resumption, registration, unsubscribes, retention, clean-up. Safe to run in several processes."""
 
 import asyncio
 
@@ -9,7 +9,9 @@ from roost.idempotency.service import purge_expired
 from roost.kit.timeutil import now_ms
 from roost.meta.provisioning import due_sessions
 from roost.organizations.ratelimit import purge_old_windows
+from roost.profiles.lifecycle import unsubscribe_due
 from roost.runtime import Runtime
+from roost.sessions.retention import purge_old_events
 from roost.sessions.service import expire_overdue_sessions
 
 log = structlog.get_logger("roost.worker")
@@ -37,6 +39,8 @@ async def tick(runtime: Runtime) -> dict[str, int]:
         await runtime.provisioner.run(session_id)
     done["provisioning_resumed"] = len(due)
     done["numbers_registered"] = await runtime.provisioner.register_newly_verified(now_ms())
+    done["apps_unsubscribed"] = await unsubscribe_due(runtime.provisioner, now_ms())
+    done["session_events_purged"] = await purge_old_events(runtime.sessions, now_ms(), runtime.settings.retention_days)
     if done["expired"]:
         runtime.metrics.sessions_expired.inc(done["expired"])
         log.info("sessions_expired", count=done["expired"])

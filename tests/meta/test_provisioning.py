@@ -42,6 +42,7 @@ from tests.support import SEED_BODY
 PROFILE_FIELDS = {
     "id", "object", "livemode", "session_id", "waba_id", "business_id", "business_name", "coexistence",
     "token_expires_at", "onboarding_completed_at", "review_status", "review_decided_at", "status", "disconnected_at",
+    "unsubscribe",
     "phone_numbers", "created_at",
 }
 PHONE_FIELDS = {

@@ -17,6 +17,7 @@ class Base(DeclarativeBase):
 
 def load_all_models() -> None:
     """Import every feature's models so Base.metadata knows every table (Alembic, tests)."""
+    from roost.audit import models as _audit  # noqa: F401
     from roost.idempotency import models as _idempotency  # noqa: F401
     from roost.organizations import models as _organizations  # noqa: F401
     from roost.profiles import models as _profiles  # noqa: F401

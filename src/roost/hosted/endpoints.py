@@ -25,6 +25,7 @@ from roost.hosted import i18n, service, signing
 from roost.hosted.service import PageSession
 from roost.kit import errors
 from roost.kit.timeutil import now_ms
+from roost.kit.urls import normalize_origin, origin_problem
 from roost.kit.web import error_response, read_json_object
 from roost.meta.config import MetaApp
 from roost.meta.events import parse_message
@@ -129,6 +130,30 @@ async def asset(name: str) -> Response:
     return response
 
 
+# -- roost.js, the platform's popup helper ----------------------------------------------------------
+
+# Served outside /embed: platforms include it from their own pages, so it needs none of the page's
+# headers, but must be loadable from any origin (with or without `crossorigin`, SRI or COEP).
+platform_router = APIRouter(include_in_schema=False)
+ROOST_JS = (HERE / "platform" / "roost.js").read_bytes()
+ROOST_JS_ETAG = f'"{hashlib.sha256(ROOST_JS).hexdigest()[:16]}"'
+
+
+@platform_router.get("/static/roost.js")
+async def roost_js(request: Request) -> Response:
+    headers = {
+        # Unversioned URL: cached for an hour, then revalidated cheaply with the ETag.
+        "Cache-Control": "public, max-age=3600",
+        "ETag": ROOST_JS_ETAG,
+        "Access-Control-Allow-Origin": "*",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if ROOST_JS_ETAG in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(ROOST_JS, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
 # -- the page -------------------------------------------------------------------------------------
 
 
@@ -216,6 +241,17 @@ async def _page_call(request: Request) -> tuple[Runtime, dict[str, Any]]:
     runtime: Runtime = get_runtime(request)
     _check_origin(request, runtime)
     return runtime, await read_json_object(request)
+
+
+def _opener_origin(body: dict[str, Any]) -> str | None:
+    """The opener's origin as roost.js declared it (see service.hand_back); anything that is not
+    a web origin counts as an origin that matches no target."""
+    value = body.get("opener_origin")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 300 or origin_problem(value) is not None:
+        return "invalid:"
+    return normalize_origin(value)
 
 
 def _link_invalid() -> errors.ApiError:
@@ -398,7 +434,9 @@ async def give_up(request: Request) -> JSONResponse:
         else:
             flow.user_cancelled(db, session, now)
         secret = redirect_secret(runtime.keyring, page.mode)
-        answer = service.hand_back(db, page, secret, now, opener=body.get("opener") is True)
+        answer = service.hand_back(
+            db, page, secret, now, opener=body.get("opener") is True, opener_origin=_opener_origin(body)
+        )
     return JSONResponse(answer)
 
 
@@ -416,5 +454,7 @@ async def result(request: Request) -> JSONResponse:
         if pending and not in_use:
             raise errors.conflict("session_pending", "The session is not finished yet: there is no result to hand back")
         secret = redirect_secret(runtime.keyring, page.mode)
-        answer = service.hand_back(db, page, secret, now, opener=body.get("opener") is True, in_use=in_use)
+        answer = service.hand_back(
+            db, page, secret, now, opener=body.get("opener") is True, opener_origin=_opener_origin(body), in_use=in_use
+        )
     return JSONResponse(answer)

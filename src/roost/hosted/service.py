@@ -247,15 +247,26 @@ def result_parameters(session: SignupSession, now: int, *, in_use: bool = False)
 
 
 def hand_back(
-    db: AsyncSession, page: PageSession, secret: str, now: int, *, opener: bool, in_use: bool = False
+    db: AsyncSession,
+    page: PageSession,
+    secret: str,
+    now: int,
+    *,
+    opener: bool,
+    opener_origin: str | None = None,
+    in_use: bool = False,
 ) -> dict[str, Any]:
     """The signed result and where it goes: posted to the opener when the page has one and there
-    are target origins, else the redirect URL (if any). Records how it was handed back."""
+    are target origins, else the redirect URL (if any). Records how it was handed back.
+
+    `opener_origin` is the origin roost.js says the opener has (a hint from the browser, never
+    trusted to widen anything): when it is given and is not a target, a post could not reach the
+    opener, so the result goes by redirect instead of being lost in a window that closes."""
     session = page.session
     parameters = signing.signed(secret, result_parameters(session, now, in_use=in_use))
     targets = signing.target_origins(session.redirect_uri, page.mode.allowed_origins)
     url = signing.redirect_url(session.redirect_uri, parameters) if session.redirect_uri else None
-    popup = opener and bool(targets)
+    popup = opener and bool(targets) and (opener_origin is None or opener_origin in targets)
     if not in_use:  # a link in use elsewhere has no outcome to record
         if popup:
             record_event(db, session, "result.posted", now, {"status": parameters["status"], "targets": targets})
@@ -264,7 +275,7 @@ def hand_back(
     return {
         "status": parameters["status"],
         "params": parameters,
-        "targets": targets,
+        "targets": targets if popup else [],
         "redirect_url": url,
         "delivery": "popup" if popup else ("redirect" if url else "none"),
     }

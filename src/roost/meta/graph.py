@@ -141,15 +141,26 @@ class GraphClient:
         )
         return body["access_token"]
 
-    async def debug_token(self, business_token: str, inspector_token: str | None = None) -> Granted:
+    async def inspect_token(self, input_token: str, inspector_token: str | None = None) -> dict[str, Any]:
+        """GET debug_token: what Meta says about a token (`data`: is_valid, app_id, type,
+        expires_at, scopes, granular_scopes, or error), asked with the app token by default."""
         body = await self._call(
             "GET",
             "debug_token",
             token=inspector_token or self.app_token,
-            params={"input_token": business_token},
+            params={"input_token": input_token},
             retry_transient=True,
         )
-        data = body.get("data") or {}
+        return body.get("data") or {}
+
+    async def app_subscriptions(self) -> list[dict[str, Any]]:
+        """GET {app_id}/subscriptions: the app's webhook subscriptions (object, callback_url,
+        active, fields)."""
+        body = await self._call("GET", f"{self._app_id}/subscriptions", token=self.app_token, retry_transient=True)
+        return list(body.get("data") or [])
+
+    async def debug_token(self, business_token: str, inspector_token: str | None = None) -> Granted:
+        data = await self.inspect_token(business_token, inspector_token)
         wabas: list[str] = []
         businesses: list[str] = []
         for grant in data.get("granular_scopes") or []:

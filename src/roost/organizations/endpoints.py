@@ -135,6 +135,8 @@ async def update_settings(
 ) -> dict:
     livemode = _mode(caller, mode)
     params = parse_model(SettingsUpdateParams, await read_json_object(request))
+    if "token_custody_enabled" in params.model_fields_set and params.token_custody_enabled is None:
+        raise errors.invalid("parameter_invalid", "token_custody_enabled must be true or false", param="token_custody_enabled")
     meta_changes = {name: getattr(params.meta, name) for name in params.meta.model_fields_set} if params.meta else {}
     if not livemode and set(meta_changes) - {"partner_type"}:
         wrong = sorted(set(meta_changes) - {"partner_type"})[0]
@@ -159,6 +161,8 @@ async def update_settings(
             settings.allowed_redirect_uris = params.allowed_redirect_uris
         if "messages_callback_url" in params.model_fields_set:
             settings.messages_callback_url = params.messages_callback_url
+        if params.token_custody_enabled is not None:
+            settings.token_custody_enabled = params.token_custody_enabled
         service.update_meta(runtime.keyring, settings, meta_changes, META_SECRET_FIELDS)
         settings.updated_at = now_ms()
         await db.flush()

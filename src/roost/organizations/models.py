@@ -1,4 +1,4 @@
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roost.db.base import Base
@@ -50,6 +50,8 @@ class ModeSettings(Base):
     meta_credit_line_id: Mapped[str | None] = mapped_column(String(32))
     # Where Meta sends this organization's WhatsApp messages (WABA override_callback_uri).
     messages_callback_url: Mapped[str | None] = mapped_column(Text)
+    # SPEC 5.4: may an admin key of this mode read business tokens (access-token endpoint)?
+    token_custody_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
 

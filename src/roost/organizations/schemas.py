@@ -2,7 +2,7 @@ import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from roost.kit.timeutil import to_iso
 from roost.kit.urls import normalize_origin, origin_problem, redirect_uri_problem
@@ -101,6 +101,12 @@ class SettingsUpdateParams(BaseModel):
         description="Where Meta sends your customers' WhatsApp messages (set on each WABA as override_callback_uri)",
     )
 
+    token_custody_enabled: StrictBool | None = Field(
+        None,
+        description="Whether admin keys of this mode may read business tokens "
+        "(GET …/business-profiles/{id}/access-token; live keys only). Default true.",
+    )
+
     @field_validator("messages_callback_url")
     @classmethod
     def _callback(cls, value: str | None) -> str | None:
@@ -161,5 +167,6 @@ def settings_object(
         "redirect_secret": redirect_secret,
         "meta": meta,
         "messages_callback_url": settings.messages_callback_url,
+        "token_custody_enabled": settings.token_custody_enabled,
         "updated_at": to_iso(settings.updated_at),
     }

@@ -1,20 +1,27 @@
 """Business profiles and phone numbers over HTTP (SPEC 5.2, read side and registration)."""
 
+import asyncio
+
+import structlog
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit import errors
+from roost.audit import service as audit
+from roost.kit import errors, pagination
+from roost.kit.timeutil import now_ms, to_iso
 from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
 from roost.organizations.auth import require_admin_key
-from roost.organizations.service import Caller
-from roost.profiles import service
+from roost.organizations.service import Caller, mode_settings
+from roost.profiles import lifecycle, service
 from roost.profiles.models import BusinessProfile
 from roost.runtime import Runtime, get_db, get_runtime
 
+log = structlog.get_logger("roost.profiles")
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
-LIST_PARAMS = {"limit", "starting_after", "ending_before", "session_id", "waba_id", "status"}
+LIST_FILTERS = {"session_id", "waba_id", "status"}
 
 
 class RegisterParams(BaseModel):
@@ -34,22 +41,11 @@ class RegisterParams(BaseModel):
 )
 async def list_profiles(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
     query = request.query_params
-    problems: list[dict[str, str]] = []
-    metadata: dict[str, str] = {}
-    for name in query.keys():
-        if name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
-            metadata[name[len("metadata[") : -1]] = query[name]
-        elif name not in LIST_PARAMS:
-            problems.append({"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"})
-    limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
-        problems.append({"param": "limit", "code": "parameter_invalid", "message": "limit must be an integer from 1 to 100"})
+    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True, once=False)
     if query.get("status") not in (None, service.CONNECTED, service.DISCONNECTED):
-        problems.append({"param": "status", "code": "parameter_invalid", "message": "status must be connected or disconnected"})
-    if "starting_after" in query and "ending_before" in query:
-        problems.append({"param": "ending_before", "code": "parameter_invalid", "message": "ending_before cannot be combined with starting_after"})
-    if problems:
-        raise errors.validation_error(problems)
+        parsed.problem("status", "must be connected or disconnected")
+    if parsed.problems:
+        raise errors.validation_error(parsed.problems)
     async with db.begin():
         rows, has_more = await service.list_profiles(
             db,
@@ -57,13 +53,11 @@ async def list_profiles(request: Request, caller: Caller = Depends(require_admin
             session_id=query.get("session_id"),
             waba_id=query.get("waba_id"),
             status=query.get("status"),
-            metadata=metadata,
-            limit=int(limit_text),
-            starting_after=query.get("starting_after"),
-            ending_before=query.get("ending_before"),
+            metadata=parsed.metadata,
+            page=parsed.page,
         )
         phones = await service.phone_numbers_of(db, [row.id for row in rows])
-    return {"object": "list", "data": [service.profile_object(row, phones[row.id]) for row in rows], "has_more": has_more}
+    return pagination.list_object([service.profile_object(row, phones[row.id]) for row in rows], has_more)
 
 
 @router.get("/business-profiles/{profile_id}", summary="Retrieve a business profile", responses=errors_for(401, 404))
@@ -72,6 +66,90 @@ async def get_profile(profile_id: str, caller: Caller = Depends(require_admin_ke
         profile = await service.get_profile(db, caller, profile_id)
         phones = await service.phone_numbers_of(db, [profile.id])
     return service.profile_object(profile, phones[profile.id])
+
+
+@router.delete(
+    "/business-profiles/{profile_id}",
+    summary="Disconnect a business profile (soft delete; unsubscribes the app from the WABA)",
+    description="The profile becomes `disconnected` at once and `whatsapp.business_profile.disconnected` is sent. "
+    "Roost then unsubscribes its Meta app from the WABA; if Meta fails, `unsubscribe.status` stays `pending` and "
+    "the worker retries with back-off. A second DELETE changes nothing and returns the profile. A new session "
+    "for the same WABA reconnects this same record.",
+    responses=errors_for(401, 404),
+)
+async def disconnect_profile(
+    profile_id: str,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict:
+    async with db.begin():
+        profile = await service.get_profile(db, caller, profile_id, for_update=True)
+        queued = await lifecycle.disconnect(db, profile, at=now_ms())
+    if queued:
+        try:
+            await asyncio.wait_for(
+                lifecycle.attempt_unsubscribe(runtime.provisioner, profile.id, leased=True), lifecycle.UNSUBSCRIBE_WAIT_SECONDS
+            )
+        except TimeoutError:
+            log.info("profile_unsubscribe_deferred", profile_id=profile.id)  # the worker takes over when the lease ends
+    async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
+        profile = await service.get_profile(fresh, caller, profile_id)
+        phones = await service.phone_numbers_of(fresh, [profile.id])
+    return service.profile_object(profile, phones[profile.id])
+
+
+@router.get(
+    "/business-profiles/{profile_id}/access-token",
+    summary="Read the profile's business token (token custody; live keys only, audited)",
+    description="For platforms that call the WhatsApp Cloud API with the customer's business token themselves. "
+    "Only live admin keys may read it (403 `live_mode_required`), only while the organization's "
+    "`token_custody_enabled` setting is on (403 `token_custody_disabled`), and only for a connected profile "
+    "(409 `profile_disconnected`). Every read is recorded in the audit log (`GET /v1/organization/audit-log`).",
+    responses=errors_for(401, 403, 404, 409),
+)
+async def read_access_token(
+    profile_id: str,
+    request: Request,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    if not caller.livemode:
+        raise errors.forbidden(
+            "live_mode_required",
+            "Business tokens are given to live admin keys only; test profiles hold simulator tokens",
+        )
+    now = now_ms()
+    async with db.begin():
+        settings = await mode_settings(db, caller.organization_id, caller.livemode)
+        if not settings.token_custody_enabled:
+            raise errors.forbidden(
+                "token_custody_disabled",
+                "Reading business tokens is switched off for this organization (setting token_custody_enabled)",
+            )
+        profile = await service.get_profile(db, caller, profile_id)
+        if profile.status != service.CONNECTED or not profile.token_encrypted:
+            raise errors.conflict("profile_disconnected", "This business profile is disconnected: Roost holds no token for it")
+        token = runtime.provisioner.open_profile_token(profile.organization_id, profile.id, profile.token_encrypted)
+        audit.record(
+            db,
+            caller,
+            action=audit.TOKEN_READ,
+            resource_type="business_profile",
+            resource_id=profile.id,
+            request_id=request.scope.get("state", {}).get("request_id"),
+            ip_address=request.client.host if request.client else None,
+            at=now,
+        )
+    # The entry is committed before the token leaves: no read goes unrecorded.
+    body = {
+        "object": "business_token",
+        "business_profile_id": profile.id,
+        "access_token": token,
+        "token_expires_at": to_iso(profile.token_expires_at),
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 @router.post(

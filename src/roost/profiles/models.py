@@ -13,6 +13,7 @@ class BusinessProfile(Base):
         UniqueConstraint("organization_id", "livemode", "waba_id", name="uq_profiles_waba"),
         Index("ix_profiles_list", "organization_id", "livemode", "created_at", "id"),
         Index("ix_profiles_waba", "waba_id", "status"),
+        Index("ix_profiles_unsubscribe_due", "unsubscribe_next_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -32,6 +33,13 @@ class BusinessProfile(Base):
     # Set while disconnected: when, and why (`api`: DELETE by the platform; `partner_removed`: Meta said so).
     disconnected_at: Mapped[int | None] = mapped_column(BigInteger)
     disconnect_reason: Mapped[str | None] = mapped_column(String(32))
+    # Unsubscribing the app from the WABA after a DELETE (NULL: never asked for). `pending` is
+    # retried by the worker at `unsubscribe_next_at`, which is also the lease of a running attempt.
+    unsubscribe_status: Mapped[str | None] = mapped_column(String(16))
+    unsubscribe_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unsubscribe_next_at: Mapped[int | None] = mapped_column(BigInteger)
+    unsubscribe_error: Mapped[dict | None] = mapped_column(JSON)
+    unsubscribed_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit import errors
+from roost.kit import errors, pagination
 from roost.kit.ids import has_prefix, new_id
 from roost.kit.timeutil import to_iso
 from roost.organizations.service import Caller
@@ -65,6 +65,11 @@ async def upsert_profile(
     profile.onboarding_completed_at = now
     profile.status = CONNECTED
     profile.disconnected_at = profile.disconnect_reason = None  # a reconnection reuses the record
+    # A reconnection also calls off an unsubscribe still waiting for a retry: the new session has
+    # just subscribed the app again, and a late unsubscribe would silence the WABA.
+    profile.unsubscribe_status = profile.unsubscribe_next_at = profile.unsubscribe_error = None
+    profile.unsubscribed_at = None
+    profile.unsubscribe_attempts = 0
     profile.updated_at = now
     await db.flush()
     return profile
@@ -128,6 +133,20 @@ def phone_object(phone: PhoneNumber) -> dict[str, Any]:
     }
 
 
+def unsubscribe_object(profile: BusinessProfile) -> dict[str, Any] | None:
+    """Where unsubscribing the app from the WABA stands after a DELETE (None: never asked for)."""
+    if profile.unsubscribe_status is None:
+        return None
+    pending = profile.unsubscribe_status == "pending"
+    return {
+        "status": profile.unsubscribe_status,
+        "attempts": profile.unsubscribe_attempts,
+        "next_attempt_at": to_iso(profile.unsubscribe_next_at) if pending else None,
+        "completed_at": to_iso(profile.unsubscribed_at),
+        "error": profile.unsubscribe_error,
+    }
+
+
 def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[str, Any]:
     return {
         "id": profile.id,
@@ -144,21 +163,23 @@ def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[
         "review_decided_at": to_iso(profile.review_decided_at),
         "status": profile.status,
         "disconnected_at": to_iso(profile.disconnected_at),
+        "unsubscribe": unsubscribe_object(profile),
         "phone_numbers": [phone_object(phone) for phone in phones],
         "created_at": to_iso(profile.created_at),
     }
 
 
-async def get_profile(db: AsyncSession, caller: Caller, profile_id: str) -> BusinessProfile:
+async def get_profile(db: AsyncSession, caller: Caller, profile_id: str, *, for_update: bool = False) -> BusinessProfile:
     profile = None
     if has_prefix(profile_id, "wabp"):
-        profile = await db.scalar(
-            select(BusinessProfile).where(
-                BusinessProfile.id == profile_id,
-                BusinessProfile.organization_id == caller.organization_id,
-                BusinessProfile.livemode == caller.livemode,
-            )
+        query = select(BusinessProfile).where(
+            BusinessProfile.id == profile_id,
+            BusinessProfile.organization_id == caller.organization_id,
+            BusinessProfile.livemode == caller.livemode,
         )
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        profile = await db.scalar(query)
     if profile is None:
         raise errors.not_found(f"No such business profile: '{profile_id}'", param="id")
     return profile
@@ -188,9 +209,7 @@ async def list_profiles(
     waba_id: str | None,
     status: str | None,
     metadata: dict[str, str],
-    limit: int,
-    starting_after: str | None,
-    ending_before: str | None,
+    page: pagination.Page,
 ) -> tuple[list[BusinessProfile], bool]:
     P = BusinessProfile
     query = select(P).where(P.organization_id == caller.organization_id, P.livemode == caller.livemode)
@@ -206,25 +225,17 @@ async def list_profiles(
         query = query.join(
             meta, and_(meta.c.session_id == P.session_id, meta.c.key == key, meta.c.value_digest == metadata_digest(value))
         )
-    newest_first = ending_before is None
-    cursor_id = starting_after or ending_before
-    if cursor_id:
+    if page.cursor_id:
         row = (
             await db.execute(
                 select(P.created_at, P.id).where(
-                    P.id == cursor_id, P.organization_id == caller.organization_id, P.livemode == caller.livemode
+                    P.id == page.cursor_id, P.organization_id == caller.organization_id, P.livemode == caller.livemode
                 )
             )
         ).first()
         if row is None:
-            param = "starting_after" if newest_first else "ending_before"
+            param = page.cursor_param
             raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your business profiles", param=param)
-        keys, cursor = tuple_(P.created_at, P.id), tuple_(row.created_at, row.id)
-        query = query.where(keys < cursor if newest_first else keys > cursor)
-    order = (P.created_at.desc(), P.id.desc()) if newest_first else (P.created_at.asc(), P.id.asc())
-    rows = list(await db.scalars(query.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if not newest_first:
-        rows.reverse()
-    return rows, has_more
+        query = query.where(pagination.after_cursor(P.created_at, P.id, (row.created_at, row.id), page))
+    rows = list(await db.scalars(query.order_by(*pagination.order_by(P.created_at, P.id, page)).limit(page.limit + 1)))
+    return pagination.trim(rows, page)

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.idempotency.service import check_key, run_idempotent
-from roost.kit import errors
+from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
@@ -28,7 +28,7 @@ from roost.sessions.state import SessionStatus
 
 router = APIRouter(prefix="/v1/organization/embedded-signup", tags=["Embedded signup sessions"])
 
-LIST_PARAMS = {"limit", "starting_after", "ending_before", "status", "source", "created[gte]", "created[gt]", "created[lt]", "created[lte]"}
+LIST_FILTERS = {"status", "source", "created[gte]", "created[gt]", "created[lt]", "created[lte]"}
 
 
 def _ensure_mode_available(runtime: Runtime, mode: ModeSettings) -> None:
@@ -121,39 +121,18 @@ async def list_sessions(
     return JSONResponse({"object": "list", "data": [service.present(row, now) for row in rows], "has_more": has_more})
 
 
-def _list_query(request: Request) -> tuple[service.SessionFilters, service.Page]:
+def _list_query(request: Request) -> tuple[service.SessionFilters, pagination.Page]:
     query = request.query_params
-    problems: list[dict[str, str]] = []
-
-    def problem(param: str, message: str, code: str = "parameter_invalid") -> None:
-        problems.append({"param": param, "code": code, "message": f"{param} {message}"})
-
-    filters = service.SessionFilters()
-    for name in query.keys():
-        if name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
-            filters.metadata[name[len("metadata[") : -1]] = query[name]
-        elif name not in LIST_PARAMS:
-            problem(name, "is not a known parameter", "parameter_unknown")
-        elif len(query.getlist(name)) > 1:
-            problem(name, "must be given once")
-
-    limit = 20
-    if "limit" in query:
-        text = query["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= 100:
-            problem("limit", "must be an integer from 1 to 100")
-        else:
-            limit = int(text)
-    if "starting_after" in query and "ending_before" in query:
-        problem("ending_before", "cannot be combined with starting_after")
+    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True)
+    filters = service.SessionFilters(metadata=parsed.metadata)
     if "status" in query:
         try:
             filters.status = SessionStatus(query["status"])
         except ValueError:
-            problem("status", "must be one of " + ", ".join(status.value for status in SessionStatus))
+            parsed.problem("status", "must be one of " + ", ".join(status.value for status in SessionStatus))
     if "source" in query:
         if query["source"] not in ("hosted", "platform"):
-            problem("source", "must be hosted or platform")
+            parsed.problem("source", "must be hosted or platform")
         filters.source = query["source"]
     for suffix in ("gte", "gt", "lt", "lte"):
         name = f"created[{suffix}]"
@@ -161,11 +140,10 @@ def _list_query(request: Request) -> tuple[service.SessionFilters, service.Page]
             try:
                 setattr(filters, f"created_{suffix}", parse_time(query[name]))
             except ValueError:
-                problem(name, "must be an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds")
-    if problems:
-        raise errors.validation_error(problems)
-    page = service.Page(limit=limit, starting_after=query.get("starting_after"), ending_before=query.get("ending_before"))
-    return filters, page
+                parsed.problem(name, "must be an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds")
+    if parsed.problems:
+        raise errors.validation_error(parsed.problems)
+    return filters, parsed.page
 
 
 @router.get(

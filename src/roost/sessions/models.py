@@ -87,7 +87,10 @@ class SessionMetadataValue(Base):
 
 class SessionEvent(Base):
     __tablename__ = "session_events"
-    __table_args__ = (Index("ix_session_events_timeline", "session_id", "seq"),)
+    __table_args__ = (
+        Index("ix_session_events_timeline", "session_id", "seq"),
+        Index("ix_session_events_created", "created_at"),  # retention purges by age
+    )
 
     # Insertion order: several events can share a millisecond, and a KSUID is random within
     # its second, so neither orders a timeline.

@@ -6,10 +6,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, literal, or_, select, tuple_, union_all
+from sqlalchemy import Select, and_, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit import errors
+from roost.kit import errors, pagination
 from roost.kit.crypto import sha256_hex
 from roost.kit.ids import has_prefix, new_id
 from roost.organizations.service import Caller
@@ -160,15 +160,8 @@ class SessionFilters:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Page:
-    limit: int = 20
-    starting_after: str | None = None
-    ending_before: str | None = None
-
-
 async def list_sessions(
-    db: AsyncSession, caller: Caller, filters: SessionFilters, page: Page, now: int
+    db: AsyncSession, caller: Caller, filters: SessionFilters, page: pagination.Page, now: int
 ) -> tuple[list[SignupSession], bool]:
     """Newest first by (created_at, id), keyset-paginated; every filter rides an index."""
     S = SignupSession
@@ -208,12 +201,9 @@ async def list_sessions(
         if bound is not None:
             base = base.where(compare(bound))
 
-    newest_first = page.ending_before is None
-    cursor_id = page.starting_after if page.starting_after is not None else page.ending_before
-    if cursor_id is not None:
-        cursor = await _cursor(db, caller, cursor_id, "starting_after" if newest_first else "ending_before")
-        keys = tuple_(sort_created, sort_id)
-        base = base.where(keys < cursor if newest_first else keys > cursor)
+    if page.cursor_id is not None:
+        cursor = await _cursor(db, caller, page.cursor_id, page.cursor_param)
+        base = base.where(pagination.after_cursor(sort_created, sort_id, cursor, page))
 
     # A status filter can need two index ranges: stored status, and pending-but-overdue.
     branches: list[Select] = []
@@ -230,26 +220,20 @@ async def list_sessions(
         branches.append(base.where(S.status == filters.status))
 
     fetch = page.limit + 1
-    order = (sort_created.desc(), sort_id.desc()) if newest_first else (sort_created.asc(), sort_id.asc())
+    order = pagination.order_by(sort_created, sort_id, page)
     limited = [branch.order_by(*order).limit(fetch).subquery() for branch in branches]
     if len(limited) == 1:
         picked = limited[0]
     else:
         picked = union_all(*(select(sub.c.created_at, sub.c.id) for sub in limited)).subquery()
-    picked_order = (
-        (picked.c.created_at.desc(), picked.c.id.desc()) if newest_first else (picked.c.created_at.asc(), picked.c.id.asc())
-    )
+    picked_order = pagination.order_by(picked.c.created_at, picked.c.id, page)
     rows = list(
         await db.scalars(select(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch))
     )
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    if not newest_first:
-        rows.reverse()
-    return rows, has_more
+    return pagination.trim(rows, page)
 
 
-async def _cursor(db: AsyncSession, caller: Caller, session_id: str, param: str) -> Any:
+async def _cursor(db: AsyncSession, caller: Caller, session_id: str, param: str) -> tuple[Any, Any]:
     row = None
     if has_prefix(session_id, "wss"):
         row = (
@@ -263,7 +247,7 @@ async def _cursor(db: AsyncSession, caller: Caller, session_id: str, param: str)
         ).first()
     if row is None:
         raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your sessions: no session '{session_id}'", param=param)
-    return tuple_(literal(row.created_at), literal(row.id))
+    return literal(row.created_at), literal(row.id)
 
 
 # -- change ------------------------------------------------------------------------------

@@ -6,8 +6,17 @@
   var cfg = JSON.parse(document.getElementById('roost-config').textContent);
   var T = cfg.timing;
   var STORE = 'roost.connect.token';
+  var OPENER_STORE = 'roost.connect.opener_origin';
   var root = document.documentElement;
   var token = null;
+
+  // roost.js (the platform's popup helper) names its page's origin in the fragment: a result
+  // is then posted only when it can reach that origin, and goes by redirect otherwise.
+  var openerOrigin = new URLSearchParams(window.location.hash.slice(1)).get('roost_opener');
+  try {
+    if (openerOrigin) { window.sessionStorage.setItem(OPENER_STORE, openerOrigin); }
+    else { openerOrigin = window.sessionStorage.getItem(OPENER_STORE); }
+  } catch (e) { /* storage off: the hint only lasts this load */ }
 
   // The link's token leaves the address bar and the history at once; sessionStorage keeps it
   // for a reload in this tab (a reload asks the server again with it, then removes it again).
@@ -54,6 +63,13 @@
 
   function hasOpener() {
     try { return !!window.opener && !window.opener.closed; } catch (e) { return false; }
+  }
+
+  // What the result calls send about the opener (the server decides between post and redirect).
+  function openerInfo(body) {
+    body.opener = hasOpener();
+    if (openerOrigin) { body.opener_origin = openerOrigin; }
+    return body;
   }
 
   function api(path, body) {
@@ -184,7 +200,7 @@
   function giveUp(reason) {
     if (ended) { return; }
     ended = true;
-    api('return', { reason: reason, opener: hasOpener() }).then(function (result) {
+    api('return', openerInfo({ reason: reason })).then(function (result) {
       if (result.ok) {
         showResult(result.data);
         handBack(result.data);
@@ -245,7 +261,7 @@
     window.clearTimeout(pollTimer);
     showResult(status);
     if (acted) {
-      api('result', { opener: hasOpener() }).then(function (result) {
+      api('result', openerInfo({})).then(function (result) {
         if (result.ok) { handBack(result.data); } else { offerReturn(); }
       }, offerReturn);
     } else {
@@ -279,7 +295,7 @@
   }
 
   function returnNow() {
-    api('result', { opener: hasOpener() }).then(function (result) {
+    api('result', openerInfo({})).then(function (result) {
       if (result.ok) { handBack(result.data); }
     }, function () {});
   }

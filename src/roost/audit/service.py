@@ -1,0 +1,80 @@
+"""Recording and listing audit log entries (per organization and mode, like every object)."""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.audit.models import AuditLogEntry
+from roost.kit import errors, pagination
+from roost.kit.ids import has_prefix, new_id
+from roost.kit.timeutil import to_iso
+from roost.organizations.service import Caller
+
+TOKEN_READ = "business_profile.access_token.read"
+ACTIONS = (TOKEN_READ,)
+
+
+def record(
+    db: AsyncSession,
+    caller: Caller,
+    *,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    request_id: str | None,
+    ip_address: str | None,
+    at: int,
+) -> AuditLogEntry:
+    """Adds the entry to the caller's transaction: it exists exactly when the action did."""
+    entry = AuditLogEntry(
+        id=new_id("aud"),
+        organization_id=caller.organization_id,
+        livemode=caller.livemode,
+        action=action,
+        admin_key_id=caller.key_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        request_id=request_id,
+        ip_address=ip_address,
+        created_at=at,
+    )
+    db.add(entry)
+    return entry
+
+
+def entry_object(entry: AuditLogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "object": "audit_log_entry",
+        "livemode": entry.livemode,
+        "action": entry.action,
+        "admin_key_id": entry.admin_key_id,
+        "resource_type": entry.resource_type,
+        "resource_id": entry.resource_id,
+        "request_id": entry.request_id,
+        "ip_address": entry.ip_address,
+        "created_at": to_iso(entry.created_at),
+    }
+
+
+async def list_entries(
+    db: AsyncSession, caller: Caller, page: pagination.Page, *, action: str | None, resource_id: str | None
+) -> tuple[list[AuditLogEntry], bool]:
+    A = AuditLogEntry
+    mine = (A.organization_id == caller.organization_id, A.livemode == caller.livemode)
+    query = select(A).where(*mine)
+    if action:
+        query = query.where(A.action == action)
+    if resource_id:
+        query = query.where(A.resource_id == resource_id)
+    if page.cursor_id is not None:
+        row = None
+        if has_prefix(page.cursor_id, "aud"):
+            row = (await db.execute(select(A.created_at, A.id).where(A.id == page.cursor_id, *mine))).first()
+        if row is None:
+            param = page.cursor_param
+            raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your audit log entries", param=param)
+        query = query.where(pagination.after_cursor(A.created_at, A.id, (row.created_at, row.id), page))
+    rows = list(await db.scalars(query.order_by(*pagination.order_by(A.created_at, A.id, page)).limit(page.limit + 1)))
+    return pagination.trim(rows, page)

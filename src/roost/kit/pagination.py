@@ -1,0 +1,108 @@
+"""Cursor pagination of lists (SPEC conventions): newest first by (created_at, id), `limit`
+1–100 (default 20), `starting_after` / `ending_before` (an id), `{"data", "has_more"}`.
+
+The query-string side (reading `limit`, the cursors, unknown parameters and `metadata[key]`
+filters into problems the caller raises together with its own) and the keyset side (the
+condition after the cursor row, the order, and trimming the extra row into `has_more`)."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, tuple_
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+PAGE_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
+
+
+class QueryString(Protocol):
+    def keys(self) -> Iterable[str]: ...
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def getlist(self, key: str) -> list[str]: ...
+    def __getitem__(self, key: str) -> str: ...
+    def __contains__(self, key: object) -> bool: ...
+
+
+@dataclass
+class Page:
+    limit: int = DEFAULT_LIMIT
+    starting_after: str | None = None
+    ending_before: str | None = None
+
+    @property
+    def newest_first(self) -> bool:
+        """`ending_before` walks towards newer rows; everything else is newest first."""
+        return self.ending_before is None
+
+    @property
+    def cursor_id(self) -> str | None:
+        return self.starting_after if self.starting_after is not None else self.ending_before
+
+    @property
+    def cursor_param(self) -> str:
+        return "starting_after" if self.newest_first else "ending_before"
+
+
+@dataclass
+class ListQuery:
+    page: Page
+    metadata: dict[str, str] = field(default_factory=dict)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def problem(self, param: str, message: str, code: str = "parameter_invalid") -> None:
+        """Adds `{param, code, message}`, the message starting with the parameter's name."""
+        self.problems.append({"param": param, "code": code, "message": f"{param} {message}"})
+
+
+def read_list_query(
+    query: QueryString, filters: Iterable[str], *, metadata: bool = False, once: bool = True
+) -> ListQuery:
+    """The page and `metadata[...]` filters of a list request, with every problem found so far.
+
+    `filters` are the list's own parameters (validated by the caller). Unknown parameters are
+    refused; with `once`, a parameter given twice is too."""
+    known = PAGE_PARAMS | set(filters)
+    result = ListQuery(page=Page())
+    for name in query.keys():
+        if metadata and name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
+            result.metadata[name[len("metadata[") : -1]] = query[name]
+        elif name not in known:
+            result.problem(name, "is not a known parameter", "parameter_unknown")
+        elif once and len(query.getlist(name)) > 1:
+            result.problem(name, "must be given once")
+    if "limit" in query:
+        text = query["limit"]
+        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+            result.problem("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+        else:
+            result.page.limit = int(text)
+    if "starting_after" in query and "ending_before" in query:
+        result.problem("ending_before", "cannot be combined with starting_after")
+    result.page.starting_after = query.get("starting_after")
+    result.page.ending_before = query.get("ending_before")
+    return result
+
+
+def after_cursor(created: Any, id_: Any, cursor: tuple[Any, Any], page: Page) -> ColumnElement[bool]:
+    """Rows beyond the cursor row `(created_at, id)` in the page's direction."""
+    keys, at = tuple_(created, id_), tuple_(*cursor)
+    return keys < at if page.newest_first else keys > at
+
+
+def order_by(created: Any, id_: Any, page: Page) -> tuple[Any, Any]:
+    return (created.desc(), id_.desc()) if page.newest_first else (created.asc(), id_.asc())
+
+
+def trim(rows: list[Any], page: Page) -> tuple[list[Any], bool]:
+    """Rows fetched with `limit + 1`, as the page shows them (newest first) and `has_more`."""
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if not page.newest_first:
+        rows.reverse()
+    return rows, has_more
+
+
+def list_object(data: list[Any], has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more}
+
