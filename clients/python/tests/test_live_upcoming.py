@@ -1,0 +1,130 @@
+"""The client against a real Roost for the endpoints other work is adding (webhook endpoints and
+events, the platform-run flow and recovery, disconnect, token custody, audit log). Each test
+runs once the server has the route (read from its OpenAPI document) and is skipped before."""
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from conftest import Recorder
+from roost_client import (
+    BusinessProfile,
+    ConflictError,
+    DeletedObject,
+    EmbeddedSignupSession,
+    Event,
+    EventResend,
+    ForbiddenError,
+    NotFoundError,
+    ProviderError,
+    RecoveredAttempt,
+    RecoveryAttempt,
+    Roost,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+    webhooks,
+)
+
+
+def server_paths(server) -> set[str]:
+    return set(httpx.get(f"{server.base_url}/openapi.json", timeout=30).json()["paths"])
+
+
+def needs(server, path: str) -> None:
+    if path not in server_paths(server):
+        pytest.skip(f"this server has no {path} yet")
+
+
+def wait_for(condition, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def roost(roost_server, org_key):
+    with Roost(org_key, base_url=roost_server.base_url) as client:
+        yield client
+
+
+def test_webhook_endpoints_events_and_verification(roost_server, start_server):
+    needs(roost_server, "/v1/organization/webhooks")
+    server = start_server(own_database=True, webhook_allow_private=True, worker_interval_seconds=0.3)
+    receiver = Recorder()
+    try:
+        with Roost(server.new_org().test_key, base_url=server.base_url) as client:
+            endpoint = client.webhook_endpoints.create(url=f"{receiver.base_url}/hooks", events=["*"], description="ci")
+            assert isinstance(endpoint, WebhookEndpoint) and endpoint.secret.startswith("whsec_")
+            assert [e.id for e in client.webhook_endpoints.list()] == [endpoint.id]
+            assert client.webhook_endpoints.update(endpoint.id, description=None).description is None
+
+            session = client.sessions.create()
+            client.sessions.simulate(session.id, outcome="completed")
+            delivery = wait_for(lambda: receiver.requests and receiver.requests[0])
+            event = webhooks.verify(delivery.raw, delivery.headers, endpoint.secret)
+            assert event["type"] in {"embedded_signup.session.completed", "whatsapp.business_profile.connected",
+                                     "whatsapp.phone_number.registered"}
+
+            events = list(client.events.list(type="embedded_signup.session.completed"))
+            assert len(events) == 1 and isinstance(events[0], Event)
+            assert client.events.get(events[0].id).data["id"] == session.id
+            resent = client.events.resend(events[0].id, endpoint_id=endpoint.id)
+            assert isinstance(resent, EventResend) and len(resent.deliveries) == 1
+
+            attempts = wait_for(lambda: [a for a in client.webhook_endpoints.deliveries(endpoint.id, event_id=events[0].id)
+                                         if a.succeeded] or None)
+            assert isinstance(attempts[0], WebhookDeliveryAttempt)
+
+            rotated = client.webhook_endpoints.rotate_secret(endpoint.id)
+            assert rotated.secret != endpoint.secret
+            receiver.requests.clear()
+            client.events.resend(events[0].id)
+            delivery = wait_for(lambda: receiver.requests and receiver.requests[0])
+            for secret in (endpoint.secret, rotated.secret):  # both sign for 24 hours
+                assert webhooks.verify(delivery.raw, delivery.headers, secret)["type"] == "embedded_signup.session.completed"
+
+            deleted = client.webhook_endpoints.delete(endpoint.id)
+            assert isinstance(deleted, DeletedObject) and deleted.deleted is True
+            with pytest.raises(NotFoundError):
+                client.webhook_endpoints.get(endpoint.id)
+    finally:
+        receiver.close()
+
+
+def test_platform_run_flow_and_recovery(roost, roost_server):
+    needs(roost_server, "/v1/organization/whatsapp/business-profiles/start-attempt")
+    user = f"user_{uuid.uuid4().hex[:8]}"
+    attempt = roost.recovery.start_attempt(metadata={"externalUserId": user})
+    assert isinstance(attempt, RecoveryAttempt) and attempt.attempt_id == attempt.id and attempt.source == "platform"
+    assert attempt.launch["app_id"]
+    with pytest.raises(ProviderError) as caught:
+        roost.recovery.callback(attempt_id=attempt.attempt_id, code="not-a-code")
+    assert caught.value.http_status == 424 and caught.value.error["attempt_id"] == attempt.attempt_id
+
+    other = roost.recovery.start_attempt(metadata={"externalUserId": user})
+    interrupted = roost.recovery.mark_interrupted(attempt_id=other.attempt_id, waba_id="524126980791429")
+    assert isinstance(interrupted, EmbeddedSignupSession) and interrupted.status == "recovered"
+    recovered = list(roost.recovery.recovered_attempts(metadata={"externalUserId": user}))
+    assert [(type(r), r.attempt_id) for r in recovered] == [(RecoveredAttempt, other.attempt_id)]
+    with pytest.raises(ConflictError):  # no account_update from Meta proves the WABA yet
+        roost.recovery.claim(attempt_id=other.attempt_id)
+
+
+def test_disconnect_token_custody_and_audit_log(roost, roost_server):
+    needs(roost_server, "/v1/organization/whatsapp/business-profiles/{profile_id}/access-token")
+    done = roost.sessions.simulate(roost.sessions.create().id, outcome="completed")
+    with pytest.raises(ForbiddenError) as caught:
+        roost.business_profiles.access_token(done.business_profile_id)
+    assert caught.value.code == "live_mode_required"
+    profile = roost.business_profiles.disconnect(done.business_profile_id)
+    assert isinstance(profile, BusinessProfile) and profile.status == "disconnected" and profile.disconnected_at
+    assert done.business_profile_id in {p.id for p in roost.business_profiles.list(status="disconnected")}
+    assert roost.settings.update(token_custody_enabled=False).token_custody_enabled is False
+    if "/v1/organization/audit-log" in server_paths(roost_server):
+        assert list(roost.audit_log.list()) == []  # test keys read no tokens
