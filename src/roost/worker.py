@@ -1,4 +1,5 @@
-"""Background work: expiry, lost codes, provisioning resumption, registration, clean-up. Safe to run in several processes."""
+"""Background work: expiry, lost codes, provisioning resumption, registration, webhook delivery,
+retention. Safe to run in several processes."""
 
 import asyncio
 
@@ -11,6 +12,8 @@ from roost.meta.provisioning import due_sessions
 from roost.organizations.ratelimit import purge_old_windows
 from roost.runtime import Runtime
 from roost.sessions.service import expire_overdue_sessions
+from roost.webhooks.dispatcher import Dispatcher
+from roost.webhooks.retention import purge_webhooks
 
 log = structlog.get_logger("roost.worker")
 EXPIRY_BATCH = 200
@@ -37,6 +40,8 @@ async def tick(runtime: Runtime) -> dict[str, int]:
         await runtime.provisioner.run(session_id)
     done["provisioning_resumed"] = len(due)
     done["numbers_registered"] = await runtime.provisioner.register_newly_verified(now_ms())
+    purged = await purge_webhooks(runtime.sessions, now_ms(), runtime.settings.retention_days)
+    done.update({f"{name}_purged": count for name, count in purged.items()})
     if done["expired"]:
         runtime.metrics.sessions_expired.inc(done["expired"])
         log.info("sessions_expired", count=done["expired"])
@@ -46,6 +51,8 @@ async def tick(runtime: Runtime) -> dict[str, int]:
 async def run(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_seconds
     log.info("worker_started", interval_seconds=interval)
+    # Webhook delivery has its own, faster loop (0.2 s, or woken by a commit in this process).
+    dispatcher = asyncio.create_task(Dispatcher(runtime).run(stop))
     while not stop.is_set():
         try:
             await tick(runtime)
@@ -55,4 +62,5 @@ async def run(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:
             pass
+    await dispatcher
     log.info("worker_stopped")
