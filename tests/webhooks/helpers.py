@@ -165,3 +165,12 @@ def attempts_of(api: httpx.Client, endpoint_id: str, **params: Any) -> list[dict
     response = api.get(f"{WEBHOOKS}/{endpoint_id}/deliveries", params={"limit": 100, **params})
     assert response.status_code == 200, response.text
     return response.json()["data"]
+
+
+def logged_attempts(api: httpx.Client, endpoint_id: str, count: int) -> list[dict[str, Any]]:
+    """The endpoint's attempt log (newest first) once it holds `count` attempts."""
+    def enough() -> list[dict[str, Any]] | None:
+        rows = attempts_of(api, endpoint_id)
+        return rows if len(rows) >= count else None
+
+    return wait_until(enough, what=f"{count} attempts logged")
