@@ -154,7 +154,9 @@ def test_events_wait_while_the_receiver_is_down_and_all_arrive_once_it_is_back(h
     assert sorted(ids) == sorted(events.values())
     for item in receiver.received:
         assert item.body["id"] == item.webhook_id and events[item.body["data"]["id"]] == item.webhook_id
-    log = attempts_of(hapi, endpoint["id"])
+    # The receiver answered before the worker wrote the attempt down: wait for the log.
+    log = wait_until(lambda: (rows := attempts_of(hapi, endpoint["id"])) and sum(a["succeeded"] for a in rows) == 5 and rows,
+                     what="five successes logged")
     for event_id in events.values():
         mine = sorted((a for a in log if a["event_id"] == event_id), key=lambda a: a["attempt"])
         assert [a["attempt"] for a in mine] == list(range(1, len(mine) + 1))
