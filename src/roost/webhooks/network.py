@@ -10,6 +10,7 @@ changes between a check and the connection (DNS rebinding) cannot lead anywhere 
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 
 import httpcore
@@ -34,10 +35,12 @@ def address_refusal(address: Address) -> str | None:
         return "an unspecified address"
     if address.is_multicast:
         return "a multicast address"
+    if address.is_reserved:
+        return "a reserved address"
     if address.is_private:
         return "a private address"
-    if address.is_reserved or not address.is_global:
-        return "a reserved address"
+    if not address.is_global:
+        return "a reserved address"  # shared (100.64/10), documentation, benchmarking ranges, …
     return None
 
 
@@ -91,14 +94,16 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def guarded_client(*, allow_private: bool, timeout: float, max_connections: int) -> httpx.AsyncClient:
+def guarded_client(
+    *, allow_private: bool, timeout: float, max_connections: int, ssl_context: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
     """The client webhook deliveries use: checked addresses, no redirects, no proxy settings from
     the environment (a proxy would connect on our behalf to an address we never checked)."""
     transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=max_connections))
     # httpx has no public switch for httpcore's network backend: replace its pool with one that
     # uses ours (same TLS context as httpx's default: certificates verified against the host name).
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=ssl_context or httpx.create_ssl_context(),
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=5.0,
