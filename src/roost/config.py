@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(64, ge=1, le=1000, description="Webhook deliveries in flight at once per process")
     webhook_retry_schedule: str | None = Field(
         None,
+        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
         description="Testing aid: comma-separated seconds to wait after each failed attempt, replacing the "
         "production schedule (5 s, 5 min, 30 min, 2 h, 5 h, then 10 h up to about 3 days)",
     )
