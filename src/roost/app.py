@@ -24,6 +24,7 @@ from roost.recovery.endpoints import router as recovery_router
 from roost.runtime import Runtime
 from roost.wiring import build_simulator
 from roost.sessions.endpoints import router as sessions_router
+from roost.webhooks.endpoints import router as webhooks_router
 
 DESCRIPTION = """Roost onboards your customers' WhatsApp Business accounts through Meta's Embedded Signup.
 Authenticate with `Authorization: Bearer sk_admin_test_…` (test mode, Meta simulator) or
@@ -53,6 +54,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.include_router(profiles_router)
     app.include_router(audit_router)
     app.include_router(inbound_router)
+    app.include_router(webhooks_router)
     app.include_router(health.router)
     app.include_router(hosted_router)
     app.include_router(roost_js_router)

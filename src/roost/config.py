@@ -51,9 +51,20 @@ class Settings(BaseSettings):
     )
     meta_timeout_seconds: float = Field(10.0, gt=0)
     worker_interval_seconds: float = Field(2.0, gt=0)
-    retention_days: int = Field(
-        90, ge=1, description="Session events (and webhook delivery logs) older than this many days are purged"
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let outbound webhooks reach private, loopback and link-local addresses, and plain http:// "
+        "to them (local development and tests only)",
     )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60, description="Time limit of one webhook delivery attempt")
+    webhook_concurrency: int = Field(64, ge=1, le=1000, description="Webhook deliveries in flight at once per process")
+    webhook_retry_schedule: str | None = Field(
+        None,
+        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+        description="Testing aid: comma-separated seconds to wait after each failed attempt, replacing the "
+        "production schedule (5 s, 5 min, 30 min, 2 h, 5 h, then 10 h up to about 3 days)",
+    )
+    retention_days: int = Field(90, ge=1, le=3650, description="Session events, webhook events and delivery logs older than this many days are purged")
     log_level: str = "info"
     trusted_proxies: str = Field("", description="Comma-separated IPs whose X-Forwarded-* headers are believed")
 

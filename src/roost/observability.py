@@ -84,6 +84,9 @@ class Metrics:
         self.sessions_expired = Counter(
             "roost_sessions_expired_total", "Sessions moved to expired by the worker", registry=self.registry
         )
+        self.webhook_attempts = Counter(
+            "roost_webhook_attempts_total", "Outbound webhook delivery attempts", ["result"], registry=self.registry
+        )
 
 
 class RequestContextMiddleware:

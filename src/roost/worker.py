@@ -1,4 +1,5 @@
-"""Background work: expiry, lost codes, provisioning resumption, registration, unsubscribes, retention, clean-up. Safe to run in several processes."""
+"""Background work: expiry, lost codes, auto-claims, provisioning resumption, registration,
+unsubscribes, Meta webhook relays, webhook delivery, retention. Safe to run in several processes."""
 
 import asyncio
 
@@ -15,6 +16,8 @@ from roost.recovery.service import queue_auto_claims
 from roost.runtime import Runtime
 from roost.sessions.retention import purge_old_events
 from roost.sessions.service import expire_overdue_sessions
+from roost.webhooks.dispatcher import Dispatcher
+from roost.webhooks.retention import purge_webhooks
 
 log = structlog.get_logger("roost.worker")
 EXPIRY_BATCH = 200
@@ -47,6 +50,8 @@ async def tick(runtime: Runtime) -> dict[str, int]:
     done["apps_unsubscribed"] = await unsubscribe_due(runtime.provisioner, now_ms())
     done["session_events_purged"] = await purge_old_events(runtime.sessions, now_ms(), runtime.settings.retention_days)
     done["meta_relays_delivered"] = await inbound.deliver_relays(runtime.sessions, runtime.live_http, now_ms())
+    purged = await purge_webhooks(runtime.sessions, now_ms(), runtime.settings.retention_days)
+    done.update({f"{name}_purged": count for name, count in purged.items()})
     if done["expired"]:
         runtime.metrics.sessions_expired.inc(done["expired"])
         log.info("sessions_expired", count=done["expired"])
@@ -56,6 +61,8 @@ async def tick(runtime: Runtime) -> dict[str, int]:
 async def run(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_seconds
     log.info("worker_started", interval_seconds=interval)
+    # Webhook delivery has its own, faster loop (0.2 s, or woken by a commit in this process).
+    dispatcher = asyncio.create_task(Dispatcher(runtime).run(stop))
     while not stop.is_set():
         try:
             await tick(runtime)
@@ -65,4 +72,5 @@ async def run(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:
             pass
+    await dispatcher
     log.info("worker_stopped")

@@ -24,3 +24,4 @@ def load_all_models() -> None:
     from roost.profiles import models as _profiles  # noqa: F401
     from roost.sessions import models as _sessions  # noqa: F401
     from roost.simulator import models as _simulator  # noqa: F401
+    from roost.webhooks import models as _webhooks  # noqa: F401

@@ -27,6 +27,7 @@ from roost.profiles import service as profiles
 from roost.profiles.models import PhoneNumber
 from roost.sessions.models import SignupSession
 from roost.sessions.state import SessionStatus, record_event, transition
+from roost.webhooks import outbox
 
 log = structlog.get_logger("roost.provisioning")
 
@@ -300,8 +301,15 @@ class Provisioner:
                 now=now,
             )
             profile.token_encrypted = self.seal_profile_token(profile.organization_id, profile.id, token)
-            for meta_phone in phones:
-                await profiles.upsert_phone_number(db, profile, meta_phone, now)
+            numbers = [await profiles.upsert_phone_number(db, profile, meta_phone, now) for meta_phone in phones]
+            outbox.emit(
+                db,
+                organization_id=profile.organization_id,
+                livemode=profile.livemode,
+                type="whatsapp.business_profile.connected",
+                data=profiles.profile_object(profile, numbers),
+                at=now,
+            )
             session.business_profile_id = profile.id
             session.business_id = session.business_id or owner.get("id")
             if not session.phone_number_id and phones:
@@ -368,6 +376,14 @@ class Provisioner:
                 phone.cloud_api_registered = error is None
                 phone.registration_error = None if error is None else {**error.as_dict(), "at": to_iso(now)}
                 phone.updated_at = now
+                outbox.emit(
+                    db,
+                    organization_id=organization_id,
+                    livemode=livemode,
+                    type="whatsapp.phone_number.registered" if error is None else "whatsapp.phone_number.registration_failed",
+                    data={**profiles.phone_object(phone), "business_profile_id": phone.business_profile_id},
+                    at=now,
+                )
                 session = await db.get(SignupSession, session_id) if session_id else None
                 if session is not None:
                     record_event(

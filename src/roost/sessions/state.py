@@ -1,7 +1,8 @@
 """The session state machine: the only place a session's status changes (SPEC 3.4).
 
-Every change writes its `session.status_changed` event in the caller's transaction, so a
-status and its history are committed together or not at all.
+Every change writes its `session.status_changed` event and its outbound webhook event
+(`embedded_signup.session.<status>`) in the caller's transaction, so a status, its history and
+what the platform is told are committed together or not at all.
 """
 
 from enum import StrEnum
@@ -11,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit.ids import new_id
 from roost.sessions.models import SessionEvent, SignupSession
+from roost.sessions.schemas import session_object
+from roost.webhooks import outbox
 
 
 class SessionStatus(StrEnum):
@@ -88,6 +91,14 @@ def transition(
     if error is not None:
         session.error = error
     record_event(db, session, "session.status_changed", at, {"from": current.value, "to": target.value, "reason": reason})
+    outbox.emit(
+        db,
+        organization_id=session.organization_id,
+        livemode=session.livemode,
+        type=f"embedded_signup.session.{target.value}",
+        data=session_object(session, target.value),
+        at=at,
+    )
 
 
 def expire_if_overdue(db: AsyncSession, session: SignupSession, now: int) -> bool:

@@ -1,0 +1,236 @@
+"""Webhook endpoints and events over HTTP (SPEC 7.1): thin handlers over webhooks.service."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.kit import errors
+from roost.kit.timeutil import now_ms
+from roost.kit.web import parse_model, read_json_object
+from roost.openapi_support import body_of, errors_for
+from roost.organizations.auth import require_admin_key
+from roost.organizations.service import Caller
+from roost.runtime import Runtime, get_db, get_runtime
+from roost.webhooks import service
+from roost.webhooks.outbox import EVENT_TYPES
+from roost.webhooks.schemas import (
+    DeletedWebhookEndpoint,
+    DeliveryAttemptList,
+    EndpointCreateParams,
+    EndpointUpdateParams,
+    EventList,
+    EventObject,
+    EventResend,
+    ResendParams,
+    WebhookEndpointList,
+    WebhookEndpointObject,
+    WebhookEndpointWithSecret,
+)
+
+router = APIRouter(prefix="/v1/organization", tags=["Webhooks"])
+CURSOR_PARAMS = {"limit", "starting_after", "ending_before"}
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _list_query(request: Request, filters: set[str]) -> dict[str, Any]:
+    """limit / starting_after / ending_before plus the route's filters, every problem reported."""
+    query = request.query_params
+    problems = [
+        {"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"}
+        for name in query.keys()
+        if name not in CURSOR_PARAMS | filters
+    ]
+    limit_text = query.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        problems.append({"param": "limit", "code": "parameter_invalid", "message": "limit must be an integer from 1 to 100"})
+    for name in ("starting_after", "ending_before"):
+        if name in query and not query[name]:
+            problems.append({"param": name, "code": "parameter_invalid", "message": f"{name} must not be empty"})
+    if "starting_after" in query and "ending_before" in query:
+        problems.append(
+            {"param": "ending_before", "code": "parameter_invalid", "message": "ending_before cannot be combined with starting_after"}
+        )
+    if problems:
+        raise errors.validation_error(problems)
+    return {"limit": int(limit_text), "starting_after": query.get("starting_after"), "ending_before": query.get("ending_before")}
+
+
+def _list(rows: list[Any], has_more: bool, present: Any) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": [present(row) for row in rows], "has_more": has_more})
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/webhooks",
+    status_code=201,
+    summary="Create a webhook endpoint",
+    description="The response holds the endpoint's signing `secret` (`whsec_…`), shown this once.",
+    openapi_extra=body_of(EndpointCreateParams),
+    response_model=WebhookEndpointWithSecret,
+    responses=errors_for(400, 401, 413, 415),
+)
+async def create_endpoint(
+    request: Request,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    context = {"allow_private": runtime.settings.webhook_allow_private}
+    params = parse_model(EndpointCreateParams, await read_json_object(request), context)
+    async with db.begin():
+        endpoint, secret = await service.create_endpoint(
+            db, runtime.keyring, caller, url=params.url, events=params.events, description=params.description,
+            enabled=params.enabled, now=now_ms(),
+        )
+    return JSONResponse(service.endpoint_object(endpoint, secret), status_code=201)
+
+
+@router.get(
+    "/webhooks", summary="List webhook endpoints, newest first", response_model=WebhookEndpointList, responses=errors_for(400, 401)
+)
+async def list_endpoints(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    cursor = _list_query(request, set())
+    async with db.begin():
+        rows, has_more = await service.list_endpoints(db, caller, **cursor)
+    return _list(rows, has_more, service.endpoint_object)
+
+
+@router.get(
+    "/webhooks/{endpoint_id}", summary="Retrieve a webhook endpoint", response_model=WebhookEndpointObject, responses=errors_for(401, 404)
+)
+async def get_endpoint(endpoint_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    async with db.begin():
+        endpoint = await service.get_endpoint(db, caller, endpoint_id)
+    return JSONResponse(service.endpoint_object(endpoint))
+
+
+@router.patch(
+    "/webhooks/{endpoint_id}",
+    summary="Update a webhook endpoint",
+    description="Send only what changes. `enabled: true` on a disabled endpoint sends its waiting deliveries at once.",
+    openapi_extra=body_of(EndpointUpdateParams),
+    response_model=WebhookEndpointObject,
+    responses=errors_for(400, 401, 404, 413, 415),
+)
+async def update_endpoint(
+    endpoint_id: str,
+    request: Request,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    body = await read_json_object(request)
+    params = parse_model(EndpointUpdateParams, body, {"allow_private": runtime.settings.webhook_allow_private})
+    async with db.begin():
+        endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
+        await service.update_endpoint(db, endpoint, params.model_dump(include=params.model_fields_set), now_ms())
+    return JSONResponse(service.endpoint_object(endpoint))
+
+
+@router.delete(
+    "/webhooks/{endpoint_id}",
+    summary="Delete a webhook endpoint",
+    description="Deliveries it was still owed are dropped with its delivery log; events stay.",
+    response_model=DeletedWebhookEndpoint,
+    responses=errors_for(401, 404),
+)
+async def delete_endpoint(endpoint_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    async with db.begin():
+        endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
+        await service.delete_endpoint(db, endpoint)
+    return JSONResponse({"id": endpoint_id, "object": "webhook_endpoint", "deleted": True})
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/rotate-secret",
+    summary="Rotate a webhook endpoint's secret",
+    description="Returns the endpoint with its new `secret`, shown this once. For 24 hours every delivery is "
+    "signed with both the new and the previous secret, so receivers can switch without losing a webhook.",
+    response_model=WebhookEndpointWithSecret,
+    responses=errors_for(401, 404),
+)
+async def rotate_secret(
+    endpoint_id: str,
+    request: Request,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    parse_model(_NoParams, await read_json_object(request))
+    async with db.begin():
+        endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
+        secret = service.rotate_secret(runtime.keyring, endpoint, now_ms())
+    return JSONResponse(service.endpoint_object(endpoint, secret))
+
+
+@router.get(
+    "/webhooks/{endpoint_id}/deliveries",
+    summary="List an endpoint's delivery attempts, newest first",
+    description="Every HTTP request Roost made to the endpoint: status code, latency, error. Filter: `event_id`.",
+    response_model=DeliveryAttemptList,
+    responses=errors_for(400, 401, 404),
+)
+async def list_deliveries(
+    endpoint_id: str, request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    cursor = _list_query(request, {"event_id"})
+    async with db.begin():
+        endpoint = await service.get_endpoint(db, caller, endpoint_id)
+        rows, has_more = await service.list_attempts(db, endpoint, request.query_params.get("event_id"), **cursor)
+    return _list(rows, has_more, service.attempt_object)
+
+
+# -- events ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/events",
+    summary="List events, newest first",
+    description="Filter: `type` (one event type).",
+    response_model=EventList,
+    responses=errors_for(400, 401),
+)
+async def list_events(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    cursor = _list_query(request, {"type"})
+    type = request.query_params.get("type")
+    if type is not None and type not in EVENT_TYPES:
+        raise errors.invalid("parameter_invalid", f"type must be one of {', '.join(EVENT_TYPES)}", param="type")
+    async with db.begin():
+        rows, has_more = await service.list_events(db, caller, type, **cursor)
+    return _list(rows, has_more, service.event_object)
+
+
+@router.get("/events/{event_id}", summary="Retrieve an event", response_model=EventObject, responses=errors_for(401, 404))
+async def get_event(event_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    async with db.begin():
+        event = await service.get_event(db, caller, event_id)
+    return JSONResponse(service.event_object(event))
+
+
+@router.post(
+    "/events/{event_id}/resend",
+    status_code=202,
+    summary="Send an event again",
+    description="Queues a new delivery (same `webhook-id`: the event id) to `endpoint_id`, or to every enabled "
+    "endpoint subscribed to the event's type.",
+    openapi_extra=body_of(ResendParams),
+    response_model=EventResend,
+    responses=errors_for(400, 401, 404, 409, 413, 415),
+)
+async def resend_event(
+    event_id: str, request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    params = parse_model(ResendParams, await read_json_object(request))
+    async with db.begin():
+        event = await service.get_event(db, caller, event_id)
+        rows = await service.resend(db, caller, event, params.endpoint_id, now_ms())
+    body = {"object": "event_resend", "event_id": event_id, "deliveries": [service.delivery_object(row) for row in rows]}
+    return JSONResponse(body, status_code=202)

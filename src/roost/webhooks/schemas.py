@@ -1,0 +1,159 @@
+"""What the webhooks API accepts, and (for the OpenAPI document) what it returns."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+
+from roost.webhooks.outbox import ALL_EVENTS, EVENT_TYPES
+from roost.webhooks.service import url_problem
+
+EventType = Literal[EVENT_TYPES + (ALL_EVENTS,)]  # type: ignore[valid-type]
+
+
+def _check_url(value: str, info: ValidationInfo) -> str:
+    problem = url_problem(value, allow_private=bool((info.context or {}).get("allow_private")))
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_events(value: list[str]) -> list[str]:
+    if ALL_EVENTS in value and len(value) > 1:
+        raise ValueError('must be ["*"] alone or a list of event types')
+    return list(dict.fromkeys(value))  # duplicates add nothing
+
+
+def _check_description(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+class EndpointCreateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="https:// URL that receives the events", examples=["https://example.com/webhooks/roost"])
+    events: list[EventType] = Field(
+        min_length=1, max_length=len(EVENT_TYPES), description='Event types to send, or ["*"] for all', examples=[["*"]]
+    )
+    description: str | None = Field(None, max_length=500)
+    enabled: StrictBool = True
+
+    _url = field_validator("url")(_check_url)
+    _events = field_validator("events")(_check_events)
+    _description = field_validator("description")(_check_description)
+
+
+class EndpointUpdateParams(BaseModel):
+    """Only the fields sent change; `description: null` clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(None, description="https:// URL that receives the events")  # type: ignore[assignment]
+    events: list[EventType] = Field(None, min_length=1, max_length=len(EVENT_TYPES))  # type: ignore[assignment]
+    description: str | None = Field(None, max_length=500)
+    enabled: StrictBool = Field(
+        None,  # type: ignore[assignment]
+        description="false stops deliveries (pending ones wait); true sends what waits at once and clears disabled_reason",
+    )
+
+    _url = field_validator("url")(_check_url)
+    _events = field_validator("events")(_check_events)
+    _description = field_validator("description")(_check_description)
+
+
+class ResendParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_id: str | None = Field(
+        None, description="Send to this endpoint only; by default to every enabled endpoint subscribed to the type"
+    )
+
+
+# -- documentation models -------------------------------------------------------------------------
+
+
+class WebhookEndpointObject(BaseModel):
+    id: str = Field(examples=["whk_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: str = "webhook_endpoint"
+    livemode: bool
+    url: str
+    events: list[str] = Field(examples=[["embedded_signup.session.completed"]])
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None = Field(
+        description="Why deliveries are off: api (you disabled it), gone (it answered 410), failing (5 days of failures)"
+    )
+    disabled_at: datetime | None
+    failing_since: datetime | None = Field(description="First failed attempt since the last success")
+    previous_secret_expires_at: datetime | None = Field(description="Until then the previous secret signs too")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointObject):
+    secret: str = Field(description="Shown once: verify signatures with it", examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+
+
+class WebhookEndpointList(BaseModel):
+    object: str = "list"
+    data: list[WebhookEndpointObject]
+    has_more: bool
+
+
+class DeletedWebhookEndpoint(BaseModel):
+    id: str
+    object: str = "webhook_endpoint"
+    deleted: bool = True
+
+
+class EventObject(BaseModel):
+    id: str = Field(examples=["evt_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: str = "event"
+    type: str = Field(examples=["embedded_signup.session.completed"])
+    livemode: bool
+    created_at: datetime
+    data: dict[str, Any] = Field(description="The object the event is about, as the API shows it")
+
+
+class EventList(BaseModel):
+    object: str = "list"
+    data: list[EventObject]
+    has_more: bool
+
+
+class DeliveryObject(BaseModel):
+    id: str = Field(examples=["whd_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: str = "webhook_delivery"
+    endpoint_id: str
+    event_id: str
+    status: str = Field(description="pending | delivered | failed")
+    next_attempt_at: datetime | None
+    created_at: datetime
+
+
+class EventResend(BaseModel):
+    object: str = "event_resend"
+    event_id: str
+    deliveries: list[DeliveryObject]
+
+
+class DeliveryAttemptObject(BaseModel):
+    id: str = Field(examples=["wha_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: str = "webhook_delivery_attempt"
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    delivery_id: str
+    attempt: int = Field(description="1 for the first attempt of this delivery")
+    succeeded: bool
+    status_code: int | None = Field(description="The endpoint's HTTP status; null when no response came")
+    latency_ms: int
+    error: str | None
+    next_attempt_at: datetime | None = Field(description="When the next attempt is due, if one is")
+    created_at: datetime
+
+
+class DeliveryAttemptList(BaseModel):
+    object: str = "list"
+    data: list[DeliveryAttemptObject]
+    has_more: bool

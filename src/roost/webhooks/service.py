@@ -1,0 +1,336 @@
+"""Webhook endpoints, events and the delivery log: storage, rules and presentation (SPEC 7.1)."""
+
+import base64
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, delete, func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roost.kit import errors
+from roost.kit.crypto import Keyring
+from roost.kit.ids import has_prefix, new_id
+from roost.kit.timeutil import to_iso
+from roost.organizations.service import Caller
+from roost.webhooks import outbox
+from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from roost.webhooks.network import address_refusal, literal_address
+
+PREVIOUS_SECRET_VALID_MS = 24 * 3_600_000
+MAX_ENDPOINTS_PER_MODE = 16
+LOCAL_NAMES = ("localhost", "localhost.localdomain")
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """`whsec_` + base64 of 24 random bytes, the form Standard Webhooks libraries take."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _secret_context(endpoint: WebhookEndpoint, which: str) -> str:
+    return f"webhook_secret:{which}:{endpoint.organization_id}:{endpoint.id}"
+
+
+def signing_secrets(keyring: Keyring, endpoint: WebhookEndpoint, now: int) -> list[str]:
+    """The current secret, then the previous one while its 24 hours last."""
+    found = [keyring.decrypt(endpoint.secret_encrypted, _secret_context(endpoint, "current"))]
+    if endpoint.previous_secret_encrypted and (endpoint.previous_secret_expires_at or 0) > now:
+        found.append(keyring.decrypt(endpoint.previous_secret_encrypted, _secret_context(endpoint, "previous")))
+    return found
+
+
+# -- URL rule ----------------------------------------------------------------------------------
+
+
+def url_problem(url: str, *, allow_private: bool) -> str | None:
+    """None when `url` may receive webhooks, else a predicate that follows the parameter's name.
+
+    A host name is checked again at every delivery, on the addresses it resolves to then."""
+    if not 1 <= len(url) <= 2048:
+        return "must be 1 to 2048 characters"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "must be a valid URL such as https://example.com/webhooks"
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host or not url[len(scheme) + 1 :].startswith("//"):
+        return "must be an absolute https:// URL such as https://example.com/webhooks"
+    if parts.username or parts.password:
+        return "must not contain a user name or password"
+    if parts.fragment or url.endswith("#"):
+        return "must not contain a fragment (#…)"
+    address = literal_address(host)
+    refusal = address_refusal(address) if address is not None else None
+    if refusal and not allow_private:
+        return f"must not point at {refusal} (the server allows that only with ROOST_WEBHOOK_ALLOW_PRIVATE=1)"
+    if scheme == "http":
+        local = refusal is not None or host.lower() in LOCAL_NAMES or host.lower().endswith(".localhost")
+        if not (allow_private and local):
+            return "must use https:// (plain http:// is allowed only to local addresses, with ROOST_WEBHOOK_ALLOW_PRIVATE=1)"
+    return None
+
+
+# -- presentation ------------------------------------------------------------------------------
+
+
+def endpoint_object(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": endpoint.id,
+        "object": "webhook_endpoint",
+        "livemode": endpoint.livemode,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "disabled_at": to_iso(endpoint.disabled_at),
+        "failing_since": to_iso(endpoint.failing_since),
+        "previous_secret_expires_at": to_iso(endpoint.previous_secret_expires_at),
+        "created_at": to_iso(endpoint.created_at),
+        "updated_at": to_iso(endpoint.updated_at),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def event_object(event: WebhookEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "object": "event",
+        "type": event.type,
+        "livemode": event.livemode,
+        "created_at": to_iso(event.created_at),
+        "data": event.data,
+    }
+
+
+def attempt_object(attempt: WebhookAttempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "object": "webhook_delivery_attempt",
+        "endpoint_id": attempt.endpoint_id,
+        "event_id": attempt.event_id,
+        "event_type": attempt.event_type,
+        "delivery_id": attempt.delivery_id,
+        "attempt": attempt.attempt,
+        "succeeded": attempt.succeeded,
+        "status_code": attempt.status_code,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+        "next_attempt_at": to_iso(attempt.next_attempt_at),
+        "created_at": to_iso(attempt.created_at),
+    }
+
+
+def delivery_object(delivery: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": delivery["id"],
+        "object": "webhook_delivery",
+        "endpoint_id": delivery["endpoint_id"],
+        "event_id": delivery["event_id"],
+        "status": delivery["status"],
+        "next_attempt_at": to_iso(delivery["next_attempt_at"]),
+        "created_at": to_iso(delivery["created_at"]),
+    }
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+
+
+async def create_endpoint(
+    db: AsyncSession, keyring: Keyring, caller: Caller, *, url: str, events: list[str], description: str | None,
+    enabled: bool, now: int,
+) -> tuple[WebhookEndpoint, str]:
+    count = await db.scalar(
+        select(func.count()).where(
+            WebhookEndpoint.organization_id == caller.organization_id, WebhookEndpoint.livemode == caller.livemode
+        )
+    )
+    if count >= MAX_ENDPOINTS_PER_MODE:
+        raise errors.invalid(
+            "webhook_endpoint_limit_reached",
+            f"An organization can have at most {MAX_ENDPOINTS_PER_MODE} webhook endpoints per mode; delete one first",
+        )
+    endpoint = WebhookEndpoint(
+        id=new_id("whk"),
+        organization_id=caller.organization_id,
+        livemode=caller.livemode,
+        url=url,
+        events=events,
+        description=description,
+        enabled=enabled,
+        disabled_reason=None if enabled else "api",
+        disabled_at=None if enabled else now,
+        created_at=now,
+        updated_at=now,
+    )
+    secret = new_secret()
+    endpoint.secret_encrypted = keyring.encrypt(secret, _secret_context(endpoint, "current"))
+    db.add(endpoint)
+    return endpoint, secret
+
+
+async def get_endpoint(db: AsyncSession, caller: Caller, endpoint_id: str, *, for_update: bool = False, param: str = "id") -> WebhookEndpoint:
+    endpoint = None
+    if has_prefix(endpoint_id, "whk"):
+        query = select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.organization_id == caller.organization_id,
+            WebhookEndpoint.livemode == caller.livemode,
+        )
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        endpoint = await db.scalar(query)
+    if endpoint is None:
+        raise errors.not_found(f"No such webhook endpoint: '{endpoint_id}'", param=param)
+    return endpoint
+
+
+async def update_endpoint(db: AsyncSession, endpoint: WebhookEndpoint, changes: dict[str, Any], now: int) -> None:
+    for name in ("url", "events", "description"):
+        if name in changes:
+            setattr(endpoint, name, changes[name])
+    if "enabled" in changes and changes["enabled"] != endpoint.enabled:
+        endpoint.enabled = changes["enabled"]
+        if endpoint.enabled:
+            # Re-enabling: parked deliveries go out at once; failures start counting afresh.
+            endpoint.disabled_reason = endpoint.disabled_at = endpoint.failing_since = None
+            await db.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == outbox.PENDING)
+                .values(next_attempt_at=now)
+            )
+            outbox.mark_for_wake(db)
+        else:
+            endpoint.disabled_reason, endpoint.disabled_at = "api", now
+    endpoint.updated_at = now
+
+
+async def delete_endpoint(db: AsyncSession, endpoint: WebhookEndpoint) -> None:
+    """The endpoint goes, with what it was still owed and its delivery log (events stay)."""
+    await db.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id))
+    await db.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+    await db.delete(endpoint)
+
+
+def rotate_secret(keyring: Keyring, endpoint: WebhookEndpoint, now: int) -> str:
+    """A new current secret; the one it replaces keeps signing for 24 hours (an older one stops now)."""
+    current = keyring.decrypt(endpoint.secret_encrypted, _secret_context(endpoint, "current"))
+    endpoint.previous_secret_encrypted = keyring.encrypt(current, _secret_context(endpoint, "previous"))
+    endpoint.previous_secret_expires_at = now + PREVIOUS_SECRET_VALID_MS
+    secret = new_secret()
+    endpoint.secret_encrypted = keyring.encrypt(secret, _secret_context(endpoint, "current"))
+    endpoint.updated_at = now
+    return secret
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+async def get_event(db: AsyncSession, caller: Caller, event_id: str) -> WebhookEvent:
+    event = None
+    if has_prefix(event_id, "evt"):
+        event = await db.scalar(
+            select(WebhookEvent).where(
+                WebhookEvent.id == event_id,
+                WebhookEvent.organization_id == caller.organization_id,
+                WebhookEvent.livemode == caller.livemode,
+            )
+        )
+    if event is None:
+        raise errors.not_found(f"No such event: '{event_id}'", param="id")
+    return event
+
+
+async def resend(db: AsyncSession, caller: Caller, event: WebhookEvent, endpoint_id: str | None, now: int) -> list[dict[str, Any]]:
+    """Queue the event again: to one endpoint, or to every enabled endpoint subscribed to its type.
+
+    The new delivery carries the event's id as `webhook-id`, like every delivery of that event."""
+    if endpoint_id is not None:
+        endpoint = await get_endpoint(db, caller, endpoint_id, param="endpoint_id")
+        if not endpoint.enabled:
+            raise errors.conflict("webhook_endpoint_disabled", f"The webhook endpoint {endpoint.id} is disabled; enable it first")
+        targets = [endpoint.id]
+    else:
+        E = WebhookEndpoint
+        rows = await db.execute(
+            select(E.id, E.events)
+            .where(E.organization_id == caller.organization_id, E.livemode == caller.livemode, E.enabled.is_(True))
+            .order_by(E.created_at, E.id)
+        )
+        targets = [row.id for row in rows if outbox.subscribes(row.events, event.type)]
+        if not targets:
+            raise errors.conflict(
+                "no_webhook_endpoints", f"No enabled webhook endpoint of this mode subscribes to {event.type}"
+            )
+    rows = [outbox.delivery_row(event.id, target, event.organization_id, event.livemode, now) for target in targets]
+    await db.execute(insert(WebhookDelivery), rows)
+    outbox.mark_for_wake(db)
+    return rows
+
+
+# -- lists -----------------------------------------------------------------------------------------
+
+
+async def page(
+    db: AsyncSession,
+    query: Select,
+    model: Any,
+    cursor_scope: list[Any],
+    *,
+    limit: int,
+    starting_after: str | None,
+    ending_before: str | None,
+    what: str,
+) -> tuple[list[Any], bool]:
+    """Newest first by (created_at, id), `limit` rows after/before a cursor of this scope."""
+    newest_first = ending_before is None
+    cursor_id = starting_after or ending_before
+    if cursor_id:
+        row = (await db.execute(select(model.created_at, model.id).where(model.id == cursor_id, *cursor_scope))).first()
+        if row is None:
+            param = "starting_after" if newest_first else "ending_before"
+            raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your {what}", param=param)
+        keys, cursor = tuple_(model.created_at, model.id), tuple_(row.created_at, row.id)
+        query = query.where(keys < cursor if newest_first else keys > cursor)
+    order = (model.created_at.desc(), model.id.desc()) if newest_first else (model.created_at.asc(), model.id.asc())
+    rows = list(await db.scalars(query.order_by(*order).limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not newest_first:
+        rows.reverse()
+    return rows, has_more
+
+
+async def list_endpoints(db: AsyncSession, caller: Caller, **cursor: Any) -> tuple[list[WebhookEndpoint], bool]:
+    E = WebhookEndpoint
+    scope = [E.organization_id == caller.organization_id, E.livemode == caller.livemode]
+    return await page(db, select(E).where(*scope), E, scope, what="webhook endpoints", **cursor)
+
+
+async def list_events(db: AsyncSession, caller: Caller, type: str | None, **cursor: Any) -> tuple[list[WebhookEvent], bool]:
+    V = WebhookEvent
+    scope = [V.organization_id == caller.organization_id, V.livemode == caller.livemode]
+    query = select(V).where(*scope)
+    if type:
+        query = query.where(V.type == type)
+    return await page(db, query, V, scope, what="events", **cursor)
+
+
+async def list_attempts(
+    db: AsyncSession, endpoint: WebhookEndpoint, event_id: str | None, **cursor: Any
+) -> tuple[list[WebhookAttempt], bool]:
+    A = WebhookAttempt
+    scope = [A.endpoint_id == endpoint.id]
+    query = select(A).where(*scope)
+    if event_id:
+        query = query.where(A.event_id == event_id)
+    return await page(db, query, A, scope, what="delivery attempts", **cursor)
