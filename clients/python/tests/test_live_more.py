@@ -1,6 +1,6 @@
-"""The client against a real Roost for the endpoints other work is adding (webhook endpoints and
-events, the platform-run flow and recovery, disconnect, token custody, audit log). Each test
-runs once the server has the route (read from its OpenAPI document) and is skipped before."""
+"""The client against a real Roost for webhook endpoints and events, the platform-run flow and
+recovery, disconnect, token custody and the audit log. Each test first checks that the server
+documents the route it exercises, so a renamed route fails loudly instead of passing quietly."""
 
 import time
 import uuid
@@ -33,8 +33,7 @@ def server_paths(server) -> set[str]:
 
 
 def needs(server, path: str) -> None:
-    if path not in server_paths(server):
-        pytest.skip(f"this server has no {path} yet")
+    assert path in server_paths(server), f"the server no longer documents {path}"
 
 
 def wait_for(condition, timeout: float = 20.0):
