@@ -18,6 +18,7 @@ from roost.observability import Metrics, configure_logging
 from roost.organizations.models import ModeSettings
 from roost.organizations.service import mode_settings
 from roost.sessions.service import SessionPolicy
+from roost.webhooks.network import guarded_client
 
 log = structlog.get_logger("roost")
 
@@ -35,6 +36,9 @@ class Runtime:
     public_url: str
     metrics: Metrics
     live_http: httpx.AsyncClient
+    # Relays of Meta's webhooks to a platform's forward URL: the same address rules as outbound
+    # webhooks (no private, loopback or link-local targets unless ROOST_WEBHOOK_ALLOW_PRIVATE=1).
+    relay_http: httpx.AsyncClient
     # In-process client to the simulator's ASGI app (set by wiring.build_simulator): test mode
     # reaches Meta's simulated Graph API without a network round trip.
     simulator_http: httpx.AsyncClient | None = None
@@ -75,6 +79,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.live_http.aclose()
+        await self.relay_http.aclose()
         if self.simulator_http is not None:
             await self.simulator_http.aclose()
         await self.engine.dispose()
@@ -109,6 +114,9 @@ def build_runtime(settings: Settings, port: int = 8000) -> Runtime:
         public_url=public_url,
         metrics=Metrics(),
         live_http=httpx.AsyncClient(timeout=settings.meta_timeout_seconds, follow_redirects=False),
+        relay_http=guarded_client(
+            allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout_seconds, max_connections=8
+        ),
     )
 
 

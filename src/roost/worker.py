@@ -49,7 +49,7 @@ async def tick(runtime: Runtime) -> dict[str, int]:
     done["numbers_registered"] = await runtime.provisioner.register_newly_verified(now_ms())
     done["apps_unsubscribed"] = await unsubscribe_due(runtime.provisioner, now_ms())
     done["session_events_purged"] = await purge_old_events(runtime.sessions, now_ms(), runtime.settings.retention_days)
-    done["meta_relays_delivered"] = await inbound.deliver_relays(runtime.sessions, runtime.live_http, now_ms())
+    done["meta_relays_delivered"] = await inbound.deliver_relays(runtime.sessions, runtime.relay_http, now_ms())
     purged = await purge_webhooks(runtime.sessions, now_ms(), runtime.settings.retention_days)
     done.update({f"{name}_purged": count for name, count in purged.items()})
     if done["expired"]:

@@ -325,3 +325,16 @@ def test_a_live_forward_url_needs_the_organizations_own_app(roost):
 
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "meta.forward_url"
     assert accepted.status_code == 200 and accepted.json()["meta"]["forward_url"] == "https://example.com/hook"
+
+
+def test_a_forward_url_on_a_private_address_is_refused_unless_the_server_allows_it(start_roost, forward):
+    strict = start_roost()  # ROOST_WEBHOOK_ALLOW_PRIVATE is off by default
+    org = strict.new_org()
+    with org.client() as api, strict.http() as http:
+        app = sim_app(api)
+        set_settings(api, meta={"forward_url": forward.url})
+        post_webhook(http, app, None, raw=b'{"object": "whatsapp_business_account", "entry": []}')
+        attempted = "SELECT attempts, delivered_at, last_error FROM meta_webhook_relays WHERE app_id = :a AND attempts > 0"
+        ((attempts, delivered_at, error),) = wait_until(lambda: strict.sql(attempted, a=app["app_id"]))
+    assert delivered_at is None and "AddressNotAllowed" in error and "loopback" in error
+    assert forward.posts == []

@@ -89,7 +89,7 @@ async def receive(app_id: str, request: Request, background: BackgroundTasks, ru
 
 async def _relay(runtime: Runtime, relay_id: str) -> None:
     try:
-        await inbound.deliver_relays(runtime.sessions, runtime.live_http, now_ms(), relay_id=relay_id)
+        await inbound.deliver_relays(runtime.sessions, runtime.relay_http, now_ms(), relay_id=relay_id)
     except Exception:  # noqa: BLE001 - the worker retries it
         inbound.log.exception("meta_relay_failed", relay_id=relay_id)
 

@@ -31,6 +31,7 @@ from roost.profiles import lifecycle
 from roost.profiles import service as profiles
 from roost.profiles.models import BusinessProfile
 from roost.webhooks import outbox
+from roost.webhooks.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.meta.inbound")
 
@@ -349,7 +350,7 @@ async def deliver_relays(
             try:
                 response = await http.post(url, content=body, headers=headers, follow_redirects=False)
                 status = response.status_code
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, AddressNotAllowed) as error:
                 problem = f"{type(error).__name__}: {error}"[:500]
             async with db.begin():
                 relay = await db.get(MetaWebhookRelay, row_id, with_for_update=True, populate_existing=True)

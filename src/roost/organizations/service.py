@@ -2,13 +2,14 @@
 
 import re
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors
 from roost.kit.crypto import Keyring, sha256_hex
-from roost.kit.ids import new_id, random_base62
+from roost.kit.ids import has_prefix, new_id, random_base62
 from roost.kit.timeutil import now_ms
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 
@@ -26,6 +27,37 @@ class Caller:
     key_id: str
     organization_id: str
     livemode: bool
+
+
+Owned = TypeVar("Owned")
+
+
+async def find_owned(
+    db: AsyncSession,
+    caller: Caller,
+    model: type[Owned],
+    object_id: str,
+    *,
+    prefix: str,
+    noun: str,
+    param: str = "id",
+    for_update: bool = False,
+) -> Owned:
+    """The caller's object (its organization, its mode) or 404 — never saying whether the id
+    exists in another organization or mode. `for_update` locks the row and reads it afresh."""
+    found: Any = None
+    if has_prefix(object_id, prefix):
+        query = select(model).where(
+            model.id == object_id,  # type: ignore[attr-defined]
+            model.organization_id == caller.organization_id,  # type: ignore[attr-defined]
+            model.livemode == caller.livemode,  # type: ignore[attr-defined]
+        )
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        found = await db.scalar(query)
+    if found is None:
+        raise errors.not_found(f"No such {noun}: '{object_id}'", param=param)
+    return found
 
 
 # -- organizations -------------------------------------------------------------------------

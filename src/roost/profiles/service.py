@@ -6,9 +6,9 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors, pagination
-from roost.kit.ids import has_prefix, new_id
+from roost.kit.ids import new_id
 from roost.kit.timeutil import to_iso
-from roost.organizations.service import Caller
+from roost.organizations.service import Caller, find_owned
 from roost.profiles.models import BusinessProfile, PhoneNumber
 from roost.sessions.models import SessionMetadataValue
 from roost.sessions.service import metadata_digest
@@ -170,35 +170,13 @@ def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[
 
 
 async def get_profile(db: AsyncSession, caller: Caller, profile_id: str, *, for_update: bool = False) -> BusinessProfile:
-    profile = None
-    if has_prefix(profile_id, "wabp"):
-        query = select(BusinessProfile).where(
-            BusinessProfile.id == profile_id,
-            BusinessProfile.organization_id == caller.organization_id,
-            BusinessProfile.livemode == caller.livemode,
-        )
-        if for_update:
-            query = query.with_for_update().execution_options(populate_existing=True)
-        profile = await db.scalar(query)
-    if profile is None:
-        raise errors.not_found(f"No such business profile: '{profile_id}'", param="id")
-    return profile
+    return await find_owned(db, caller, BusinessProfile, profile_id, prefix="wabp", noun="business profile", for_update=for_update)
+
 
 
 async def get_phone_number(db: AsyncSession, caller: Caller, phone_id: str, *, for_update: bool = False) -> PhoneNumber:
-    phone = None
-    if has_prefix(phone_id, "wapn"):
-        query = select(PhoneNumber).where(
-            PhoneNumber.id == phone_id,
-            PhoneNumber.organization_id == caller.organization_id,
-            PhoneNumber.livemode == caller.livemode,
-        )
-        if for_update:
-            query = query.with_for_update()
-        phone = await db.scalar(query)
-    if phone is None:
-        raise errors.not_found(f"No such phone number: '{phone_id}'", param="id")
-    return phone
+    return await find_owned(db, caller, PhoneNumber, phone_id, prefix="wapn", noun="phone number", for_update=for_update)
+
 
 
 async def list_profiles(

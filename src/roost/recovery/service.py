@@ -17,7 +17,6 @@ from sqlalchemy import and_, case, exists, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors
-from roost.kit.ids import has_prefix
 from roost.kit.pagination import Page
 from roost.kit.timeutil import now_ms, to_iso
 from roost.meta import inbound
@@ -26,7 +25,7 @@ from roost.meta.events import SignupMessage
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange
 from roost.meta.provisioning import start_claim
 from roost.organizations.models import ModeSettings
-from roost.organizations.service import Caller, mode_settings
+from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.profiles import service as profiles
 from roost.runtime import Runtime
 from roost.sessions import flow
@@ -86,21 +85,9 @@ def attempt_object(runtime: Runtime, meta_app: MetaApp, session: SignupSession, 
 
 async def get_attempt(db: AsyncSession, caller: Caller, attempt_id: str) -> SignupSession:
     """The caller's session, locked; 404 (param attempt_id) otherwise."""
-    session = None
-    if has_prefix(attempt_id, "wss"):
-        session = await db.scalar(
-            select(SignupSession)
-            .where(
-                SignupSession.id == attempt_id,
-                SignupSession.organization_id == caller.organization_id,
-                SignupSession.livemode == caller.livemode,
-            )
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    if session is None:
-        raise errors.not_found(f"No such attempt: '{attempt_id}'", param="attempt_id")
-    return session
+    return await find_owned(
+        db, caller, SignupSession, attempt_id, prefix="wss", noun="attempt", param="attempt_id", for_update=True
+    )
 
 
 def _pending_platform_attempt(db: AsyncSession, session: SignupSession, now: int) -> errors.ApiError | None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit import errors, pagination
 from roost.kit.crypto import sha256_hex
 from roost.kit.ids import has_prefix, new_id
-from roost.organizations.service import Caller
+from roost.organizations.service import Caller, find_owned
 from roost.sessions.models import SessionEvent, SessionMetadataValue, SignupSession
 from roost.sessions.schemas import SessionCreateParams, session_object
 from roost.sessions.state import (
@@ -158,19 +158,10 @@ async def create_platform_attempt(
 
 async def get_session(db: AsyncSession, caller: Caller, session_id: str, *, for_update: bool = False) -> SignupSession:
     """The caller's session in the caller's mode, or 404 (never saying whether it exists elsewhere)."""
-    session = None
-    if has_prefix(session_id, "wss"):
-        query = select(SignupSession).where(
-            SignupSession.id == session_id,
-            SignupSession.organization_id == caller.organization_id,
-            SignupSession.livemode == caller.livemode,
-        )
-        if for_update:
-            query = query.with_for_update()
-        session = await db.scalar(query)
-    if session is None:
-        raise errors.not_found(f"No such embedded signup session: '{session_id}'", param="id")
-    return session
+    return await find_owned(
+        db, caller, SignupSession, session_id, prefix="wss", noun="embedded signup session", for_update=for_update
+    )
+
 
 
 async def list_events(db: AsyncSession, session: SignupSession) -> list[SessionEvent]:

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors
 from roost.kit.crypto import Keyring
-from roost.kit.ids import has_prefix, new_id
+from roost.kit.ids import new_id
 from roost.kit.timeutil import to_iso
-from roost.organizations.service import Caller
+from roost.organizations.service import Caller, find_owned
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from roost.webhooks.network import address_refusal, literal_address
@@ -179,19 +179,10 @@ async def create_endpoint(
 
 
 async def get_endpoint(db: AsyncSession, caller: Caller, endpoint_id: str, *, for_update: bool = False, param: str = "id") -> WebhookEndpoint:
-    endpoint = None
-    if has_prefix(endpoint_id, "whk"):
-        query = select(WebhookEndpoint).where(
-            WebhookEndpoint.id == endpoint_id,
-            WebhookEndpoint.organization_id == caller.organization_id,
-            WebhookEndpoint.livemode == caller.livemode,
-        )
-        if for_update:
-            query = query.with_for_update().execution_options(populate_existing=True)
-        endpoint = await db.scalar(query)
-    if endpoint is None:
-        raise errors.not_found(f"No such webhook endpoint: '{endpoint_id}'", param=param)
-    return endpoint
+    return await find_owned(
+        db, caller, WebhookEndpoint, endpoint_id, prefix="whk", noun="webhook endpoint", param=param, for_update=for_update
+    )
+
 
 
 async def update_endpoint(db: AsyncSession, endpoint: WebhookEndpoint, changes: dict[str, Any], now: int) -> None:
@@ -236,18 +227,8 @@ def rotate_secret(keyring: Keyring, endpoint: WebhookEndpoint, now: int) -> str:
 
 
 async def get_event(db: AsyncSession, caller: Caller, event_id: str) -> WebhookEvent:
-    event = None
-    if has_prefix(event_id, "evt"):
-        event = await db.scalar(
-            select(WebhookEvent).where(
-                WebhookEvent.id == event_id,
-                WebhookEvent.organization_id == caller.organization_id,
-                WebhookEvent.livemode == caller.livemode,
-            )
-        )
-    if event is None:
-        raise errors.not_found(f"No such event: '{event_id}'", param="id")
-    return event
+    return await find_owned(db, caller, WebhookEvent, event_id, prefix="evt", noun="event")
+
 
 
 async def resend(db: AsyncSession, caller: Caller, event: WebhookEvent, endpoint_id: str | None, now: int) -> list[dict[str, Any]]:
