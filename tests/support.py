@@ -49,20 +49,45 @@ async def _admin_execute(statement: str) -> None:
     await engine.dispose()
 
 
+def _admin(statement: str) -> None:
+    """Run an admin statement on a thread of its own: the caller's thread may already run an
+    event loop (Playwright's sync API keeps one), and asyncio.run() refuses to nest."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(_admin_execute(statement))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 def private_postgres_database() -> str:
     """A database of this test run's own on the ROOST_TEST_DATABASE_URL server, so that runs
     (and developers) never see each other's rows. Dropped by drop_postgres_database."""
     name = f"roost_test_{os.getpid()}_{secrets.token_hex(4)}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    _admin(f'CREATE DATABASE "{name}"')
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_postgres_database(url: str) -> None:
     name = make_url(url).database
-    asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 _PG_RUN_URL: str | None = None
+
+
+def own_database_url(backend: str) -> str | None:
+    """A private PostgreSQL database for a server whose settings differ in what its worker does
+    (address rules, schedules): on a shared database its worker would take other servers' work,
+    and theirs its. None on SQLite, where every server has its own file anyway."""
+    return private_postgres_database() if backend == "postgres" else None
 
 
 def database_url_for(backend: str, tmp_path: Path) -> str:
@@ -88,7 +113,11 @@ class Org:
 class RunningRoost:
     """One `roost serve` (API + worker) in a background thread."""
 
-    def __init__(self, settings: Settings, run_worker: bool = True) -> None:
+    # A PostgreSQL database of this server's own, dropped when it stops (see own_database_url).
+    private_database: str | None = None
+
+    def __init__(self, settings: Settings, run_worker: bool = True, private_database: str | None = None) -> None:
+        self.private_database = private_database
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.runtime: Runtime = build_runtime(settings, port=self.port)
@@ -115,6 +144,8 @@ class RunningRoost:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+        if self.private_database:
+            drop_postgres_database(self.private_database)
 
     def run(self, coroutine: Any) -> Any:
         """Run a coroutine on the server's event loop (shares its engine) and return its result."""

@@ -19,7 +19,7 @@ import uvicorn
 from roost.app import create_app
 from roost.config import Settings
 from roost.runtime import build_runtime
-from tests.support import RunningRoost, free_port, make_settings
+from tests.support import RunningRoost, free_port, make_settings, own_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
@@ -32,7 +32,10 @@ CHROMIUM_ARGS = [
 class HostedRoost(RunningRoost):
     """RunningRoost on a port chosen first, so that the settings can name it twice."""
 
-    def __init__(self, backend: str, tmp_path: Path, **overrides: Any) -> None:  # noqa: D107 - see class
+    def __init__(self, backend: str, tmp_path: Path, own_database: bool = False, **overrides: Any) -> None:  # noqa: D107
+        self.private_database = own_database_url(backend) if own_database else None
+        if self.private_database:
+            overrides["database_url"] = self.private_database
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.simulator_url = f"http://localhost:{self.port}"

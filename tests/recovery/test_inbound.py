@@ -2,6 +2,7 @@
 PARTNER_REMOVED, account_review_update, and the relay to a forward URL."""
 
 import json
+import random
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_the_handshake_needs_subscribe_and_a_challenge(http, app):
 
 
 def test_an_unknown_app_is_404_for_both_methods(http, app):
-    unknown = "123456789012345"
+    unknown = "9" + "".join(random.choice("0123456789") for _ in range(14))  # no other test's app id
     get = handshake(http, unknown, **{"hub.mode": "subscribe", "hub.verify_token": app["verify_token"], "hub.challenge": "1"})
     post = post_webhook(http, {**app, "app_id": unknown}, envelope())
 
