@@ -18,6 +18,16 @@ class SignupSession(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # `status=pending` lists: the tenant's pending sessions only, in list order (0009).
+        Index(
+            "ix_sessions_pending_list",
+            "organization_id",
+            "livemode",
+            "created_at",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index(
             "ix_sessions_provisioning_due",
             "provisioning_next_at",
