@@ -11,8 +11,8 @@ from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.models import ModeSettings
-from roost.organizations.service import Caller, mode_settings
-from roost.runtime import Runtime, get_db, get_runtime
+from roost.organizations.service import Caller, cached_mode_settings
+from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.sessions import service
 from roost.sessions.funnel import funnel
 from roost.sessions.schemas import (
@@ -60,7 +60,7 @@ async def create_session(
     ),
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     body = await read_json_object(request)
     if idempotency_key is not None:
@@ -71,12 +71,11 @@ async def create_session(
 
     async def work() -> tuple[int, dict]:
         now = now_ms()
-        settings = await mode_settings(db, caller.organization_id, caller.livemode)
+        settings = await cached_mode_settings(db, caller.organization_id, caller.livemode)
         _ensure_mode_available(runtime, settings)
         session, url = await service.create_session(
             db, caller, params, runtime.session_policy, now, allowed_redirect_uris=settings.allowed_redirect_uris
         )
-        await db.flush()
         return 201, service.present(session, now, url)
 
     if idempotency_key is None:
@@ -206,7 +205,7 @@ async def refresh_link(
     session_id: str,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     now = now_ms()
     async with db.begin():
@@ -244,7 +243,7 @@ async def simulate_session(
     session_id: str,
     request: Request,
     caller: Caller = Depends(require_admin_key),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     params = parse_model(SimulateParams, await read_json_object(request))
     session = await simulate(runtime, caller, session_id, params, request.headers["authorization"])
