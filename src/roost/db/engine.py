@@ -1,11 +1,7 @@
 """Database engine for SQLite (embedded default) and PostgreSQL (production)."""
 
-import json
 import os
-import re
 from pathlib import Path
-
-import orjson
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -34,21 +30,6 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database).resolve()
 
 
-_LONG_INTEGER = re.compile(r"\d{19}")
-
-
-def json_loads(text: str | bytes):  # noqa: ANN201
-    """Reads JSON columns: orjson is several times faster than json, which matters for a list
-    page of 20 sessions with their metadata and prefill. orjson reads integers beyond 64 bits
-    as floats, so any text with a 19-digit run (and anything orjson refuses) goes to json."""
-    if _LONG_INTEGER.search(text if isinstance(text, str) else text.decode()) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
-
-
 def create_engine(url: str) -> AsyncEngine:
     if not is_sqlite(url):
         # asyncpg prepares statements; PostgreSQL's generic plans can pick the wrong index for a
@@ -59,7 +40,6 @@ def create_engine(url: str) -> AsyncEngine:
             max_overflow=10,
             pool_pre_ping=True,
             connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
-            json_deserializer=json_loads,
         )
 
     path = sqlite_path(url)
@@ -67,9 +47,7 @@ def create_engine(url: str) -> AsyncEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
     # One connection: SQLite has a single writer anyway, and queueing in the pool (async, FIFO)
     # is far cheaper than connections racing for the write lock in SQLite's busy handler.
-    engine = create_async_engine(
-        async_url(url), pool_size=1, max_overflow=0, pool_timeout=60, json_deserializer=json_loads
-    )
+    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection, _record):  # noqa: ANN001
