@@ -8,7 +8,7 @@ from roost.idempotency.service import check_key, run_idempotent
 from roost.kit import errors
 from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import body_of, errors_for
+from roost.openapi_support import body_of, errors_for, query_parameters
 from roost.organizations.auth import require_admin_key
 from roost.organizations.models import ModeSettings
 from roost.organizations.service import Caller, cached_mode_settings
@@ -98,20 +98,21 @@ async def create_session(
     "and any number of `metadata[<key>]=<value>` (AND).",
     response_model=EmbeddedSignupSessionList,
     responses=errors_for(400, 401),
+    # _list_query reads the query string itself; the parameters are only documented.
+    openapi_extra=query_parameters(
+        limit="1 to 100, default 20",
+        starting_after="A session id: the page after it",
+        ending_before="A session id: the page before it",
+        status="pending | completed | recovered | cancelled | failed | expired",
+        source="hosted | platform",
+        created__gte=None,
+        created__gt=None,
+        created__lt=None,
+        created__lte=None,
+    ),
 )
 async def list_sessions(
-    request: Request,
-    limit: str | None = Query(None, description="1 to 100, default 20"),
-    starting_after: str | None = Query(None, description="A session id: the page after it"),
-    ending_before: str | None = Query(None, description="A session id: the page before it"),
-    status: str | None = Query(None, description="pending | completed | recovered | cancelled | failed | expired"),
-    source: str | None = Query(None, description="hosted | platform"),
-    created_gte: str | None = Query(None, alias="created[gte]"),
-    created_gt: str | None = Query(None, alias="created[gt]"),
-    created_lt: str | None = Query(None, alias="created[lt]"),
-    created_lte: str | None = Query(None, alias="created[lte]"),
-    caller: Caller = Depends(require_admin_key),
-    db: AsyncSession = Depends(get_db),
+    request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
 ) -> JSONResponse:
     filters, page = _list_query(request)
     now = now_ms()

@@ -187,8 +187,8 @@ class Page:
     ending_before: str | None = None
 
 
-# A list page is read as rows (named like SignupSession's attributes, which present() reads),
-# not ORM objects: loading 21 instances cost more than the query itself.
+# A list page is read as plain rows (labelled with SignupSession's attribute names, which
+# present() reads), not ORM objects: loading 21 instances cost more than the query itself.
 _LIST_COLUMNS = [
     prop.columns[0].label(prop.key)
     for prop in SignupSession.__mapper__.column_attrs
@@ -198,9 +198,8 @@ _LIST_COLUMNS = [
 
 async def list_sessions(
     db: AsyncSession, caller: Caller, filters: SessionFilters, page: Page, now: int
-) -> tuple[list[Any], bool]:
-    """Newest first by (created_at, id), keyset-paginated; every filter rides an index.
-    The sessions come as rows with SignupSession's attribute names."""
+) -> tuple[list[SessionView], bool]:
+    """Newest first by (created_at, id), keyset-paginated; every filter rides an index."""
     S = SignupSession
     # With a metadata filter, its index row drives the scan and carries the sort keys.
     if filters.metadata:
@@ -269,13 +268,11 @@ async def list_sessions(
     picked_order = (
         (picked.c.created_at.desc(), picked.c.id.desc()) if newest_first else (picked.c.created_at.asc(), picked.c.id.asc())
     )
-    rows = list(
-        (
-            await db.execute(
-                select(*_LIST_COLUMNS).select_from(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch)
-            )
-        ).all()
+    result = await db.execute(
+        select(*_LIST_COLUMNS).select_from(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch)
     )
+    # Plain attributes read faster than a Row's named access, and present() reads ~25 of them.
+    rows = [SessionView(**row._asdict()) for row in result]
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
     if not newest_first:
