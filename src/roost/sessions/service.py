@@ -272,7 +272,8 @@ async def list_sessions(
         select(*_LIST_COLUMNS).select_from(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch)
     )
     # Plain attributes read faster than a Row's named access, and present() reads ~25 of them.
-    rows = [SessionView(**row._asdict()) for row in result]
+    names = tuple(result.keys())
+    rows = [SessionView(**dict(zip(names, row))) for row in result]
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
     if not newest_first:
