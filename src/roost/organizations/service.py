@@ -1,6 +1,7 @@
 """Organizations, admin keys and per-mode settings: the rules, without HTTP."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -178,12 +179,19 @@ MODE_CACHE_SECONDS = 1.0
 _mode_cache: TtlCache[tuple[str, bool], ModeSettings] = TtlCache(MODE_CACHE_SECONDS)
 
 
-async def cached_mode_settings(db: AsyncSession, organization_id: str, livemode: bool) -> ModeSettings:
-    """mode_settings for hot read-only paths. The object may be shared between requests: never change it."""
+async def cached_mode_settings(
+    db: AsyncSession, organization_id: str, livemode: bool, check: Callable[[ModeSettings], None] | None = None
+) -> ModeSettings:
+    """mode_settings for hot read-only paths. The object may be shared between requests: never change it.
+
+    `check` raises when the settings do not allow the work; settings it refuses are not cached,
+    so fixing them (from any process) applies to the very next request."""
     settings = _mode_cache.get((organization_id, livemode))
     if settings is None:
         settings = await mode_settings(db, organization_id, livemode)
         db.expunge(settings)  # detached: a rollback of this session must not expire the shared copy
+        if check is not None:
+            check(settings)
         _mode_cache.put((organization_id, livemode), settings)
     return settings
 

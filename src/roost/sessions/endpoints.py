@@ -71,8 +71,9 @@ async def create_session(
 
     async def work() -> tuple[int, dict]:
         now = now_ms()
-        settings = await cached_mode_settings(db, caller.organization_id, caller.livemode)
-        _ensure_mode_available(runtime, settings)
+        settings = await cached_mode_settings(
+            db, caller.organization_id, caller.livemode, check=lambda mode: _ensure_mode_available(runtime, mode)
+        )
         session, url = await service.create_session(
             db, caller, params, runtime.session_policy, now, allowed_redirect_uris=settings.allowed_redirect_uris
         )
