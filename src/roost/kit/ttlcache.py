@@ -2,6 +2,7 @@
 (admin keys, mode settings) that may be a little stale in other processes but never here."""
 
 import time
+from collections.abc import Callable
 from typing import Generic, Hashable, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -9,9 +10,10 @@ V = TypeVar("V")
 
 
 class TtlCache(Generic[K, V]):
-    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+    def __init__(self, seconds: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.max_entries = max_entries
+        self._clock = clock
         self._entries: dict[K, tuple[float, V]] = {}
         # Keys forgotten recently, with the time until which they may not be stored again: a
         # request that read the row just before the writer committed must not put the old value
@@ -22,13 +24,13 @@ class TtlCache(Generic[K, V]):
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[0] <= time.monotonic():
+        if entry[0] <= self._clock():
             self._entries.pop(key, None)
             return None
         return entry[1]
 
     def put(self, key: K, value: V) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self._blocked:
             until = self._blocked.get(key)
             if until is not None:
@@ -40,7 +42,7 @@ class TtlCache(Generic[K, V]):
         self._entries[key] = (now + self.seconds, value)
 
     def forget(self, key: K) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._entries.pop(key, None)
         if len(self._blocked) >= self.max_entries:
             self._blocked = {k: t for k, t in self._blocked.items() if t > now}
