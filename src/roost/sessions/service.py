@@ -213,6 +213,10 @@ async def list_sessions(
             driver.livemode == caller.livemode,
             driver.key == key,
             driver.value_digest == metadata_digest(value),
+            # Redundant, but lets a status filter drive from a tenant-led sessions index
+            # instead of every tenant's pending sessions.
+            S.organization_id == caller.organization_id,
+            S.livemode == caller.livemode,
         )
         for index, (key, value) in enumerate(items[1:], start=1):
             other = SessionMetadataValue.__table__.alias(f"m{index}")
