@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, and_, literal, or_, select, tuple_, union_all
+from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors
@@ -117,7 +117,8 @@ async def create_session(
         provisioning=[],
     )
     # Columns not given keep their defaults in the database; the view shows them as None.
-    await db.execute(_INSERT_SESSION, {_COLUMN_NAMES[key]: value for key, value in given.items()})
+    connection = await db.connection()  # Core statements need nothing of the ORM session
+    await connection.execute(_INSERT_SESSION, {_COLUMN_NAMES[key]: value for key, value in given.items()})
     session = SessionView(**{**_NEW_SESSION_NULLS, **given})
     index_rows = [
         {
@@ -132,8 +133,8 @@ async def create_session(
         if text is not None
     ]
     if index_rows:
-        await db.execute(_INSERT_METADATA, index_rows)
-    await db.execute(
+        await connection.execute(_INSERT_METADATA, index_rows)
+    await connection.execute(
         _INSERT_EVENT,
         {"id": new_id("sevt"), "session_id": session.id, "type": "session.created", "created_at": now, "data": {"source": "hosted"}},
     )
@@ -272,7 +273,8 @@ async def list_sessions(
     picked_order = (
         (picked.c.created_at.desc(), picked.c.id.desc()) if newest_first else (picked.c.created_at.asc(), picked.c.id.asc())
     )
-    result = await db.execute(
+    # Through the connection: the session's ORM execution layer costs ~0.2 ms here and adds nothing.
+    result = await (await db.connection()).execute(
         select(*_LIST_COLUMNS).select_from(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch)
     )
     # Plain attributes read faster than a Row's named access, and present() reads ~25 of them.
@@ -285,18 +287,19 @@ async def list_sessions(
     return rows, has_more
 
 
+_SESSIONS = SignupSession.__table__
+_CURSOR = select(_SESSIONS.c.created_at, _SESSIONS.c.id).where(
+    _SESSIONS.c.id == bindparam("id"),
+    _SESSIONS.c.organization_id == bindparam("organization_id"),
+    _SESSIONS.c.livemode == bindparam("livemode"),
+)
+
+
 async def _cursor(db: AsyncSession, caller: Caller, session_id: str, param: str) -> Any:
     row = None
     if has_prefix(session_id, "wss"):
-        row = (
-            await db.execute(
-                select(SignupSession.created_at, SignupSession.id).where(
-                    SignupSession.id == session_id,
-                    SignupSession.organization_id == caller.organization_id,
-                    SignupSession.livemode == caller.livemode,
-                )
-            )
-        ).first()
+        parameters = {"id": session_id, "organization_id": caller.organization_id, "livemode": caller.livemode}
+        row = (await (await db.connection()).execute(_CURSOR, parameters)).first()
     if row is None:
         raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your sessions: no session '{session_id}'", param=param)
     return tuple_(literal(row.created_at), literal(row.id))
