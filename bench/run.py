@@ -451,8 +451,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{c['p99_ms']:.0f} ms | {c['server_cpu_ms_per_request']:.2f} ms | {h['server_cpu_ms_per_request']:.2f} ms |"
         )
     kinds = [kind for kind, data in report["databases"].items() if "error" not in data]
-    header = "| list scenario | " + " | ".join(f"{k} p50 | {k} p99 | {k} db" for k in kinds) + " |"
-    lines += ["", header, "| --- |" + " ---: |" * (3 * len(kinds))]
+    header = "| list scenario | " + " | ".join(f"{k} p50 | {k} p99 | {k} db | {k} CPU" for k in kinds) + " |"
+    lines += ["", header, "| --- |" + " ---: |" * (4 * len(kinds))]
     first = report["databases"][kinds[0]]["list"]
     for index, row in enumerate(first):
         cells = []
@@ -461,7 +461,7 @@ def markdown(report: dict[str, Any]) -> str:
             p99 = f"{other['p99_ms']:.1f}"
             if other["goal_met"] is not None:
                 p99 = p99 + (" ✓" if other["goal_met"] else " ✗")
-            cells.append(f"{other['p50_ms']:.1f} | {p99} | {other['db_ms']:.2f}")
+            cells.append(f"{other['p50_ms']:.1f} | {p99} | {other['db_ms']:.2f} | {other['server_cpu_ms_per_request']:.2f}")
         name = re.sub(r" \(\d+ rows\)", "", row["scenario"])
         lines.append(f"| {name}{'' if row['in_goal'] else ' (extra)'} | " + " | ".join(cells) + " |")
     lines += ["", "| database | VmRSS at start | after throughput | after the run | peak (VmHWM) |", "| --- | ---: | ---: | ---: | ---: |"]

@@ -1,6 +1,7 @@
 """The `roost` command."""
 
 import asyncio
+import gc
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -75,8 +76,14 @@ def serve(
         typer.echo(f"Configuration error: {problem}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps({"event": "roost_starting", "url": runtime.public_url, "listen": f"{host}:{port}"}))
+    application = create_app(runtime, run_worker=not no_worker)
+    # What exists now (modules, the app, SQLAlchemy's mappings: ~150,000 objects) lives as long as
+    # the process. Freezing it keeps the garbage collector's full passes from walking it all,
+    # which otherwise stalls a request for tens of milliseconds now and then.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(runtime, run_worker=not no_worker),
+        application,
         host=host,
         port=port,
         access_log=False,

@@ -124,6 +124,12 @@ def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+async def runtime_dependency(request: Request) -> Runtime:
+    """get_runtime for Depends(): FastAPI runs a plain function dependency in a worker thread,
+    which costs more than everything else the dependency does."""
+    return request.app.state.runtime
+
+
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.runtime.sessions() as db:
         yield db

@@ -238,6 +238,17 @@ def test_redirect_uri_on_the_allow_list_is_accepted(roost, org, api):
     assert count_sessions(roost, org.id) == 2
 
 
+def test_a_changed_allow_list_applies_to_the_very_next_create(roost, org, api):
+    # Creates read the mode settings through a short in-process cache; a change must not wait for it.
+    first, second = "https://example.com/first", "https://example.com/second"
+    assert api.patch("/v1/organization/settings", json={"allowed_redirect_uris": [first]}).status_code == 200
+    assert api.post(SESSIONS, json={"redirect_uri": first, "state": "s"}).status_code == 201
+    assert api.patch("/v1/organization/settings", json={"allowed_redirect_uris": [second]}).status_code == 200
+    assert_error(api.post(SESSIONS, json={"redirect_uri": first, "state": "s"}), 400, "parameter_invalid", "redirect_uri")
+    assert api.post(SESSIONS, json={"redirect_uri": second, "state": "s"}).status_code == 201
+    assert count_sessions(roost, org.id) == 2
+
+
 def test_allow_list_does_not_make_redirect_uri_required(api):
     assert api.patch("/v1/organization/settings", json={"allowed_redirect_uris": ["https://example.com/cb"]}).status_code == 200
     assert api.post(SESSIONS, json={}).status_code == 201

@@ -11,7 +11,7 @@ from roost.kit import errors
 from roost.kit.timeutil import now_ms
 from roost.meta import inbound
 from roost.recovery import service as recovery
-from roost.runtime import Runtime, get_runtime
+from roost.runtime import Runtime, runtime_dependency
 
 router = APIRouter(prefix="/meta/webhooks", tags=["Meta webhooks"])
 
@@ -32,7 +32,7 @@ async def _app(runtime: Runtime, app_id: str) -> inbound.InboundApp:
     description="Answers `hub.challenge` (as plain text) when `hub.mode=subscribe` and `hub.verify_token` is the app's verify token.",
     response_class=PlainTextResponse,
 )
-async def handshake(app_id: str, request: Request, runtime: Runtime = Depends(get_runtime)) -> PlainTextResponse:
+async def handshake(app_id: str, request: Request, runtime: Runtime = Depends(runtime_dependency)) -> PlainTextResponse:
     app = await _app(runtime, app_id)
     query = request.query_params
     if query.get("hub.mode") != "subscribe":
@@ -70,7 +70,7 @@ def _too_large() -> errors.ApiError:
     description="Checks `X-Hub-Signature-256` over the raw body with the app's secret (401 otherwise, nothing stored), "
     "applies account_update and account_review_update once each, and relays the payload unchanged to the app's forward URL.",
 )
-async def receive(app_id: str, request: Request, background: BackgroundTasks, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+async def receive(app_id: str, request: Request, background: BackgroundTasks, runtime: Runtime = Depends(runtime_dependency)) -> JSONResponse:
     raw = await _raw_body(request)
     app = await _app(runtime, app_id)
     signature = request.headers.get(SIGNATURE_HEADER)

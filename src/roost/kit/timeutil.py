@@ -13,8 +13,11 @@ def now_ms() -> int:
 def to_iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # gmtime + %-formatting: a third of the cost of datetime + strftime, and a list page has
+    # six timestamps per session.
+    seconds, millis = divmod(ms, 1000)
+    t = time.gmtime(seconds)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, millis)
 
 
 def parse_time(text: str) -> int:

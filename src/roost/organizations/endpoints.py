@@ -21,7 +21,7 @@ from roost.organizations.schemas import (
     settings_object,
 )
 from roost.organizations.service import Caller
-from roost.runtime import Runtime, get_db, get_runtime
+from roost.runtime import Runtime, get_db, runtime_dependency
 
 router = APIRouter(prefix="/v1/organization", tags=["Organization"])
 
@@ -123,7 +123,7 @@ async def get_settings(
     mode: str | None = None,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     livemode = _mode(caller, mode)
     async with db.begin():
@@ -141,7 +141,7 @@ async def update_settings(
     mode: str | None = None,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     livemode = _mode(caller, mode)
     params = parse_model(SettingsUpdateParams, await read_json_object(request))
@@ -198,7 +198,7 @@ async def rotate_redirect_secret(
     mode: str | None = None,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     livemode = _mode(caller, mode)
     async with db.begin():

@@ -1,16 +1,18 @@
 """Organizations, admin keys and per-mode settings: the rules, without HTTP."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors
 from roost.kit.crypto import Keyring, sha256_hex
 from roost.kit.ids import has_prefix, new_id, random_base62
 from roost.kit.timeutil import now_ms
+from roost.kit.ttlcache import TtlCache
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 
 KEY_PATTERN = re.compile(r"^sk_admin_(test|live)_[A-Za-z0-9]{40,64}$")
@@ -118,13 +120,22 @@ async def list_admin_keys(db: AsyncSession, organization_id: str, livemode: bool
     return list(rows)
 
 
+# Admin keys that authenticated recently, by the hash of their secret: most requests then need
+# no database read to authenticate. A revocation in this process applies at once (forget); one
+# made by another process applies here within KEY_CACHE_SECONDS (docs/decisions.md).
+KEY_CACHE_SECONDS = 1.0
+_key_cache: TtlCache[str, Caller] = TtlCache(KEY_CACHE_SECONDS)
+
+
 async def revoke_admin_key(db: AsyncSession, key: AdminKey) -> AdminKey:
     if key.revoked_at is None:
         key.revoked_at = now_ms()
+    _key_cache.forget(key.key_hash)
     return key
 
 
-async def authenticate(db: AsyncSession, authorization: str | None) -> Caller:
+def key_hash_of(authorization: str | None) -> tuple[str, str]:
+    """(hash, secret) of the admin key in an Authorization header; 401 when it is missing or malformed."""
     if not authorization or not authorization.strip():
         raise errors.unauthenticated(
             "api_key_missing", "No API key provided: send 'Authorization: Bearer sk_admin_…'"
@@ -135,12 +146,33 @@ async def authenticate(db: AsyncSession, authorization: str | None) -> Caller:
         raise errors.unauthenticated(
             "api_key_invalid", "The Authorization header must be 'Bearer sk_admin_test_…' or 'Bearer sk_admin_live_…'"
         )
-    key = await db.scalar(select(AdminKey).where(AdminKey.key_hash == sha256_hex(secret)))
+    return sha256_hex(secret), secret
+
+
+def cached_caller(key_hash: str) -> Caller | None:
+    return _key_cache.get(key_hash)
+
+
+_KEY_LOOKUP = select(
+    AdminKey.id, AdminKey.organization_id, AdminKey.livemode, AdminKey.revoked_at, AdminKey.last4
+).where(AdminKey.key_hash == bindparam("key_hash"))
+
+
+async def lookup_key(db: AsyncSession, key_hash: str, secret: str) -> Caller:
+    """The caller for a key hash, read from the database (and remembered briefly); 401 otherwise."""
+    key = (await db.execute(_KEY_LOOKUP, {"key_hash": key_hash})).first()
     if key is None:
         raise errors.unauthenticated("api_key_invalid", f"Invalid API key: …{secret[-4:]}")
     if key.revoked_at is not None:
         raise errors.unauthenticated("api_key_revoked", f"This API key (…{key.last4}) has been revoked")
-    return Caller(key_id=key.id, organization_id=key.organization_id, livemode=key.livemode)
+    caller = Caller(key_id=key.id, organization_id=key.organization_id, livemode=key.livemode)
+    _key_cache.put(key_hash, caller)
+    return caller
+
+
+async def authenticate(db: AsyncSession, authorization: str | None) -> Caller:
+    key_hash, secret = key_hash_of(authorization)
+    return await lookup_key(db, key_hash, secret)
 
 
 # -- per-mode settings ---------------------------------------------------------------------
@@ -167,8 +199,33 @@ async def mode_settings(db: AsyncSession, organization_id: str, livemode: bool, 
         ModeSettings.organization_id == organization_id, ModeSettings.livemode == livemode
     )
     if for_update:
+        # Every writer of mode settings reads them for update first: drop the cached copy.
+        _mode_cache.forget((organization_id, livemode))
         query = query.with_for_update()
     return (await db.scalars(query)).one()
+
+
+# Mode settings as the session-create path reads them, for a second: a change made in this
+# process applies at once, one made by another process within MODE_CACHE_SECONDS.
+MODE_CACHE_SECONDS = 1.0
+_mode_cache: TtlCache[tuple[str, bool], ModeSettings] = TtlCache(MODE_CACHE_SECONDS)
+
+
+async def cached_mode_settings(
+    db: AsyncSession, organization_id: str, livemode: bool, check: Callable[[ModeSettings], None] | None = None
+) -> ModeSettings:
+    """mode_settings for hot read-only paths. The object may be shared between requests: never change it.
+
+    `check` raises when the settings do not allow the work; settings it refuses are not cached,
+    so fixing them (from any process) applies to the very next request."""
+    settings = _mode_cache.get((organization_id, livemode))
+    if settings is None:
+        settings = await mode_settings(db, organization_id, livemode)
+        db.expunge(settings)  # detached: a rollback of this session must not expire the shared copy
+        if check is not None:
+            check(settings)
+        _mode_cache.put((organization_id, livemode), settings)
+    return settings
 
 
 def rotate_redirect_secret(keyring: Keyring, settings: ModeSettings) -> None:

@@ -17,7 +17,7 @@ from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
 from roost.profiles.models import BusinessProfile
-from roost.runtime import Runtime, get_db, get_runtime
+from roost.runtime import Runtime, get_db, runtime_dependency
 
 log = structlog.get_logger("roost.profiles")
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
@@ -81,7 +81,7 @@ async def disconnect_profile(
     profile_id: str,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     async with db.begin():
         profile = await service.get_profile(db, caller, profile_id, for_update=True)
@@ -113,7 +113,7 @@ async def read_access_token(
     request: Request,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     if not caller.livemode:
         raise errors.forbidden(
@@ -165,7 +165,7 @@ async def register_phone(
     request: Request,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     params = parse_model(RegisterParams, await read_json_object(request))
     async with db.begin():

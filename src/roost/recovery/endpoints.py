@@ -14,7 +14,7 @@ from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.recovery import service
 from roost.recovery.schemas import AttemptCreateParams, CallbackParams, ClaimParams, MarkInterruptedParams
-from roost.runtime import Runtime, get_db, get_runtime
+from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.sessions import service as sessions
 
 router = APIRouter(prefix="/v1/organization/whatsapp/business-profiles", tags=["Platform-run flow and recovery"])
@@ -36,7 +36,7 @@ async def start_attempt(
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     body = await read_json_object(request)
     if idempotency_key is not None:
@@ -71,7 +71,7 @@ async def start_attempt(
     responses=errors_for(400, 401, 404, 409, 424, 502),
 )
 async def callback(
-    request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(get_runtime)
+    request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(runtime_dependency)
 ) -> JSONResponse:
     params = parse_model(CallbackParams, await read_json_object(request))
     outcome = await service.callback(runtime, caller, params)
@@ -91,7 +91,7 @@ async def mark_interrupted(
     background: BackgroundTasks,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     params = parse_model(MarkInterruptedParams, await read_json_object(request))
     now = now_ms()
@@ -122,7 +122,7 @@ async def list_recovered(
     request: Request,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     parsed = pagination.read_list_query(request.query_params, (), metadata=True)
     if parsed.problems:
@@ -141,7 +141,7 @@ async def list_recovered(
     openapi_extra=body_of(ClaimParams),
     responses=errors_for(400, 401, 404, 409, 424),
 )
-async def claim(request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+async def claim(request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(runtime_dependency)) -> JSONResponse:
     params = parse_model(ClaimParams, await read_json_object(request))
     outcome = await service.claim(runtime, caller, params.attempt_id)
     return JSONResponse(outcome.body, status_code=outcome.status)

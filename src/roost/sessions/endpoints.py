@@ -8,11 +8,11 @@ from roost.idempotency.service import check_key, run_idempotent
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import body_of, errors_for
+from roost.openapi_support import body_of, errors_for, query_parameters
 from roost.organizations.auth import require_admin_key
 from roost.organizations.models import ModeSettings
-from roost.organizations.service import Caller, mode_settings
-from roost.runtime import Runtime, get_db, get_runtime
+from roost.organizations.service import Caller, cached_mode_settings
+from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.sessions import service
 from roost.sessions.funnel import funnel
 from roost.sessions.schemas import (
@@ -60,7 +60,7 @@ async def create_session(
     ),
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     body = await read_json_object(request)
     if idempotency_key is not None:
@@ -71,12 +71,12 @@ async def create_session(
 
     async def work() -> tuple[int, dict]:
         now = now_ms()
-        settings = await mode_settings(db, caller.organization_id, caller.livemode)
-        _ensure_mode_available(runtime, settings)
+        settings = await cached_mode_settings(
+            db, caller.organization_id, caller.livemode, check=lambda mode: _ensure_mode_available(runtime, mode)
+        )
         session, url = await service.create_session(
             db, caller, params, runtime.session_policy, now, allowed_redirect_uris=settings.allowed_redirect_uris
         )
-        await db.flush()
         return 201, service.present(session, now, url)
 
     if idempotency_key is None:
@@ -99,20 +99,21 @@ async def create_session(
     "and any number of `metadata[<key>]=<value>` (AND).",
     response_model=EmbeddedSignupSessionList,
     responses=errors_for(400, 401),
+    # _list_query reads the query string itself; the parameters are only documented.
+    openapi_extra=query_parameters(
+        limit="1 to 100, default 20",
+        starting_after="A session id: the page after it",
+        ending_before="A session id: the page before it",
+        status="pending | completed | recovered | cancelled | failed | expired",
+        source="hosted | platform",
+        created__gte=None,
+        created__gt=None,
+        created__lt=None,
+        created__lte=None,
+    ),
 )
 async def list_sessions(
-    request: Request,
-    limit: str | None = Query(None, description="1 to 100, default 20"),
-    starting_after: str | None = Query(None, description="A session id: the page after it"),
-    ending_before: str | None = Query(None, description="A session id: the page before it"),
-    status: str | None = Query(None, description="pending | completed | recovered | cancelled | failed | expired"),
-    source: str | None = Query(None, description="hosted | platform"),
-    created_gte: str | None = Query(None, alias="created[gte]"),
-    created_gt: str | None = Query(None, alias="created[gt]"),
-    created_lt: str | None = Query(None, alias="created[lt]"),
-    created_lte: str | None = Query(None, alias="created[lte]"),
-    caller: Caller = Depends(require_admin_key),
-    db: AsyncSession = Depends(get_db),
+    request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
 ) -> JSONResponse:
     filters, page = _list_query(request)
     now = now_ms()
@@ -184,7 +185,7 @@ async def refresh_link(
     session_id: str,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     now = now_ms()
     async with db.begin():
@@ -222,7 +223,7 @@ async def simulate_session(
     session_id: str,
     request: Request,
     caller: Caller = Depends(require_admin_key),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     params = parse_model(SimulateParams, await read_json_object(request))
     session = await simulate(runtime, caller, session_id, params, request.headers["authorization"])

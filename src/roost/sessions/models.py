@@ -11,10 +11,22 @@ class SignupSession(Base):
         Index("ix_sessions_list", "organization_id", "livemode", "created_at", "id"),
         Index("ix_sessions_status", "organization_id", "livemode", "status", "created_at", "id"),
         Index("ix_sessions_source", "organization_id", "livemode", "source", "created_at", "id"),
-        # The expiry sweep looks only at pending sessions by deadline.
+        # The expiry sweep looks only at pending sessions by deadline. Not usable by a
+        # `status=pending` list (which also wants sessions without a deadline), so that list
+        # takes the tenant-led index below (0009).
         Index(
             "ix_sessions_pending_deadline",
             "deadline_at",
+            sqlite_where=text("status = 'pending' AND deadline_at IS NOT NULL"),
+            postgresql_where=text("status = 'pending' AND deadline_at IS NOT NULL"),
+        ),
+        # `status=pending` lists: the tenant's pending sessions only, in list order.
+        Index(
+            "ix_sessions_pending_list",
+            "organization_id",
+            "livemode",
+            "created_at",
+            "id",
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),

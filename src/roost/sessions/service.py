@@ -4,9 +4,10 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, and_, literal, or_, select, union_all
+from sqlalchemy import Select, and_, bindparam, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors, pagination
@@ -66,6 +67,18 @@ def metadata_digest(text: str) -> str:
 # -- create ------------------------------------------------------------------------------
 
 
+class SessionView(SimpleNamespace):
+    """A session's columns as plain attributes (the names of SignupSession's), for presenting
+    a session without an ORM object: a new one, or a row of a list."""
+
+
+_COLUMN_NAMES = {prop.key: prop.columns[0].name for prop in SignupSession.__mapper__.column_attrs}
+_NEW_SESSION_NULLS = dict.fromkeys(_COLUMN_NAMES)
+_INSERT_SESSION = SignupSession.__table__.insert()
+_INSERT_METADATA = SessionMetadataValue.__table__.insert()
+_INSERT_EVENT = SessionEvent.__table__.insert()
+
+
 async def create_session(
     db: AsyncSession,
     caller: Caller,
@@ -74,7 +87,7 @@ async def create_session(
     now: int,
     *,
     allowed_redirect_uris: list[str],
-) -> tuple[SignupSession, str]:
+) -> tuple["SessionView", str]:
     if params.redirect_uri is not None and allowed_redirect_uris and params.redirect_uri not in allowed_redirect_uris:
         raise errors.invalid(
             "parameter_invalid",
@@ -83,28 +96,48 @@ async def create_session(
             param="redirect_uri",
         )
     url, token_hash = _new_link(policy)
-    session = SignupSession(
+    # Core inserts of plain values: the ORM's unit of work cost more CPU than the rest of a create.
+    metadata = params.metadata or {}
+    given = dict(
         id=new_id("wss"),
         organization_id=caller.organization_id,
         livemode=caller.livemode,
         source="hosted",
-        status=SessionStatus.PENDING,
+        status=SessionStatus.PENDING.value,
         token_hash=token_hash,
         created_at=now,
         expires_at=now + policy.ttl_ms,
         deadline_at=now + policy.ttl_ms,
         redirect_uri=params.redirect_uri,
         state=params.state,
-        metadata_=params.metadata or {},
+        metadata_=metadata,
         prefill=params.prefill.stored() if params.prefill else None,
         locale=params.locale,
         coexistence=bool(params.coexistence),
         provisioning=[],
     )
-    db.add(session)
-    await db.flush()  # the session row first: its metadata and event rows refer to it
-    _index_metadata(db, session, now)
-    record_event(db, session, "session.created", now, {"source": "hosted"})
+    # Columns not given keep their defaults in the database; the view shows them as None.
+    connection = await db.connection()  # Core statements need nothing of the ORM session
+    await connection.execute(_INSERT_SESSION, {_COLUMN_NAMES[key]: value for key, value in given.items()})
+    session = SessionView(**{**_NEW_SESSION_NULLS, **given})
+    index_rows = [
+        {
+            "session_id": session.id,
+            "key": key,
+            "value_digest": metadata_digest(text),
+            "organization_id": session.organization_id,
+            "livemode": session.livemode,
+            "created_at": now,
+        }
+        for key, text in ((key, metadata_text(value)) for key, value in metadata.items())
+        if text is not None
+    ]
+    if index_rows:
+        await connection.execute(_INSERT_METADATA, index_rows)
+    await connection.execute(
+        _INSERT_EVENT,
+        {"id": new_id("sevt"), "session_id": session.id, "type": "session.created", "created_at": now, "data": {"source": "hosted"}},
+    )
     return session, url
 
 
@@ -184,9 +217,18 @@ class SessionFilters:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+# A list page is read as plain rows (labelled with SignupSession's attribute names, which
+# present() reads), not ORM objects: loading 21 instances cost more than the query itself.
+_LIST_COLUMNS = [
+    prop.columns[0].label(prop.key)
+    for prop in SignupSession.__mapper__.column_attrs
+    if prop.key not in ("token_hash", "business_token_encrypted", "browser_binding_hash")
+]
+
+
 async def list_sessions(
     db: AsyncSession, caller: Caller, filters: SessionFilters, page: pagination.Page, now: int
-) -> tuple[list[SignupSession], bool]:
+) -> tuple[list[SessionView], bool]:
     """Newest first by (created_at, id), keyset-paginated; every filter rides an index."""
     S = SignupSession
     # With a metadata filter, its index row drives the scan and carries the sort keys.
@@ -201,6 +243,10 @@ async def list_sessions(
             driver.livemode == caller.livemode,
             driver.key == key,
             driver.value_digest == metadata_digest(value),
+            # Redundant, but lets a status filter drive from a tenant-led sessions index
+            # instead of every tenant's pending sessions.
+            S.organization_id == caller.organization_id,
+            S.livemode == caller.livemode,
         )
         for index, (key, value) in enumerate(items[1:], start=1):
             other = SessionMetadataValue.__table__.alias(f"m{index}")
@@ -251,24 +297,28 @@ async def list_sessions(
     else:
         picked = union_all(*(select(sub.c.created_at, sub.c.id) for sub in limited)).subquery()
     picked_order = pagination.order_by(picked.c.created_at, picked.c.id, page)
-    rows = list(
-        await db.scalars(select(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch))
+    # Through the connection: the session's ORM execution layer costs ~0.2 ms here and adds nothing.
+    result = await (await db.connection()).execute(
+        select(*_LIST_COLUMNS).select_from(S).join(picked, S.id == picked.c.id).order_by(*picked_order).limit(fetch)
     )
-    return pagination.trim(rows, page)
+    # Plain attributes read faster than a Row's named access, and present() reads ~25 of them.
+    names = tuple(result.keys())
+    return pagination.trim([SessionView(**dict(zip(names, row))) for row in result], page)
 
 
-async def _cursor(db: AsyncSession, caller: Caller, session_id: str, param: str) -> tuple[Any, Any]:
+_SESSIONS = SignupSession.__table__
+_CURSOR = select(_SESSIONS.c.created_at, _SESSIONS.c.id).where(
+    _SESSIONS.c.id == bindparam("id"),
+    _SESSIONS.c.organization_id == bindparam("organization_id"),
+    _SESSIONS.c.livemode == bindparam("livemode"),
+)
+
+
+async def _cursor(db: AsyncSession, caller: Caller, session_id: str, param: str) -> Any:
     row = None
     if has_prefix(session_id, "wss"):
-        row = (
-            await db.execute(
-                select(SignupSession.created_at, SignupSession.id).where(
-                    SignupSession.id == session_id,
-                    SignupSession.organization_id == caller.organization_id,
-                    SignupSession.livemode == caller.livemode,
-                )
-            )
-        ).first()
+        parameters = {"id": session_id, "organization_id": caller.organization_id, "livemode": caller.livemode}
+        row = (await (await db.connection()).execute(_CURSOR, parameters)).first()
     if row is None:
         raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your sessions: no session '{session_id}'", param=param)
     return literal(row.created_at), literal(row.id)

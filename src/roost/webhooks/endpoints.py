@@ -13,7 +13,7 @@ from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
-from roost.runtime import Runtime, get_db, get_runtime
+from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.webhooks import service
 from roost.webhooks.outbox import EVENT_TYPES
 from roost.webhooks.schemas import (
@@ -81,7 +81,7 @@ async def create_endpoint(
     request: Request,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     context = {"allow_private": runtime.settings.webhook_allow_private}
     params = parse_model(EndpointCreateParams, await read_json_object(request), context)
@@ -125,7 +125,7 @@ async def update_endpoint(
     request: Request,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     body = await read_json_object(request)
     params = parse_model(EndpointUpdateParams, body, {"allow_private": runtime.settings.webhook_allow_private})
@@ -162,7 +162,7 @@ async def rotate_secret(
     request: Request,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
-    runtime: Runtime = Depends(get_runtime),
+    runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     parse_model(_NoParams, await read_json_object(request))
     async with db.begin():
