@@ -496,7 +496,11 @@ def test_a_step_that_keeps_failing_transiently_resumes_later_in_the_worker(roost
 
     clear_faults(api)
     roost.sql("UPDATE embedded_signup_sessions SET provisioning_next_at = 1 WHERE id = :s", s=session["id"])
-    session = wait_for_status(api, session["id"], "completed")
+    wait_for_status(api, session["id"], "completed")
+    # `completed` comes with the profile; the registration step finishes just after it.
+    session = wait_until(
+        lambda: (s := get_session(api, session["id"])) and steps(s)["register_phone"]["status"] not in ("pending", "running") and s
+    )
 
     assert attempts(session) == {**{step: 1 for step in STEPS}, "share_credit_line": 0, "subscribe_app": 2}
     assert steps(session)["subscribe_app"]["status"] == "succeeded"
