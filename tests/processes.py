@@ -1,6 +1,7 @@
 """Running the real `roost` command in child processes: one-shot commands and `roost serve` /
 `roost worker` as long-running processes (for the CLI, JSON-log and multi-process tests)."""
 
+import asyncio
 import json
 import os
 import signal
@@ -11,11 +12,41 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
-from tests.support import free_port
+from roost.db.engine import async_url
+from tests.support import drop_postgres_database, free_port, own_database_url
 
 ROOST = Path(sys.executable).with_name("roost")
 COMMAND = [str(ROOST)] if ROOST.exists() else [sys.executable, "-m", "roost.cli"]
+
+
+def database_for(backend: str, directory: Path) -> str:
+    """The database URL child processes share: a SQLite file, or a private PostgreSQL database
+    (drop it with `release_database`)."""
+    return own_database_url(backend) or f"sqlite:///{directory / 'roost.db'}"
+
+
+def release_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        drop_postgres_database(url)
+
+
+def execute_sql(url: str, statement: str, **params: Any) -> list[Any]:
+    """One statement on its own short-lived connection (from the test, beside the processes)."""
+
+    async def main() -> list[Any]:
+        engine = create_async_engine(async_url(url), poolclass=NullPool)
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(text(statement), params)
+                return list(result.fetchall()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
 
 
 def roost_env(**settings: str) -> dict[str, str]:

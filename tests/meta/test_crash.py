@@ -2,9 +2,6 @@
 middle of a step; after a restart the session resumes from the last finished step and completes
 with one profile, on a SQLite file and (when ROOST_TEST_DATABASE_URL is set) on PostgreSQL."""
 
-import asyncio
-import os
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -13,33 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from roost.db.engine import async_url
 from roost.kit.crypto import new_key_text
 from tests.meta.helpers import FAULTS, PROFILES, STEPS, attempts, step_events
-from tests.processes import RoostServer, roost_env, run_roost_json
+from tests.processes import RoostServer, database_for, execute_sql, release_database, roost_env, run_roost_json
 from tests.support import PG_URL, SESSIONS
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 LATENCY_MS = 6_000
 
-
-def execute(url: str, statement: str, autocommit: bool = False, **params: Any) -> list[Any]:
-    async def main() -> list[Any]:
-        options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
-        engine = create_async_engine(async_url(url), poolclass=NullPool, **options)
-        try:
-            async with engine.begin() as connection:
-                result = await connection.execute(text(statement), params)
-                return list(result.fetchall()) if result.returns_rows else []
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 class Deployment:
@@ -62,24 +41,16 @@ class Deployment:
         return server
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
-        return execute(self.database_url, statement, **params)
+        return execute_sql(self.database_url, statement, **params)
 
 
 @pytest.fixture(params=BACKENDS)
 def deployment(request, tmp_path) -> Iterator[Deployment]:
-    if request.param == "sqlite":
-        deployment = Deployment(f"sqlite:///{tmp_path / 'roost.db'}", tmp_path)
-        yield deployment
-    else:
-        name = f"roost_crash_test_{os.getpid()}_{secrets.token_hex(4)}"
-        admin = make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False)
-        execute(admin, f'CREATE DATABASE "{name}"', autocommit=True)
-        deployment = Deployment(make_url(PG_URL).set(database=name).render_as_string(hide_password=False), tmp_path)
-        yield deployment
+    deployment = Deployment(database_for(request.param, tmp_path), tmp_path)
+    yield deployment
     for server in deployment.servers:
         server.stop()
-    if request.param == "postgres":
-        execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True)
+    release_database(deployment.database_url)
 
 
 def wait_until(predicate, timeout: float, what: str) -> Any:

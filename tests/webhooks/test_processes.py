@@ -1,9 +1,6 @@
 """Webhook delivery across real processes: a `roost worker` killed with SIGKILL in the middle of a
 delivery loses nothing, and two workers on one PostgreSQL database send each attempt once."""
 
-import asyncio
-import os
-import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -12,32 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from roost.db.engine import async_url
 from roost.kit.crypto import new_key_text
-from tests.processes import RoostProcess, RoostServer, roost_env, run_roost_json
+from tests.processes import RoostProcess, RoostServer, database_for, execute_sql, release_database, roost_env, run_roost_json
 from tests.support import PG_URL, SESSIONS
 from tests.webhooks.helpers import WEBHOOKS, Receiver, wait_until
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 
-
-def execute(url: str, statement: str, autocommit: bool = False, **params: Any) -> list[Any]:
-    async def main() -> list[Any]:
-        options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
-        engine = create_async_engine(async_url(url), poolclass=NullPool, **options)
-        try:
-            async with engine.begin() as connection:
-                result = await connection.execute(text(statement), params)
-                return list(result.fetchall()) if result.returns_rows else []
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 class Deployment:
@@ -72,25 +51,16 @@ class Deployment:
         return server.client(self.org["admin_key"])
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
-        return execute(self.database_url, statement, **params)
+        return execute_sql(self.database_url, statement, **params)
 
 
 @pytest.fixture(params=BACKENDS)
 def deployment(request, tmp_path) -> Iterator[Deployment]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'roost.db'}"
-    else:
-        name = f"roost_webhooks_test_{os.getpid()}_{secrets.token_hex(4)}"
-        admin = make_url(PG_URL).set(database="postgres").render_as_string(hide_password=False)
-        execute(admin, f'CREATE DATABASE "{name}"', autocommit=True)
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    deployment = Deployment(url, tmp_path)
+    deployment = Deployment(database_for(request.param, tmp_path), tmp_path)
     yield deployment
     for process in deployment.processes:
         process.stop()
-    if name:
-        execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True)
+    release_database(deployment.database_url)
 
 
 def cancel_sessions(api: httpx.Client, count: int) -> list[str]:

@@ -296,13 +296,12 @@ async def _apply(db: AsyncSession, app: InboundApp, change: dict[str, Any], rece
             profile.review_status = change["decision"]
             profile.review_decided_at = decided_at
             profile.updated_at = change["received_at"]
-            phones = (await profiles.phone_numbers_of(db, [profile.id]))[profile.id]
             outbox.emit(
                 db,
                 organization_id=profile.organization_id,
                 livemode=profile.livemode,
                 type="whatsapp.business_profile.review_updated",
-                data=profiles.profile_object(profile, phones),
+                data=await profiles.profile_with_numbers(db, profile),
                 at=change["received_at"],
             )
 

@@ -63,9 +63,7 @@ async def list_profiles(request: Request, caller: Caller = Depends(require_admin
 @router.get("/business-profiles/{profile_id}", summary="Retrieve a business profile", responses=errors_for(401, 404))
 async def get_profile(profile_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
     async with db.begin():
-        profile = await service.get_profile(db, caller, profile_id)
-        phones = await service.phone_numbers_of(db, [profile.id])
-    return service.profile_object(profile, phones[profile.id])
+        return await service.present_profile(db, caller, profile_id)
 
 
 @router.delete(
@@ -94,9 +92,7 @@ async def disconnect_profile(
         except TimeoutError:
             log.info("profile_unsubscribe_deferred", profile_id=profile.id)  # the worker takes over when the lease ends
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
-        profile = await service.get_profile(fresh, caller, profile_id)
-        phones = await service.phone_numbers_of(fresh, [profile.id])
-    return service.profile_object(profile, phones[profile.id])
+        return await service.present_profile(fresh, caller, profile_id)
 
 
 @router.get(

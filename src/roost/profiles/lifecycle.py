@@ -16,7 +16,7 @@ from roost.kit.timeutil import now_ms, to_iso
 from roost.meta.graph import MetaError
 from roost.meta.provisioning import Provisioner
 from roost.profiles.models import BusinessProfile
-from roost.profiles.service import CONNECTED, DISCONNECTED, phone_numbers_of, profile_object
+from roost.profiles.service import CONNECTED, DISCONNECTED, profile_with_numbers
 from roost.runtime import ConfigurationError
 from roost.sessions.models import SignupSession
 from roost.sessions.state import SessionStatus
@@ -47,13 +47,12 @@ async def mark_disconnected(db: AsyncSession, profile: BusinessProfile, *, at: i
     profile.disconnected_at = at
     profile.disconnect_reason = reason
     profile.updated_at = at
-    phones = (await phone_numbers_of(db, [profile.id])).get(profile.id, [])
     outbox.emit(
         db,
         organization_id=profile.organization_id,
         livemode=profile.livemode,
         type="whatsapp.business_profile.disconnected",
-        data=profile_object(profile, phones),
+        data=await profile_with_numbers(db, profile),
         at=at,
     )
     return True

@@ -174,6 +174,17 @@ async def get_profile(db: AsyncSession, caller: Caller, profile_id: str, *, for_
 
 
 
+async def profile_with_numbers(db: AsyncSession, profile: BusinessProfile) -> dict[str, Any]:
+    """The profile object with its phone numbers read now (for responses and webhook events)."""
+    phones = await phone_numbers_of(db, [profile.id])
+    return profile_object(profile, phones.get(profile.id, []))
+
+
+async def present_profile(db: AsyncSession, caller: Caller, profile_id: str) -> dict[str, Any]:
+    """The caller's profile, as the API shows it (404 otherwise)."""
+    return await profile_with_numbers(db, await get_profile(db, caller, profile_id))
+
+
 async def get_phone_number(db: AsyncSession, caller: Caller, phone_id: str, *, for_update: bool = False) -> PhoneNumber:
     return await find_owned(db, caller, PhoneNumber, phone_id, prefix="wapn", noun="phone number", for_update=for_update)
 

@@ -242,9 +242,7 @@ async def outcome_of(runtime: Runtime, caller: Caller, attempt_id: str) -> Outco
     async with runtime.sessions() as db, db.begin():
         session = await sessions.get_session(db, caller, attempt_id)
         if session.status == SessionStatus.COMPLETED and session.business_profile_id:
-            profile = await profiles.get_profile(db, caller, session.business_profile_id)
-            phones = await profiles.phone_numbers_of(db, [profile.id])
-            return Outcome(200, profiles.profile_object(profile, phones[profile.id]))
+            return Outcome(200, await profiles.present_profile(db, caller, session.business_profile_id))
         body = sessions.present(session, now)
     if session.provisioning_next_at is not None:
         return Outcome(202, body)  # a step is waiting out a transient Meta error: watch the session

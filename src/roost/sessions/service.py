@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, literal, or_, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from roost.kit import errors, pagination
 from roost.kit.crypto import sha256_hex
@@ -120,7 +120,17 @@ async def create_session(
     connection = await db.connection()  # Core statements need nothing of the ORM session
     await connection.execute(_INSERT_SESSION, {_COLUMN_NAMES[key]: value for key, value in given.items()})
     session = SessionView(**{**_NEW_SESSION_NULLS, **given})
-    index_rows = [
+    await _index_metadata(connection, session, now)
+    await connection.execute(
+        _INSERT_EVENT,
+        {"id": new_id("sevt"), "session_id": session.id, "type": "session.created", "created_at": now, "data": {"source": "hosted"}},
+    )
+    return session, url
+
+
+async def _index_metadata(connection: AsyncConnection, session: Any, now: int) -> None:
+    """The side-table rows that `metadata[key]=value` filters use: one per top-level scalar."""
+    rows = [
         {
             "session_id": session.id,
             "key": key,
@@ -129,32 +139,11 @@ async def create_session(
             "livemode": session.livemode,
             "created_at": now,
         }
-        for key, text in ((key, metadata_text(value)) for key, value in metadata.items())
+        for key, text in ((key, metadata_text(value)) for key, value in (session.metadata_ or {}).items())
         if text is not None
     ]
-    if index_rows:
-        await connection.execute(_INSERT_METADATA, index_rows)
-    await connection.execute(
-        _INSERT_EVENT,
-        {"id": new_id("sevt"), "session_id": session.id, "type": "session.created", "created_at": now, "data": {"source": "hosted"}},
-    )
-    return session, url
-
-
-def _index_metadata(db: AsyncSession, session: SignupSession, now: int) -> None:
-    for key, value in (session.metadata_ or {}).items():
-        text = metadata_text(value)
-        if text is not None:
-            db.add(
-                SessionMetadataValue(
-                    session_id=session.id,
-                    key=key,
-                    value_digest=metadata_digest(text),
-                    organization_id=session.organization_id,
-                    livemode=session.livemode,
-                    created_at=now,
-                )
-            )
+    if rows:
+        await connection.execute(_INSERT_METADATA, rows)
 
 
 async def create_platform_attempt(
@@ -179,8 +168,8 @@ async def create_platform_attempt(
         provisioning=[],
     )
     db.add(session)
-    await db.flush()
-    _index_metadata(db, session, now)
+    await db.flush()  # the session row first: its metadata rows refer to it
+    await _index_metadata(await db.connection(), session, now)
     record_event(db, session, "session.created", now, {"source": "platform"})
     record_event(db, session, "session.started", now)
     return session
