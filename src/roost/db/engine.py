@@ -1,8 +1,11 @@
 """Database engine for SQLite (embedded default) and PostgreSQL (production)."""
 
 import os
+import sqlite3
+from functools import partial
 from pathlib import Path
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -45,9 +48,16 @@ def create_engine(url: str) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    database = str(path) if path is not None else ":memory:"
+
+    async def connect() -> aiosqlite.Connection:
+        connection = _LoopThreadConnection(partial(sqlite3.connect, database, check_same_thread=False), 64)
+        connection._thread.daemon = True
+        return await connection
+
     # One connection: SQLite has a single writer anyway, and queueing in the pool (async, FIFO)
     # is far cheaper than connections racing for the write lock in SQLite's busy handler.
-    engine = create_async_engine(async_url(url), pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_async_engine(async_url(url), async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=60)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection, _record):  # noqa: ANN001
@@ -67,6 +77,24 @@ def create_engine(url: str) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+class _LoopThreadConnection(aiosqlite.Connection):
+    """aiosqlite's connection, but every call runs at once on the event loop's thread.
+
+    A statement on a local SQLite file takes microseconds; handing each call to aiosqlite's
+    thread and back (a queue, a thread wake-up, then a loop wake-up) cost more than the SQL:
+    a create makes 14 such calls and spent over half its CPU on them. The price: while a call
+    runs, nothing else in the process does (a write waiting for another process's lock blocks
+    the loop up to busy_timeout). docs/decisions.md says why that is the right trade for SQLite.
+    Only opening the connection (and SQLAlchemy's isolation-level setter) still uses aiosqlite's
+    thread, which otherwise sleeps.
+    """
+
+    async def _execute(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")  # what aiosqlite raises, which SQLAlchemy maps
+        return fn(*args, **kwargs)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
