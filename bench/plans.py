@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roost.db.engine import session_factory
+from roost.kit import pagination
 from roost.organizations.service import Caller
 from roost.sessions import service
 
@@ -56,7 +57,7 @@ class Plan:
 
 
 async def capture_list_sql(
-    engine: AsyncEngine, caller: Caller, filters: service.SessionFilters, page: service.Page, now: int
+    engine: AsyncEngine, caller: Caller, filters: service.SessionFilters, page: pagination.Page, now: int
 ) -> tuple[str, tuple]:
     """The list statement (the one with ORDER BY) that service.list_sessions sends."""
     captured: list[tuple[str, tuple]] = []

@@ -44,6 +44,7 @@ from dataset import Shape, digest, user_value  # noqa: E402
 from roost.db.engine import create_engine  # noqa: E402
 from roost.kit.timeutil import now_ms  # noqa: E402
 from roost.organizations.service import Caller  # noqa: E402
+from roost.kit import pagination  # noqa: E402
 from roost.sessions import service  # noqa: E402
 from roost.sessions.state import SessionStatus  # noqa: E402
 from roostproc import CpuMeter, QuietWaiter, RoostServer, roost_cli  # noqa: E402
@@ -293,7 +294,7 @@ def explain_scenario(db: Database, kind: str, org: str, scenario: Scenario) -> p
         status=SessionStatus(query["status"]) if "status" in query else None,
         metadata={k[len("metadata[") : -1]: v for k, v in query.items() if k.startswith("metadata[")},
     )
-    page = service.Page(starting_after=query.get("starting_after"))
+    page = pagination.Page(starting_after=query.get("starting_after"))
     caller = Caller(key_id="bench", organization_id=org, livemode=False)
     statement, params = db.run(plans.capture_list_sql(db.engine, caller, filters, page, now_ms()))
     if kind == "sqlite":
@@ -486,6 +487,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
     parser.add_argument("--quick", action="store_true", help="100,000 sessions and short runs (about 2 minutes)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="2,000 sessions, 1-second runs, 5 requests per list scenario, no waiting: "
+                             "checks that the benchmark works (the test suite runs it), measures nothing useful")
+    parser.add_argument("--out", type=Path, default=BENCH,
+                        help="folder for .data/ (caches) and results/ (default: bench/)")
     parser.add_argument("--sessions", type=int, help="sessions to seed (default 1,000,000; --quick 100,000)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections for healthz/create (16)")
     parser.add_argument("--duration", type=float, help="seconds per throughput measurement (20; --quick 8)")
@@ -507,20 +513,28 @@ def main() -> None:
     wrk = load.ensure_wrk(install=args.generator != "python") if args.generator != "python" else None
     if args.generator == "wrk" and wrk is None:
         raise SystemExit("wrk is not available and could not be installed")
-    config = Config(
-        quick=args.quick,
-        sessions=args.sessions or (100_000 if args.quick else 1_000_000),
-        connections=args.connections,
-        warmup=2 if args.quick else 5,
-        duration=args.duration or (8 if args.quick else 20),
-        list_requests=100 if args.quick else 300,
-        list_warmup=10 if args.quick else 20,
-        scenario_cap_seconds=15 if args.quick else 30,
-        generator="wrk" if wrk else "python",
-        wrk=wrk,
-        quiet=QuietWaiter(budget=0 if args.no_wait else (60 if args.quick else 180)),
-    )
-    data, work, results, logs = BENCH / ".data", BENCH / ".data" / "work", BENCH / "results", BENCH / "results" / "logs"
+    if args.smoke:
+        config = Config(
+            quick=True, sessions=args.sessions or 2_000, connections=4, warmup=0.5, duration=args.duration or 1,
+            list_requests=5, list_warmup=2, scenario_cap_seconds=15, generator="wrk" if wrk else "python", wrk=wrk,
+            quiet=QuietWaiter(budget=0),
+        )
+    else:
+        config = Config(
+            quick=args.quick,
+            sessions=args.sessions or (100_000 if args.quick else 1_000_000),
+            connections=args.connections,
+            warmup=2 if args.quick else 5,
+            duration=args.duration or (8 if args.quick else 20),
+            list_requests=100 if args.quick else 300,
+            list_warmup=10 if args.quick else 20,
+            scenario_cap_seconds=15 if args.quick else 30,
+            generator="wrk" if wrk else "python",
+            wrk=wrk,
+            quiet=QuietWaiter(budget=0 if args.no_wait else (60 if args.quick else 180)),
+        )
+    data, results = args.out / ".data", args.out / "results"
+    work, logs = data / "work", results / "logs"
     for folder in (data, work, results, logs):
         folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -528,7 +542,7 @@ def main() -> None:
     shape = Shape(config.sessions)
     report: dict[str, Any] = {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "mode": "quick" if config.quick else "full",
+        "mode": "smoke" if args.smoke else "quick" if config.quick else "full",
         "machine": machine_info(),
         "roost": {**roost_info(), "label": args.label},
         "generator": {"name": config.generator, "version": load.wrk_version(wrk) if wrk else f"bench/load.py (asyncio, Python {platform.python_version()})",

@@ -1,0 +1,41 @@
+"""The benchmark (bench/run.py) still runs against the current code: a tiny smoke run of it.
+
+It measures nothing worth keeping; it catches the benchmark drifting from the service's API
+(which once left it unable to start) and a list plan that scans a whole table.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import PG_URL
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_smoke_run(tmp_path: Path) -> None:
+    command = [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--generator", "python", "--out", str(tmp_path)]
+    if PG_URL:
+        command += ["--postgres-url", PG_URL]
+    else:
+        command.append("--sqlite-only")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    report = json.loads((tmp_path / "results" / "latest.json").read_text())
+    assert report["mode"] == "smoke"
+    expected = {"sqlite", "postgres"} if PG_URL else {"sqlite"}
+    assert set(report["databases"]) == expected
+    for name, result in report["databases"].items():
+        assert "error" not in result, (name, result)
+        for endpoint in ("healthz", "create"):
+            run = result["throughput"][endpoint]
+            assert run["requests"] > 0 and run["errors"] == 0, (name, endpoint, run)
+        assert result["throughput"]["create"]["rows_created_incl_warmup"] >= result["throughput"]["create"]["requests"]
+        assert len(result["list"]) >= 12
+        for row in result["list"]:
+            assert row["p50_ms"] > 0 and row["plan"]["full_scans"] == [], (name, row["scenario"], row["plan"])
+        assert result["memory_kib_after_run"]["VmRSS"] > 0
