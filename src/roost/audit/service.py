@@ -75,6 +75,6 @@ async def list_entries(
         if row is None:
             param = page.cursor_param
             raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your audit log entries", param=param)
-        query = query.where(pagination.after_cursor(A.created_at, A.id, (row.created_at, row.id), page))
-    rows = list(await db.scalars(query.order_by(*pagination.order_by(A.created_at, A.id, page)).limit(page.limit + 1)))
+        query = query.where(pagination.after_cursor(A.created_at, A.id, (row.created_at, row.id), page.newest_first))
+    rows = list(await db.scalars(query.order_by(*pagination.order_by(A.created_at, A.id, page.newest_first)).limit(page.limit + 1)))
     return pagination.trim(rows, page)

@@ -84,14 +84,14 @@ def read_list_query(
     return result
 
 
-def after_cursor(created: Any, id_: Any, cursor: tuple[Any, Any], page: Page) -> ColumnElement[bool]:
-    """Rows beyond the cursor row `(created_at, id)` in the page's direction."""
+def after_cursor(created: Any, id_: Any, cursor: tuple[Any, Any], newest_first: bool) -> ColumnElement[bool]:
+    """Rows beyond the cursor row `(created_at, id)` in the page's direction (Page.newest_first)."""
     keys, at = tuple_(created, id_), tuple_(*cursor)
-    return keys < at if page.newest_first else keys > at
+    return keys < at if newest_first else keys > at
 
 
-def order_by(created: Any, id_: Any, page: Page) -> tuple[Any, Any]:
-    return (created.desc(), id_.desc()) if page.newest_first else (created.asc(), id_.asc())
+def order_by(created: Any, id_: Any, newest_first: bool) -> tuple[Any, Any]:
+    return (created.desc(), id_.desc()) if newest_first else (created.asc(), id_.asc())
 
 
 def trim(rows: list[Any], page: Page) -> tuple[list[Any], bool]:

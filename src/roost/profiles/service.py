@@ -225,6 +225,6 @@ async def list_profiles(
         if row is None:
             param = page.cursor_param
             raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your business profiles", param=param)
-        query = query.where(pagination.after_cursor(P.created_at, P.id, (row.created_at, row.id), page))
-    rows = list(await db.scalars(query.order_by(*pagination.order_by(P.created_at, P.id, page)).limit(page.limit + 1)))
+        query = query.where(pagination.after_cursor(P.created_at, P.id, (row.created_at, row.id), page.newest_first))
+    rows = list(await db.scalars(query.order_by(*pagination.order_by(P.created_at, P.id, page.newest_first)).limit(page.limit + 1)))
     return pagination.trim(rows, page)
