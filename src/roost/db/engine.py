@@ -1,5 +1,6 @@
 """Database engine for SQLite (embedded default) and PostgreSQL (production)."""
 
+import asyncio
 import os
 import sqlite3
 from functools import partial
@@ -95,6 +96,17 @@ class _LoopThreadConnection(aiosqlite.Connection):
         if not self._running or not self._connection:
             raise ValueError("Connection closed")  # what aiosqlite raises, which SQLAlchemy maps
         return fn(*args, **kwargs)
+
+    # Without a thread hop nothing here ever suspends, so a worker working off a backlog in a
+    # loop of short transactions would never let the server answer anyone. The end of each
+    # transaction is where other tasks get their turn.
+    async def commit(self) -> None:
+        await super().commit()
+        await asyncio.sleep(0)
+
+    async def rollback(self) -> None:
+        await super().rollback()
+        await asyncio.sleep(0)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
