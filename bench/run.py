@@ -42,9 +42,9 @@ import load  # noqa: E402
 import plans  # noqa: E402
 from dataset import Shape, digest, user_value  # noqa: E402
 from roost.db.engine import create_engine  # noqa: E402
+from roost.kit import pagination  # noqa: E402
 from roost.kit.timeutil import now_ms  # noqa: E402
 from roost.organizations.service import Caller  # noqa: E402
-from roost.kit import pagination  # noqa: E402
 from roost.sessions import service  # noqa: E402
 from roost.sessions.state import SessionStatus  # noqa: E402
 from roostproc import CpuMeter, QuietWaiter, RoostServer, roost_cli  # noqa: E402

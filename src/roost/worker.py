@@ -5,6 +5,7 @@ import asyncio
 
 import structlog
 
+from roost.db.engine import yield_to_other_tasks
 from roost.hosted.service import settle_lost_codes
 from roost.idempotency.service import purge_expired
 from roost.kit.timeutil import now_ms
@@ -33,6 +34,7 @@ async def tick(runtime: Runtime) -> dict[str, int]:
             done["expired"] += count
             if count < EXPIRY_BATCH:
                 break
+            await yield_to_other_tasks()
         async with db.begin():
             done["lost_codes_settled"] = await settle_lost_codes(db, now_ms())
         async with db.begin():

@@ -1,6 +1,8 @@
 """Retention (SPEC 8): session events older than ROOST_RETENTION_DAYS (default 90) are purged by
 the worker, in batches; sessions and business profiles are kept."""
 
+import asyncio
+
 from roost import worker
 from roost.config import Settings
 from roost.kit.ids import new_id
@@ -63,6 +65,39 @@ def test_purging_goes_in_batches_until_nothing_old_is_left(start_roost):
             "SELECT count(*) FROM session_events WHERE id IN (:a, :b, :c, :d, :e)", **dict(zip("abcde", old))
         )[0]
         assert left == 0
+
+
+def test_a_purge_lets_the_server_answer_between_its_batches(start_roost):
+    # On SQLite a transaction never suspends (statements run on the loop's thread), so a loop of
+    # them must yield by itself, or a large backlog would hold up every request until it ends.
+    server = start_roost(retention_days=7, worker_interval_seconds=3600)
+    org = server.new_org()
+    with org.client() as api:
+        session, _ = connect(api)
+        add_events(server, session["id"], [10] * 6)
+
+        async def purge_while_another_task_waits() -> tuple[int, int]:
+            turns = 0
+
+            async def other_task() -> None:
+                nonlocal turns
+                while True:
+                    turns += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(other_task())
+            await asyncio.sleep(0)
+            before = turns
+            try:
+                purged = await purge_old_events(server.runtime.sessions, now_ms(), 7, batch=2)
+            finally:
+                task.cancel()
+            return purged, turns - before
+
+        purged, turns = server.run(purge_while_another_task_waits())
+
+        assert purged >= 6  # four batches: 2 + 2 + 2 + 0
+        assert turns >= 4  # the other task ran between the batches, not only once the purge ended
 
 
 def test_the_shared_default_keeps_what_is_younger_than_90_days(roost, api):

@@ -87,7 +87,9 @@ class _LoopThreadConnection(aiosqlite.Connection):
     thread and back (a queue, a thread wake-up, then a loop wake-up) cost more than the SQL:
     a create makes 14 such calls and spent over half its CPU on them. The price: while a call
     runs, nothing else in the process does (a write waiting for another process's lock blocks
-    the loop up to busy_timeout). docs/decisions.md says why that is the right trade for SQLite.
+    the loop up to busy_timeout), and a transaction no longer suspends anywhere, so code that runs
+    many transactions in a row yields between them itself (`yield_to_other_tasks`).
+    docs/decisions.md says why that is the right trade for SQLite.
     Only opening the connection (and SQLAlchemy's isolation-level setter) still uses aiosqlite's
     thread, which otherwise sleeps.
     """
@@ -97,16 +99,17 @@ class _LoopThreadConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")  # what aiosqlite raises, which SQLAlchemy maps
         return fn(*args, **kwargs)
 
-    # Without a thread hop nothing here ever suspends, so a worker working off a backlog in a
-    # loop of short transactions would never let the server answer anyone. The end of each
-    # transaction is where other tasks get their turn.
-    async def commit(self) -> None:
-        await super().commit()
-        await asyncio.sleep(0)
 
-    async def rollback(self) -> None:
-        await super().rollback()
-        await asyncio.sleep(0)
+async def yield_to_other_tasks() -> None:
+    """Between the transactions of a long loop (a backlog of expiries, a retention purge).
+
+    On SQLite a transaction never suspends (see _LoopThreadConnection), so without this a loop
+    of them would keep the server from answering anyone until it ends. Yielding here, after a
+    transaction has returned its connection, rather than inside one, matters: a request that
+    yielded while holding SQLite's one connection would make the others queue for it, and
+    newcomers (which never suspend) would keep taking it ahead of them.
+    """
+    await asyncio.sleep(0)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

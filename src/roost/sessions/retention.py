@@ -4,6 +4,7 @@ Sessions themselves (and business profiles) are kept."""
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from roost.db.engine import yield_to_other_tasks
 from roost.sessions.models import SessionEvent
 
 DAY_MS = 86_400_000
@@ -29,4 +30,5 @@ async def purge_old_events(sessions: async_sessionmaker, now: int, retention_day
             purged += len(seqs)
             if len(seqs) < batch:
                 break
+            await yield_to_other_tasks()
     return purged

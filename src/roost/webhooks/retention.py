@@ -7,6 +7,7 @@ event."""
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from roost.db.engine import yield_to_other_tasks
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEvent
 
@@ -29,6 +30,7 @@ async def purge_webhooks(sessions: async_sessionmaker, now: int, retention_days:
                     purged["webhook_deliveries"] += (await db.execute(delete(D).where(D.id.in_(ids)))).rowcount
             if len(ids) < batch:
                 break
+            await yield_to_other_tasks()
         while True:  # events nothing is owed for any more
             async with db.begin():
                 ids = list(
@@ -40,4 +42,5 @@ async def purge_webhooks(sessions: async_sessionmaker, now: int, retention_days:
                     purged["webhook_events"] += (await db.execute(delete(V).where(V.id.in_(ids)))).rowcount
             if len(ids) < batch:
                 break
+            await yield_to_other_tasks()
     return purged
