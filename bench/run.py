@@ -63,6 +63,17 @@ def seed_body() -> dict[str, Any]:
     raise SystemExit("SEED_BODY not found in tests/support.py")
 
 
+# Sizes per mode; --smoke only checks that the benchmark runs (tests/test_bench.py).
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {"sessions": 1_000_000, "warmup": 5, "duration": 20, "list_requests": 300, "list_warmup": 20,
+             "scenario_cap_seconds": 30, "quiet_budget": 180},
+    "quick": {"sessions": 100_000, "warmup": 2, "duration": 8, "list_requests": 100, "list_warmup": 10,
+              "scenario_cap_seconds": 15, "quiet_budget": 60},
+    "smoke": {"sessions": 2_000, "warmup": 0.5, "duration": 1, "list_requests": 5, "list_warmup": 2,
+              "scenario_cap_seconds": 15, "quiet_budget": 0},
+}
+
+
 @dataclass
 class Config:
     quick: bool
@@ -513,26 +524,20 @@ def main() -> None:
     wrk = load.ensure_wrk(install=args.generator != "python") if args.generator != "python" else None
     if args.generator == "wrk" and wrk is None:
         raise SystemExit("wrk is not available and could not be installed")
-    if args.smoke:
-        config = Config(
-            quick=True, sessions=args.sessions or 2_000, connections=4, warmup=0.5, duration=args.duration or 1,
-            list_requests=5, list_warmup=2, scenario_cap_seconds=15, generator="wrk" if wrk else "python", wrk=wrk,
-            quiet=QuietWaiter(budget=0),
-        )
-    else:
-        config = Config(
-            quick=args.quick,
-            sessions=args.sessions or (100_000 if args.quick else 1_000_000),
-            connections=args.connections,
-            warmup=2 if args.quick else 5,
-            duration=args.duration or (8 if args.quick else 20),
-            list_requests=100 if args.quick else 300,
-            list_warmup=10 if args.quick else 20,
-            scenario_cap_seconds=15 if args.quick else 30,
-            generator="wrk" if wrk else "python",
-            wrk=wrk,
-            quiet=QuietWaiter(budget=0 if args.no_wait else (60 if args.quick else 180)),
-        )
+    preset = PRESETS["smoke" if args.smoke else "quick" if args.quick else "full"]
+    config = Config(
+        quick=args.quick or args.smoke,
+        sessions=args.sessions or preset["sessions"],
+        connections=4 if args.smoke else args.connections,
+        warmup=preset["warmup"],
+        duration=args.duration or preset["duration"],
+        list_requests=preset["list_requests"],
+        list_warmup=preset["list_warmup"],
+        scenario_cap_seconds=preset["scenario_cap_seconds"],
+        generator="wrk" if wrk else "python",
+        wrk=wrk,
+        quiet=QuietWaiter(budget=0 if args.no_wait or args.smoke else preset["quiet_budget"]),
+    )
     data, results = args.out / ".data", args.out / "results"
     work, logs = data / "work", results / "logs"
     for folder in (data, work, results, logs):
