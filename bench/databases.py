@@ -25,7 +25,7 @@ from roost.kit.crypto import new_key_text
 from roost.kit.timeutil import now_ms
 from roostproc import roost_cli, roost_env
 
-CACHE_FORMAT = 1  # bump when dataset.py changes the data
+CACHE_FORMAT = 2  # bump when dataset.py changes the data
 
 
 @dataclass

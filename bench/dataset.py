@@ -38,7 +38,7 @@ SESSION_COLUMNS = [
     "metadata", "prefill", "locale", "coexistence", "waba_id", "business_id", "phone_number_id",
     "business_profile_id", "last_step", "error", "provisioning",
 ]
-METADATA_COLUMNS = ["session_id", "key", "value_digest", "organization_id", "livemode", "created_at"]
+METADATA_COLUMNS = ["session_id", "key", "value_digest", "organization_id", "livemode", "created_at", "status"]
 
 PLAN_VALUES = (("free", 0.70), ("pro", 0.25), ("enterprise", 0.05))
 OLD_STATUSES = (("completed", 0.52), ("expired", 0.38), ("cancelled", 0.04), ("failed", 0.04), ("recovered", 0.02))
@@ -111,13 +111,14 @@ def generate(
         session_id = "wss_" + _ksuid(created_at // 1000, rng)
         user = rng.randrange(shape.users)
         metadata: dict[str, Any] = {"externalUserId": user_value(user)}
-        metadata_rows.append((session_id, "externalUserId", user_digests[user], organization_id, False, created_at))
+        indexed = [(session_id, "externalUserId", user_digests[user], organization_id, False, created_at)]
         if rng.random() < 0.5:
             plan = _pick(rng, PLAN_VALUES)
             metadata["plan"] = plan
-            metadata_rows.append((session_id, "plan", plan_digests[plan], organization_id, False, created_at))
+            indexed.append((session_id, "plan", plan_digests[plan], organization_id, False, created_at))
 
         status = "pending" if created_at >= now - HOUR_MS else _pick(rng, OLD_STATUSES)
+        metadata_rows.extend(row + (status,) for row in indexed)  # the copy of the status (migration 0010)
         started = code = completed = cancelled = deadline = None
         waba = business = phone = None
         error = None

@@ -313,6 +313,8 @@ def test_both_cursors_together_are_refused(api):
 
 
 STATUSES = ["pending", "completed", "recovered", "cancelled", "failed", "expired"]
+GROUP = {"group": "all"}
+GROUP_FILTER = {"metadata[group]": "all"}
 
 
 @pytest.fixture(scope="module")
@@ -324,7 +326,8 @@ def one_per_status(roost) -> SimpleNamespace:
 
 
 def _one_per_status(roost, api) -> dict[str, list[str]]:
-    sessions = {status: [create(api)["id"]] for status in STATUSES}
+    # The same metadata on each, for the status filter combined with a metadata filter.
+    sessions = {status: [create(api, metadata=GROUP)["id"]] for status in STATUSES}
     for status in ("completed", "recovered", "failed", "expired"):
         roost.sql(
             "UPDATE embedded_signup_sessions SET status = :status, deadline_at = NULL WHERE id = :id",
@@ -332,11 +335,11 @@ def _one_per_status(roost, api) -> dict[str, list[str]]:
         )
     assert api.delete(f"{SESSIONS}/{sessions['cancelled'][0]}").status_code == 200
     # Pending but past its deadline: expired to every reader before any worker writes it down.
-    overdue = create(api)["id"]
+    overdue = create(api, metadata=GROUP)["id"]
     roost.sql("UPDATE embedded_signup_sessions SET expires_at = 1000, deadline_at = 1000 WHERE id = :id", id=overdue)
     sessions["expired"].append(overdue)
     # Meta's code arrived: no deadline any more, pending however old it is.
-    processing = create(api)["id"]
+    processing = create(api, metadata=GROUP)["id"]
     roost.sql(
         "UPDATE embedded_signup_sessions SET expires_at = 1000, deadline_at = NULL, code_received_at = 500 WHERE id = :id",
         id=processing,
@@ -350,6 +353,29 @@ def test_status_filter_returns_exactly_the_sessions_in_that_status(one_per_statu
     body = one_per_status.api.get(SESSIONS, params={"status": status}).json()
     assert sorted(item["id"] for item in body["data"]) == sorted(one_per_status.ids[status])
     assert {item["status"] for item in body["data"]} == {status}
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_status_and_metadata_filters_together_return_exactly_the_sessions_in_that_status(one_per_status, status):
+    # Statuses were changed through the API (cancel) and by SQL (the others): the copy of the
+    # status in the metadata index follows both (a trigger).
+    api = one_per_status.api
+    assert sorted(listed(api, status=status, **GROUP_FILTER)) == sorted(one_per_status.ids[status])
+    assert listed(api, status=status, **{"metadata[group]": "other"}) == []
+
+
+def test_the_metadata_index_copies_every_status_change(roost, api):
+    session = create(api, metadata={"a": "1", "b": "2"})["id"]
+
+    def indexed_statuses() -> set[str]:
+        rows = roost.sql("SELECT status FROM session_metadata_values WHERE session_id = :id", id=session)
+        return {row[0] for row in rows}
+
+    assert indexed_statuses() == {"pending"}
+    assert api.delete(f"{SESSIONS}/{session}").status_code == 200
+    assert indexed_statuses() == {"cancelled"}
+    roost.sql("UPDATE embedded_signup_sessions SET status = 'failed' WHERE id = :id", id=session)
+    assert indexed_statuses() == {"failed"}
 
 
 @pytest.mark.parametrize("status", ["open", "Pending", "", "pending,expired"])
