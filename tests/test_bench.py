@@ -39,3 +39,19 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
         for row in result["list"]:
             assert row["p50_ms"] > 0 and row["plan"]["full_scans"] == [], (name, row["scenario"], row["plan"])
         assert result["memory_kib_after_run"]["VmRSS"] > 0
+
+
+def test_create_cost_ladder_smoke_run(tmp_path: Path) -> None:
+    """bench/create_cost.py (where a create's CPU goes) still runs: each rung answers without error."""
+    command = [
+        sys.executable, str(REPO / "bench" / "create_cost.py"), "--duration", "1", "--warmup", "0.5", "--rounds", "1",
+        "--generator", "python", "--out", str(tmp_path),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "create_cost.json").read_text())
+    rungs = [row["rung"] for row in report["rungs"]]
+    assert rungs == ["healthz", "plain", "authenticated", "validated", "transaction", "create"]
+    for row in report["rungs"]:
+        assert row["rps"] > 0 and row["cpu_ms"] > 0, row

@@ -1,0 +1,204 @@
+"""Where a create's CPU goes: the server's CPU per request along a ladder of routes, each adding
+one stage of `POST /v1/organization/embedded-signup/sessions` to the one before, next to
+`GET /healthz`, in one run on one server (SQLite).
+
+    .venv/bin/python bench/create_cost.py [--duration 6] [--rounds 3]
+
+The rungs reuse Roost's own pieces (its app, middleware, authentication dependency, body parsing,
+validation model and transaction); the ladder's routes exist only in this script's server, never
+in Roost. Rounds alternate the rungs so that a change in the machine's speed touches all of them;
+the table shows each rung's median. See docs/performance.md ("Where a create's CPU goes").
+"""
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+SESSIONS = "/v1/organization/embedded-signup/sessions"
+LADDER = "/bench-ladder"
+RUNGS = [
+    ("healthz", "GET /healthz: HTTP, middleware (request id, log line, metrics), routing, a JSON answer"),
+    ("plain", "POST with the create body, answered without reading it"),
+    ("authenticated", "+ the admin-key dependency (a key seen in the last second: no query) and the database session"),
+    ("validated", "+ reading the JSON body and validating it with SessionCreateParams"),
+    ("transaction", "+ a transaction that writes nothing: the mode-settings cache, BEGIN IMMEDIATE, COMMIT"),
+    ("create", "the real create: + three INSERTs (session, metadata index, event), the response, the counter"),
+]
+
+
+def serve(port: int) -> None:
+    """The benchmark's server: Roost's app as `roost serve` builds it, plus the ladder's routes."""
+    import uvicorn
+    from fastapi import APIRouter, Depends, Request
+    from fastapi.responses import JSONResponse
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from roost.app import create_app
+    from roost.config import Settings
+    from roost.kit.web import parse_model, read_json_object
+    from roost.organizations.auth import require_admin_key
+    from roost.organizations.service import Caller, cached_mode_settings
+    from roost.runtime import Runtime, build_runtime, get_db, runtime_dependency
+    from roost.sessions.schemas import SessionCreateParams
+
+    runtime = build_runtime(Settings(), port=port)
+    ladder = APIRouter(prefix=LADDER)
+
+    @ladder.post("/plain")
+    async def plain() -> JSONResponse:
+        return JSONResponse({"ok": True}, status_code=201)
+
+    @ladder.post("/authenticated")
+    async def authenticated(caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+        return JSONResponse({"ok": True}, status_code=201)
+
+    async def validated_body(request: Request, runtime: Runtime) -> SessionCreateParams:
+        body = await read_json_object(request)
+        return parse_model(SessionCreateParams, body, {"allow_insecure_redirects": runtime.settings.allow_insecure_redirects})
+
+    @ladder.post("/validated")
+    async def validated(
+        request: Request,
+        caller: Caller = Depends(require_admin_key),
+        db: AsyncSession = Depends(get_db),
+        runtime: Runtime = Depends(runtime_dependency),
+    ) -> JSONResponse:
+        await validated_body(request, runtime)
+        return JSONResponse({"ok": True}, status_code=201)
+
+    @ladder.post("/transaction")
+    async def transaction(
+        request: Request,
+        caller: Caller = Depends(require_admin_key),
+        db: AsyncSession = Depends(get_db),
+        runtime: Runtime = Depends(runtime_dependency),
+    ) -> JSONResponse:
+        await validated_body(request, runtime)
+        async with db.begin():
+            await cached_mode_settings(db, caller.organization_id, caller.livemode, check=lambda mode: None)
+            await db.connection()
+        return JSONResponse({"ok": True}, status_code=201)
+
+    app = create_app(runtime, run_worker=False)
+    app.include_router(ladder)
+    # Matched first, as the sessions router is: FastAPI tries the app's routers in order, and
+    # each router it passes costs CPU (/healthz, eighth, pays for seven).
+    app.router.routes.insert(0, app.router.routes.pop())
+    gc.collect()
+    gc.freeze()  # as `roost serve` does
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=6, help="seconds measured per rung and round (6)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all rungs (3)")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per rung, once (2)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto", help="as bench/run.py")
+    parser.add_argument("--out", type=Path, default=BENCH / "results", help="where create_cost.json goes")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: run the server on this port
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+
+    import subprocess
+
+    import load
+    from roostproc import free_port, process_cpu_seconds, roost_cli, roost_env
+
+    from run import seed_body
+
+    from roost.kit.crypto import new_key_text
+
+    wrk = load.ensure_wrk(install=args.generator != "python") if args.generator != "python" else None
+    if args.generator == "wrk" and not wrk:
+        raise SystemExit("wrk is not installed")
+    work = Path(tempfile.mkdtemp(prefix="roost-create-cost-"))
+    env = roost_env(f"sqlite:///{work / 'roost.db'}", new_key_text())
+    key = roost_cli(["orgs", "create", "Create cost", "--json"], env, work)["admin_key"]
+    port = free_port()
+    log = open(work / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, server)
+        body = json.dumps(seed_body())
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+        def measure(rung: str, seconds: float) -> dict:
+            url = base + ("/healthz" if rung == "healthz" else SESSIONS if rung == "create" else f"{LADDER}/{rung}")
+            method = "GET" if rung == "healthz" else "POST"
+            before = process_cpu_seconds(server.pid)
+            if wrk:
+                outcome = load.run_wrk(wrk, url, args.connections, seconds, method, body, headers)
+            else:
+                outcome = load.run_python(url, args.connections, seconds, method, body, headers)
+            cpu = process_cpu_seconds(server.pid) - before
+            if outcome["errors"]:
+                raise RuntimeError(f"{rung}: {outcome['errors']} failed requests ({outcome['error_detail']}); see {work}/server.log")
+            return {"rps": outcome["rps"], "cpu_ms": 1000 * cpu / max(1, outcome["requests"])}
+
+        # Warm-up: code paths, caches, the key cache (wrk counts whole seconds).
+        for rung, _ in RUNGS:
+            measure(rung, max(1.0, args.warmup) if wrk else args.warmup)
+        runs: dict[str, list[dict]] = {rung: [] for rung, _ in RUNGS}
+        for round_number in range(args.rounds):
+            order = [rung for rung, _ in RUNGS]
+            if round_number % 2:
+                order.reverse()
+            for rung in order:
+                runs[rung].append(measure(rung, args.duration))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+    report(runs, args)
+
+
+def _wait_ready(base: str, server) -> None:  # noqa: ANN001
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the benchmark server exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the benchmark server did not become ready")
+
+
+def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> None:
+    medians = {rung: (statistics.median(r["cpu_ms"] for r in runs[rung]), statistics.median(r["rps"] for r in runs[rung])) for rung in runs}
+    healthz_cpu, healthz_rps = medians["healthz"]
+    print(f"Where a create's CPU goes (SQLite, {args.connections} connections, median of {args.rounds} rounds of {args.duration:g} s)")
+    print("| rung | what it adds | server CPU per request | added by this rung | req/s | req/s ÷ healthz |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    previous = None
+    rows = []
+    for rung, what in RUNGS:
+        cpu, rps = medians[rung]
+        added = "" if previous is None or rung == "plain" else f"{cpu - previous:+.3f} ms"
+        print(f"| {rung} | {what} | {cpu:.3f} ms | {added} | {rps:,.0f} | {rps / healthz_rps:.2f} |")
+        rows.append({"rung": rung, "what": what, "cpu_ms": round(cpu, 4), "rps": rps, "runs": runs[rung]})
+        previous = cpu
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "create_cost.json").write_text(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rungs": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
