@@ -1,27 +1,10 @@
 """Migrations that move data: run on a database that has rows, down and up again."""
 
-import asyncio
-from typing import Any
-
 from alembic import command
-from sqlalchemy import text
 
-from roost.db.engine import create_engine
 from roost.db.migrate import alembic_config
+from tests.processes import execute_sql
 from tests.support import SESSIONS, RunningRoost, drop_postgres_database, make_settings, own_database_url
-
-
-def run_sql(url: str, statement: str, **params: Any) -> list[Any]:
-    async def execute() -> list[Any]:
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as connection:
-                result = await connection.execute(text(statement), params)
-                return list(result.fetchall()) if result.returns_rows else []
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(execute())
 
 
 def test_0010_copies_each_sessions_status_into_its_metadata_rows_and_keeps_it(backend, tmp_path):
@@ -37,20 +20,20 @@ def test_0010_copies_each_sessions_status_into_its_metadata_rows_and_keeps_it(ba
 
         # Before 0010 nothing copies a status change into the metadata rows.
         command.downgrade(alembic_config(url), "0009")
-        run_sql(url, "UPDATE embedded_signup_sessions SET status = 'completed' WHERE id = :id", id=ids[0])
-        run_sql(url, "UPDATE embedded_signup_sessions SET status = 'cancelled' WHERE id = :id", id=ids[1])
+        execute_sql(url, "UPDATE embedded_signup_sessions SET status = 'completed' WHERE id = :id", id=ids[0])
+        execute_sql(url, "UPDATE embedded_signup_sessions SET status = 'cancelled' WHERE id = :id", id=ids[1])
 
         command.upgrade(alembic_config(url), "head")
         copied = "SELECT s.id, s.status, m.status FROM embedded_signup_sessions s JOIN session_metadata_values m ON m.session_id = s.id"
-        rows = run_sql(url, copied)
+        rows = execute_sql(url, copied)
         assert len(rows) == 6
         assert {(session_id, stored) for session_id, stored, _ in rows} == {
             (ids[0], "completed"), (ids[1], "cancelled"), (ids[2], "pending")
         }
         assert all(stored == indexed for _, stored, indexed in rows), rows
 
-        run_sql(url, "UPDATE embedded_signup_sessions SET status = 'expired' WHERE id = :id", id=ids[2])
-        assert {indexed for session_id, _, indexed in run_sql(url, copied) if session_id == ids[2]} == {"expired"}
+        execute_sql(url, "UPDATE embedded_signup_sessions SET status = 'expired' WHERE id = :id", id=ids[2])
+        assert {indexed for session_id, _, indexed in execute_sql(url, copied) if session_id == ids[2]} == {"expired"}
     finally:
         if private:
             drop_postgres_database(private)

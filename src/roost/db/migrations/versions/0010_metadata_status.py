@@ -23,6 +23,10 @@ PG_FUNCTION = 'roost_session_status_to_metadata'
 
 
 def upgrade() -> None:
+    # The copy is kept by a trigger in the database, not by the state machine, so that every way
+    # a status changes (transition(), a script, an operator's SQL) keeps the index right. On
+    # SQLite, a later migration that rebuilds embedded_signup_sessions (batch mode) drops the
+    # trigger and must create it again (tests/sessions/test_read_list.py checks it at head).
     dialect = op.get_bind().dialect.name
     with op.batch_alter_table('session_metadata_values', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status', sa.String(length=16), server_default='pending', nullable=False))
@@ -31,10 +35,6 @@ def upgrade() -> None:
             "UPDATE session_metadata_values AS m SET status = s.status FROM embedded_signup_sessions AS s "
             "WHERE s.id = m.session_id AND m.status <> s.status"
         )
-        # The trigger is in the database, not the state machine, so that every way a status
-        # changes (transition(), a script, an operator's SQL) keeps the index right. On SQLite,
-        # a later migration that rebuilds embedded_signup_sessions (batch mode) drops it and must
-        # create it again (tests/sessions/test_read_list.py checks that it works at head).
         op.execute(f"""
             CREATE FUNCTION {PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
