@@ -44,7 +44,7 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
 def test_create_cost_ladder_smoke_run(tmp_path: Path) -> None:
     """bench/create_cost.py (where a create's CPU goes) still runs: each rung answers without error."""
     command = [
-        sys.executable, str(REPO / "bench" / "create_cost.py"), "--duration", "1", "--warmup", "0.5", "--rounds", "1",
+        sys.executable, str(REPO / "bench" / "create_cost.py"), "--duration", "0.5", "--warmup", "0.2", "--rounds", "1",
         "--generator", "python", "--out", str(tmp_path),
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
