@@ -13,7 +13,9 @@ the table shows each rung's median. See docs/performance.md ("Where a create's C
 import argparse
 import gc
 import json
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,8 +113,6 @@ def main() -> None:
         serve(args.serve)
         return
 
-    import subprocess
-
     import load
     from roostproc import free_port, process_cpu_seconds, roost_cli, roost_env
 
@@ -163,6 +163,7 @@ def main() -> None:
         server.wait(timeout=30)
         log.close()
 
+    shutil.rmtree(work)  # kept when a run fails, for its server.log
     report(runs, args)
 
 
