@@ -91,6 +91,25 @@ def test_a_wrong_method_is_a_405_in_the_error_shape(api, method, path):
     assert_error(response, 405, "invalid_request_error", "method_not_allowed")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", SETTINGS, "GET, PATCH"),
+        ("OPTIONS", SESSIONS, "GET, POST"),
+        ("PATCH", f"{SESSIONS}/wss_2DbBs7GWhGvVNJGrDXr5RG0mBWI", "DELETE, GET"),
+        ("PUT", "/v1/organization/webhooks/whk_2DbBs7GWhGvVNJGrDXr5RG0mBWI", "DELETE, GET, PATCH"),
+        ("POST", "/healthz", "GET"),
+        # Its own resource, though /business-profiles/{profile_id} (GET, DELETE) matches it too.
+        ("PUT", "/v1/organization/whatsapp/business-profiles/claim", "POST"),
+    ],
+)
+def test_a_405_names_every_method_the_path_has(api, method, path, allow):
+    # Each method of a path is a route of its own; the header lists them all (RFC 9110, 15.5.6).
+    response = api.request(method, path)
+    assert_error(response, 405, "invalid_request_error", "method_not_allowed")
+    assert response.headers["Allow"] == allow
+
+
 # -- rate limits ---------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Builds the ASGI app: features, error handlers, middleware, lifespan (migrations, worker)."""
 
 import asyncio
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -77,7 +78,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
                 "invalid_request_error",
                 "method_not_allowed",
                 f"{request.method} is not allowed on {request.url.path}",
-                headers=dict(error.headers or {}),  # keeps Allow
+                headers={"Allow": ", ".join(allowed_methods(app.routes, request.url.path))},
             )
         else:
             problem = errors.not_found(f"Unrecognized request URL ({request.method} {request.url.path})")
@@ -94,3 +95,23 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     app.openapi = lambda: build_openapi(app)
     return app
+
+
+def allowed_methods(routes: list, path: str) -> list[str]:
+    """The methods of the resource at `path`, for a 405's Allow header: every route with the path
+    template of the first route that matches it (the router's own header names only that route's
+    method, and each method has a route of its own). /business-profiles/claim is its own resource,
+    though the later /business-profiles/{profile_id} routes match it too."""
+    matching = [route for route in _routes(routes) if getattr(route, "methods", None) and route.path_regex.match(path)]
+    if not matching:
+        return []
+    return sorted({method for route in matching if route.path == matching[0].path for method in route.methods})
+
+
+def _routes(routes: list) -> Iterator:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI keeps an included router whole
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
