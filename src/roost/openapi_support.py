@@ -6,6 +6,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from roost.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
 _BODY_MODELS: dict[str, type[BaseModel]] = {}
 
 ERROR_SCHEMA = {
@@ -61,40 +63,78 @@ def body_of(model: type[BaseModel]) -> dict[str, Any]:
     _BODY_MODELS[model.__name__] = model
     return {
         "requestBody": {
-            "required": False,
+            "required": any(field.is_required() for field in model.model_fields.values()),
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
         }
     }
 
 
-def query_parameters(**described: str | None) -> dict[str, Any]:
-    """`openapi_extra` documenting optional string query parameters exactly as FastAPI documents
-    `name: str | None = Query(None, description=…)`, for an endpoint that reads its query string
-    itself: declared parameters cost a noticeable share of a fast request to parse. Keyword names
-    use `__` for `[`…`]`: created__gte documents `created[gte]`."""
-    parameters = []
-    for key, description in described.items():
+def query_parameters(**parameters: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` documenting the optional query parameters of an endpoint that reads its
+    query string itself (declared parameters cost a noticeable share of a fast request to parse).
+    Each keyword is a parameter, its value a schema made by `text`, `integer`, `one_of` or
+    `timestamp`; `__` in a name stands for `[`…`]`: created__gte documents `created[gte]`."""
+    documented = []
+    for key, schema in parameters.items():
         head, _, tail = key.partition("__")
-        name = f"{head}[{tail}]" if tail else head
-        schema: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
-        if description is not None:
-            schema["description"] = description
-        schema["title"] = f"{head.replace('_', ' ').title()}[{tail.title()}]" if tail else head.replace("_", " ").title()
-        parameter: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": schema}
-        if description is not None:
-            parameter["description"] = description
-        parameters.append(parameter)
-    return {"parameters": parameters}
+        schema = dict(schema)
+        parameter = {"name": f"{head}[{tail}]" if tail else head, "in": "query", "required": False}
+        parameter["description"] = schema.pop("description")
+        if schema["type"] == "object":  # metadata: metadata[key]=value, one pair per key
+            parameter.update(style="deepObject", explode=True)
+        documented.append({**parameter, "schema": schema})
+    return {"parameters": documented}
+
+
+def text(description: str) -> dict[str, Any]:
+    # minLength 1: kit.pagination refuses an empty list parameter
+    return {"type": "string", "minLength": 1, "description": description}
+
+
+def integer(minimum: int, maximum: int, description: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum, "description": description}
+
+
+def one_of(values: Any, description: str) -> dict[str, Any]:
+    return {"type": "string", "enum": [str(value) for value in values], "description": description}
+
+
+def timestamp(description: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "description": f"{description}: an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds",
+        "examples": ["2024-01-15T12:30:00.000Z", "1705321800"],
+    }
+
+
+METADATA_FILTER = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "`metadata[<key>]=<value>`, any number (AND): a top-level metadata value, "
+    "compared as text (`true`, `42` and `null` as JSON writes them)",
+}
+
+
+def page_parameters(noun: str) -> dict[str, dict[str, Any]]:
+    """The cursor parameters of every list (SPEC conventions), for `query_parameters`."""
+    return {
+        "limit": integer(1, MAX_LIMIT, f"Page size: 1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+        "starting_after": text(f"{noun}: the page after it (older)"),
+        "ending_before": text(f"{noun}: the page before it (newer)"),
+    }
 
 
 def errors_for(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Documented error responses of an authenticated endpoint (429 applies to every one)."""
+    return error_responses({status: _DESCRIPTIONS[status] for status in (*statuses, 429)})
+
+
+def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """Error responses in the Error shape, each with its own description."""
     return {
-        status: {
-            "description": _DESCRIPTIONS[status],
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for status in (*statuses, 429)
+        status: {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for status, description in described.items()
     }
 
 
@@ -128,5 +168,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 )
             if path.startswith("/v1/"):
                 operation["security"] = [{"AdminKey": []}]
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "Idempotency-Key":  # declared `str | None`; checked by idempotency.check_key
+                    parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 255}
+                    parameter.setdefault("description", "1 to 255 printable characters: a retry with the same key and body gets the first response")
     app.openapi_schema = schema
     return schema

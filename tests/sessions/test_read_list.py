@@ -438,6 +438,13 @@ def test_a_bad_created_time_is_refused(api, bound, value):
     assert_refused(api.get(SESSIONS, params={param: value}), 400, "parameter_invalid", param)
 
 
+@pytest.mark.parametrize("name", ["status", "source", "created[gte]", "starting_after", "ending_before", "limit"])
+def test_an_empty_parameter_is_one_problem(api, name):
+    # `?status=` filters by nothing: refused, and reported once (not also "must be one of").
+    error = assert_refused(api.get(SESSIONS, params={name: ""}), 400, "parameter_invalid", name)
+    assert error["errors"] == [{"param": name, "code": "parameter_invalid", "message": f"{name} must not be empty"}]
+
+
 @pytest.mark.parametrize("name", ["foo", "created", "created[after]", "metadata", "Limit", "page"])
 def test_an_unknown_query_parameter_is_refused(api, name):
     assert_refused(api.get(SESSIONS, params={name: "1"}), 400, "parameter_unknown", name)

@@ -99,6 +99,12 @@ def test_invalid_endpoints_are_refused_and_nothing_is_stored(hooks, horg, hapi, 
     assert endpoint_count(hooks, horg.id) == 0
 
 
+def test_repeated_event_types_count_once(hapi):
+    assert create_endpoint(hapi, URL, events=["*", "*"])["events"] == ["*"]
+    completed = "embedded_signup.session.completed"
+    assert create_endpoint(hapi, URL, events=[completed, completed])["events"] == [completed]
+
+
 def test_an_unknown_event_type_is_named(hooks, horg, hapi):
     response = hapi.post(WEBHOOKS, json={"url": URL, "events": ["embedded_signup.session.completed", "session.done"]})
     assert response.status_code == 400
@@ -214,6 +220,9 @@ def test_lists_are_newest_first_with_cursors(hapi):
         (EVENTS, {"colour": "red"}, "colour"),
         (WEBHOOKS, {"limit": "101"}, "limit"),
         (WEBHOOKS, {"starting_after": "whk_a", "ending_before": "whk_b"}, "ending_before"),
+        (WEBHOOKS, {"starting_after": ""}, "starting_after"),
+        (WEBHOOKS, [("limit", "5"), ("limit", "6")], "limit"),
+        (EVENTS, {"type": ""}, "type"),
     ],
 )
 def test_bad_list_parameters(hapi, path, params, param):

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from roost.kit import errors
 from roost.kit.timeutil import now_ms
 from roost.meta import inbound
+from roost.openapi_support import error_responses
 from roost.recovery import service as recovery
 from roost.runtime import Runtime, runtime_dependency
 
@@ -31,6 +32,13 @@ async def _app(runtime: Runtime, app_id: str) -> inbound.InboundApp:
     summary="Meta's verification handshake",
     description="Answers `hub.challenge` (as plain text) when `hub.mode=subscribe` and `hub.verify_token` is the app's verify token.",
     response_class=PlainTextResponse,
+    responses=error_responses(
+        {
+            400: "hub.mode is not subscribe, or hub.challenge is missing",
+            403: "hub.verify_token is not this app's verify token",
+            404: "No Meta app with this id is configured on this server",
+        }
+    ),
 )
 async def handshake(app_id: str, request: Request, runtime: Runtime = Depends(runtime_dependency)) -> PlainTextResponse:
     app = await _app(runtime, app_id)
@@ -69,6 +77,13 @@ def _too_large() -> errors.ApiError:
     summary="Meta's webhooks for one app",
     description="Checks `X-Hub-Signature-256` over the raw body with the app's secret (401 otherwise, nothing stored), "
     "applies account_update and account_review_update once each, and relays the payload unchanged to the app's forward URL.",
+    responses=error_responses(
+        {
+            401: "X-Hub-Signature-256 is missing or does not match the body",
+            404: "No Meta app with this id is configured on this server",
+            413: f"Body larger than {inbound.MAX_BODY_BYTES // (1024 * 1024)} MB",
+        }
+    ),
 )
 async def receive(app_id: str, request: Request, background: BackgroundTasks, runtime: Runtime = Depends(runtime_dependency)) -> JSONResponse:
     raw = await _raw_body(request)

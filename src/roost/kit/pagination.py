@@ -51,8 +51,11 @@ class ListQuery:
     problems: list[dict[str, str]] = field(default_factory=list)
 
     def problem(self, param: str, message: str, code: str = "parameter_invalid") -> None:
-        """Adds `{param, code, message}`, the message starting with the parameter's name."""
-        self.problems.append({"param": param, "code": code, "message": f"{param} {message}"})
+        """Adds `{param, code, message}`, the message starting with the parameter's name; the
+        first problem of a parameter is the one reported (an empty `status=` is "must not be
+        empty", not also "must be one of")."""
+        if all(problem["param"] != param for problem in self.problems):
+            self.problems.append({"param": param, "code": code, "message": f"{param} {message}"})
 
 
 def read_list_query(
@@ -71,6 +74,8 @@ def read_list_query(
             result.problem(name, "is not a known parameter", "parameter_unknown")
         elif once and len(query.getlist(name)) > 1:
             result.problem(name, "must be given once")
+        elif not query[name]:  # `?status=` filters by nothing: refused rather than guessed at
+            result.problem(name, "must not be empty")
     if "limit" in query:
         text = query["limit"]
         if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:

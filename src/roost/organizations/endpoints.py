@@ -1,6 +1,6 @@
 """Admin keys and organization settings over HTTP (thin: parse, call the service, shape)."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -8,7 +8,7 @@ from roost.kit import errors
 from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import body_of, errors_for
+from roost.openapi_support import body_of, errors_for, one_of, query_parameters
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
 from roost.organizations.models import AdminKey, ModeSettings, Organization
@@ -67,6 +67,9 @@ async def revoke_admin_key(key_id: str, caller: Caller = Depends(require_admin_k
     return admin_key_object(key)
 
 
+MODE_PARAMETER = query_parameters(mode=one_of(["test", "live"], "The mode addressed; by default the key's own"))
+
+
 def _mode(caller: Caller, mode: str | None) -> bool:
     """The mode a settings call addresses: ?mode=test|live, by default the key's own."""
     if mode is None:
@@ -118,9 +121,14 @@ async def _settings_response(db: AsyncSession, runtime: Runtime, caller: Caller,
     )
 
 
-@router.get("/settings", summary="Read the organization's settings for one mode", responses=errors_for(400, 401, 403))
+@router.get(
+    "/settings",
+    summary="Read the organization's settings for one mode",
+    responses=errors_for(400, 401, 403),
+    openapi_extra=MODE_PARAMETER,
+)
 async def get_settings(
-    mode: str | None = None,
+    mode: str | None = Query(None, include_in_schema=False),  # documented by MODE_PARAMETER
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
@@ -133,20 +141,18 @@ async def get_settings(
 @router.patch(
     "/settings",
     summary="Change the organization's settings for one mode",
-    openapi_extra=body_of(SettingsUpdateParams),
+    openapi_extra={**body_of(SettingsUpdateParams), **MODE_PARAMETER},
     responses=errors_for(400, 401, 403, 413, 415),
 )
 async def update_settings(
     request: Request,
-    mode: str | None = None,
+    mode: str | None = Query(None, include_in_schema=False),  # documented by MODE_PARAMETER
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     livemode = _mode(caller, mode)
     params = parse_model(SettingsUpdateParams, await read_json_object(request))
-    if "token_custody_enabled" in params.model_fields_set and params.token_custody_enabled is None:
-        raise errors.invalid("parameter_invalid", "token_custody_enabled must be true or false", param="token_custody_enabled")
     meta_changes = {name: getattr(params.meta, name) for name in params.meta.model_fields_set} if params.meta else {}
     if not livemode and set(meta_changes) - TEST_MODE_META_FIELDS:
         wrong = sorted(set(meta_changes) - TEST_MODE_META_FIELDS)[0]
@@ -193,9 +199,10 @@ async def update_settings(
     "/settings/redirect-secret/rotate",
     summary="Replace the redirect-signing secret of one mode",
     responses=errors_for(400, 401, 403),
+    openapi_extra=MODE_PARAMETER,
 )
 async def rotate_redirect_secret(
-    mode: str | None = None,
+    mode: str | None = Query(None, include_in_schema=False),  # documented by MODE_PARAMETER
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),

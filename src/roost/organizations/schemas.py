@@ -139,7 +139,8 @@ class SettingsUpdateParams(BaseModel):
         description="Where Meta sends your customers' WhatsApp messages (set on each WABA as override_callback_uri)",
     )
 
-    token_custody_enabled: StrictBool | None = Field(
+    # Not nullable (null is refused); the None default only means "not given".
+    token_custody_enabled: StrictBool = Field(  # type: ignore[assignment]
         None,
         description="Whether admin keys of this mode may read business tokens "
         "(GET …/business-profiles/{id}/access-token; live keys only). Default true.",

@@ -12,7 +12,7 @@ from roost.audit import service as audit
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, to_iso
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import body_of, errors_for
+from roost.openapi_support import METADATA_FILTER, body_of, errors_for, one_of, page_parameters, query_parameters, text
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
@@ -38,6 +38,13 @@ class RegisterParams(BaseModel):
     description="Filters: `session_id`, `waba_id`, `status` (connected | disconnected) and "
     "`metadata[<key>]=<value>` of the session that connected the profile.",
     responses=errors_for(400, 401),
+    openapi_extra=query_parameters(
+        **page_parameters("A profile id"),
+        session_id=text("The session that connected the profile"),
+        waba_id=text("The WhatsApp Business Account's id"),
+        status=one_of(["connected", "disconnected"], "Profiles in this status"),
+        metadata=METADATA_FILTER,
+    ),
 )
 async def list_profiles(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
     query = request.query_params

@@ -9,7 +9,7 @@ from roost.kit import errors, pagination
 from roost.kit.crypto import sha256_hex
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import body_of, errors_for
+from roost.openapi_support import METADATA_FILTER, body_of, errors_for, page_parameters, query_parameters
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.recovery import service
@@ -117,6 +117,7 @@ async def _auto_claim(runtime: Runtime) -> None:
     "`proof_received_at` says when Meta's account_update arrived (a claim needs it). "
     "Cursor pagination (`limit`, `starting_after`, `ending_before`) and `metadata[<key>]=<value>` filters.",
     responses=errors_for(400, 401),
+    openapi_extra=query_parameters(**page_parameters("A session id"), metadata=METADATA_FILTER),
 )
 async def list_recovered(
     request: Request,

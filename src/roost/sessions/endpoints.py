@@ -1,6 +1,6 @@
 """The embedded signup sessions API (SPEC 3): thin handlers over sessions.service."""
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -8,7 +8,15 @@ from roost.idempotency.service import check_key, run_idempotent
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import body_of, errors_for, query_parameters
+from roost.openapi_support import (
+    METADATA_FILTER,
+    body_of,
+    errors_for,
+    one_of,
+    page_parameters,
+    query_parameters,
+    timestamp,
+)
 from roost.organizations.auth import require_admin_key
 from roost.organizations.models import ModeSettings
 from roost.organizations.service import Caller, cached_mode_settings
@@ -101,15 +109,14 @@ async def create_session(
     responses=errors_for(400, 401),
     # _list_query reads the query string itself; the parameters are only documented.
     openapi_extra=query_parameters(
-        limit="1 to 100, default 20",
-        starting_after="A session id: the page after it",
-        ending_before="A session id: the page before it",
-        status="pending | completed | recovered | cancelled | failed | expired",
-        source="hosted | platform",
-        created__gte=None,
-        created__gt=None,
-        created__lt=None,
-        created__lte=None,
+        **page_parameters("A session id"),
+        status=one_of((status.value for status in SessionStatus), "Sessions in this status (a pending session past its deadline is expired)"),
+        source=one_of(["hosted", "platform"], "hosted: made by this endpoint; platform: by start-attempt"),
+        created__gte=timestamp("Created at or after"),
+        created__gt=timestamp("Created after"),
+        created__lt=timestamp("Created before"),
+        created__lte=timestamp("Created at or before"),
+        metadata=METADATA_FILTER,
     ),
 )
 async def list_sessions(
@@ -240,11 +247,10 @@ FUNNEL_PARAMS = ("created[gte]", "created[lt]")
     "both optional): created, opened, started, finished_on_meta, completed; `abandoned_at` by Meta's "
     "`current_step`; `errors` by session error code.",
     responses=errors_for(400, 401),
+    openapi_extra=query_parameters(created__gte=timestamp("Created at or after"), created__lt=timestamp("Created before")),
 )
 async def get_funnel(
     request: Request,
-    created_gte: str | None = Query(None, alias="created[gte]"),
-    created_lt: str | None = Query(None, alias="created[lt]"),
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
 ) -> JSONResponse:

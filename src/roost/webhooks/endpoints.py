@@ -1,5 +1,6 @@
 """Webhook endpoints and events over HTTP (SPEC 7.1): thin handlers over webhooks.service."""
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -7,10 +8,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit import errors
+from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import body_of, errors_for
+from roost.openapi_support import body_of, errors_for, one_of, page_parameters, query_parameters, text
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.runtime import Runtime, get_db, runtime_dependency
@@ -31,7 +32,6 @@ from roost.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/v1/organization", tags=["Webhooks"])
-CURSOR_PARAMS = {"limit", "starting_after", "ending_before"}
 
 
 class _NoParams(BaseModel):
@@ -39,26 +39,11 @@ class _NoParams(BaseModel):
 
 
 def _list_query(request: Request, filters: set[str]) -> dict[str, Any]:
-    """limit / starting_after / ending_before plus the route's filters, every problem reported."""
-    query = request.query_params
-    problems = [
-        {"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"}
-        for name in query.keys()
-        if name not in CURSOR_PARAMS | filters
-    ]
-    limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
-        problems.append({"param": "limit", "code": "parameter_invalid", "message": "limit must be an integer from 1 to 100"})
-    for name in ("starting_after", "ending_before"):
-        if name in query and not query[name]:
-            problems.append({"param": name, "code": "parameter_invalid", "message": f"{name} must not be empty"})
-    if "starting_after" in query and "ending_before" in query:
-        problems.append(
-            {"param": "ending_before", "code": "parameter_invalid", "message": "ending_before cannot be combined with starting_after"}
-        )
-    if problems:
-        raise errors.validation_error(problems)
-    return {"limit": int(limit_text), "starting_after": query.get("starting_after"), "ending_before": query.get("ending_before")}
+    """limit / starting_after / ending_before as the service's keywords; every problem reported."""
+    parsed = pagination.read_list_query(request.query_params, filters)
+    if parsed.problems:
+        raise errors.validation_error(parsed.problems)
+    return dataclasses.asdict(parsed.page)
 
 
 def _list(rows: list[Any], has_more: bool, present: Any) -> JSONResponse:
@@ -94,7 +79,11 @@ async def create_endpoint(
 
 
 @router.get(
-    "/webhooks", summary="List webhook endpoints, newest first", response_model=WebhookEndpointList, responses=errors_for(400, 401)
+    "/webhooks",
+    summary="List webhook endpoints, newest first",
+    response_model=WebhookEndpointList,
+    responses=errors_for(400, 401),
+    openapi_extra=query_parameters(**page_parameters("An endpoint id")),
 )
 async def list_endpoints(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     cursor = _list_query(request, set())
@@ -177,6 +166,7 @@ async def rotate_secret(
     description="Every HTTP request Roost made to the endpoint: status code, latency, error. Filter: `event_id`.",
     response_model=DeliveryAttemptList,
     responses=errors_for(400, 401, 404),
+    openapi_extra=query_parameters(**page_parameters("A delivery attempt id"), event_id=text("Only the attempts of this event")),
 )
 async def list_deliveries(
     endpoint_id: str, request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
@@ -197,6 +187,7 @@ async def list_deliveries(
     description="Filter: `type` (one event type).",
     response_model=EventList,
     responses=errors_for(400, 401),
+    openapi_extra=query_parameters(**page_parameters("An event id"), type=one_of(EVENT_TYPES, "Events of this type")),
 )
 async def list_events(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     cursor = _list_query(request, {"type"})

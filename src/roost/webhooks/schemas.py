@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from roost.webhooks.outbox import ALL_EVENTS, EVENT_TYPES
-from roost.webhooks.service import url_problem
+from roost.webhooks.service import MAX_URL_LENGTH, url_problem
 
 EventType = Literal[EVENT_TYPES + (ALL_EVENTS,)]  # type: ignore[valid-type]
 
@@ -19,21 +19,31 @@ def _check_url(value: str, info: ValidationInfo) -> str:
 
 
 def _check_events(value: list[str]) -> list[str]:
+    value = list(dict.fromkeys(value))  # duplicates add nothing
     if ALL_EVENTS in value and len(value) > 1:
         raise ValueError('must be ["*"] alone or a list of event types')
-    return list(dict.fromkeys(value))  # duplicates add nothing
+    return value
 
 
 def _check_description(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
 
+# Documented only: url_problem enforces it with a message of its own.
+URL_LENGTH = {"minLength": 1, "maxLength": MAX_URL_LENGTH}
+
+
 class EndpointCreateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(description="https:// URL that receives the events", examples=["https://example.com/webhooks/roost"])
+    url: str = Field(
+        description="https:// URL that receives the events", examples=["https://example.com/webhooks/roost"], json_schema_extra=URL_LENGTH
+    )
     events: list[EventType] = Field(
-        min_length=1, max_length=len(EVENT_TYPES), description='Event types to send, or ["*"] for all', examples=[["*"]]
+        min_length=1,
+        max_length=len(EVENT_TYPES),
+        description='Event types to send, or ["*"] for all',
+        examples=[["*"]]
     )
     description: str | None = Field(None, max_length=500)
     enabled: StrictBool = True
@@ -48,7 +58,7 @@ class EndpointUpdateParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(None, description="https:// URL that receives the events")  # type: ignore[assignment]
+    url: str = Field(None, description="https:// URL that receives the events", json_schema_extra=URL_LENGTH)  # type: ignore[assignment]
     events: list[EventType] = Field(None, min_length=1, max_length=len(EVENT_TYPES))  # type: ignore[assignment]
     description: str | None = Field(None, max_length=500)
     enabled: StrictBool = Field(

@@ -45,12 +45,15 @@ def signing_secrets(keyring: Keyring, endpoint: WebhookEndpoint, now: int) -> li
 # -- URL rule ----------------------------------------------------------------------------------
 
 
+MAX_URL_LENGTH = 2048
+
+
 def url_problem(url: str, *, allow_private: bool) -> str | None:
     """None when `url` may receive webhooks, else a predicate that follows the parameter's name.
 
     A host name is checked again at every delivery, on the addresses it resolves to then."""
-    if not 1 <= len(url) <= 2048:
-        return "must be 1 to 2048 characters"
+    if not 1 <= len(url) <= MAX_URL_LENGTH:
+        return f"must be 1 to {MAX_URL_LENGTH} characters"
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         return "must not contain spaces or control characters"
     try:
