@@ -287,6 +287,32 @@ def test_state_refused(roost, org, api, state):
     assert_nothing_stored(roost, org)
 
 
+@pytest.mark.parametrize(
+    "changes, param",
+    [
+        ({"state": "abc\x00def"}, "state"),
+        ({"metadata": {"user\x00": "u_1"}}, "metadata.user\x00"),
+        ({"metadata": {"user": "u_\x001"}}, "metadata.user"),
+        ({"metadata": {"tags": ["a", "b\x00"]}}, "metadata.tags[1]"),
+        ({"prefill": {"business": {"name": "Acme\x00"}}}, "prefill.business.name"),
+    ],
+    ids=["state", "metadata-key", "metadata-value", "nested", "prefill"],
+)
+def test_a_nul_character_anywhere_is_refused_on_both_databases(roost, org, api, changes, param):
+    # PostgreSQL cannot store U+0000 in text; SQLite could, and refuses it all the same.
+    response = api.post(SESSIONS, json=with_(**changes))
+    error = assert_error(response, 400, "parameter_invalid", param)
+    assert error["message"] == f"{param} must not contain the NUL character (U+0000)"
+    assert_nothing_stored(roost, org)
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul(api):
+    state = "literally \\u0000"  # the JSON text holds \\u0000: a backslash, then "u0000"
+    response = api.post(SESSIONS, json=with_(state=state))
+    assert response.status_code == 201, response.text
+    assert response.json()["state"] == state
+
+
 # -- metadata ----------------------------------------------------------------------------
 
 

@@ -445,6 +445,14 @@ def test_an_empty_parameter_is_one_problem(api, name):
     assert error["errors"] == [{"param": name, "code": "parameter_invalid", "message": f"{name} must not be empty"}]
 
 
+@pytest.mark.parametrize(
+    "name, value", [("metadata[user\x00]", "u"), ("metadata[user]", "u\x00"), ("starting_after", "wss_\x00"), ("status", "\x00")]
+)
+def test_a_nul_character_in_the_query_is_refused_on_both_databases(api, name, value):
+    error = assert_refused(api.get(SESSIONS, params={name: value}), 400, "parameter_invalid", name)
+    assert error["message"] == f"{name} must not contain the NUL character (U+0000)"
+
+
 @pytest.mark.parametrize("name", ["foo", "created", "created[after]", "metadata", "Limit", "page"])
 def test_an_unknown_query_parameter_is_refused(api, name):
     assert_refused(api.get(SESSIONS, params={name: "1"}), 400, "parameter_unknown", name)

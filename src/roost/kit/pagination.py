@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, tuple_
 
+from roost.kit.validation import NUL_PROBLEM
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 PAGE_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
@@ -68,7 +70,9 @@ def read_list_query(
     known = PAGE_PARAMS | set(filters)
     result = ListQuery(page=Page())
     for name in query.keys():
-        if metadata and name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
+        if any("\x00" in text for text in (name, *query.getlist(name))):
+            result.problem(name, NUL_PROBLEM)
+        elif metadata and name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
             result.metadata[name[len("metadata[") : -1]] = query[name]
         elif name not in known:
             result.problem(name, "is not a known parameter", "parameter_unknown")

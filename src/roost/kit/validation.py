@@ -4,6 +4,10 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
+# PostgreSQL cannot store U+0000 in text, so neither database gets it: the same 400 on both
+# (JSON bodies: kit.web.read_json_object; list query strings: kit.pagination.read_list_query).
+NUL_PROBLEM = "must not contain the NUL character (U+0000)"
+
 
 def dotted(loc: Iterable[Any]) -> str:
     """('prefill', 'business', 'name') -> 'prefill.business.name'; list indexes as [0]."""
