@@ -298,6 +298,17 @@ def test_a_message_must_be_metas(api, browser_a):
     assert "meta.message" not in event_types(api, session["id"])
 
 
+def test_a_message_holding_a_nul_character_is_not_metas(api, browser_a):
+    # Inside the relayed JSON string, so the body check cannot see it; PostgreSQL could not store it.
+    session = create_session(api)
+    browser_a.call("launch", token=token_of(session))
+    response = browser_a.call("message", token=token_of(session), message=finish_message(waba_id="5241\x0026"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "message"
+    assert "meta.message" not in event_types(api, session["id"])
+    assert get_session(api, session["id"])["waba_id"] is None
+
+
 def test_a_finish_without_code_is_recovered_only_after_15_seconds(hosted, api, browser_a):
     session = create_session(api, redirect_uri="https://platform.example.com/cb", state="s")
     token = token_of(session)

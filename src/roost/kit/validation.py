@@ -1,5 +1,6 @@
 """Turn pydantic's validation errors into Roost's `{param, code, message}` problems."""
 
+from collections.abc import Iterator
 from typing import Any, Iterable
 
 from pydantic import ValidationError
@@ -18,6 +19,22 @@ def dotted(loc: Iterable[Any]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def nul_params(value: Any, loc: tuple[Any, ...] = ()) -> Iterator[str]:
+    """The dotted params of the keys and strings in a JSON value that contain U+0000."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield dotted(loc)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                yield dotted((*loc, key))
+            else:
+                yield from nul_params(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from nul_params(item, (*loc, index))
 
 
 def _phrase(kind: str, msg: str, ctx: dict[str, Any]) -> tuple[str, str]:

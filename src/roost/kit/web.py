@@ -1,7 +1,6 @@
 """HTTP helpers shared by every feature: strict JSON bodies and the error response."""
 
 import json
-from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -9,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from roost.kit import errors
-from roost.kit.validation import NUL_PROBLEM, dotted, problems_from
+from roost.kit.validation import NUL_PROBLEM, nul_params, problems_from
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -61,27 +60,11 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         )
     if b"\\u0000" in raw:  # the only way a NUL gets into JSON text; rare, so the walk is too
         problems = [
-            {"param": param, "code": "parameter_invalid", "message": f"{param} {NUL_PROBLEM}"} for param in _nul_strings(data, ())
+            {"param": param, "code": "parameter_invalid", "message": f"{param} {NUL_PROBLEM}"} for param in nul_params(data)
         ]
         if problems:
             raise errors.validation_error(problems)
     return data
-
-
-def _nul_strings(value: Any, loc: tuple[Any, ...]) -> Iterator[str]:
-    """The dotted params of the keys and strings in `value` that contain U+0000."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield dotted(loc)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key:
-                yield dotted((*loc, key))
-            else:
-                yield from _nul_strings(item, (*loc, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _nul_strings(item, (*loc, index))
 
 
 def _too_large() -> errors.ApiError:

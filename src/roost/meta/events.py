@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from roost.kit.validation import nul_params
+
 FINISH_EVENTS = frozenset(
     {
         "FINISH",
@@ -60,6 +62,8 @@ def parse_message(raw: str | dict[str, Any]) -> SignupMessage | None:
         except ValueError:
             return None
     if not isinstance(raw, dict) or raw.get("type") != "WA_EMBEDDED_SIGNUP":
+        return None
+    if any(nul_params(raw)):  # never from Meta, and PostgreSQL could not store it
         return None
     event = _text(raw.get("event")) or ""
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
