@@ -214,16 +214,22 @@ def test_a_code_without_finish_completes(hosted, platform, page, api, org):
     assert "meta.message" not in event_types(api, session["id"])
 
 
-def finish_without_code(page: Any, platform: Any, api: Any, org: Any, statuses: tuple = ("recovered",)) -> dict[str, Any]:
+def finish_without_code(
+    hosted: Any, page: Any, platform: Any, api: Any, org: Any, statuses: tuple = ("recovered",)
+) -> dict[str, Any]:
     """Meta's dialog finishes but its code never arrives: the page settles the session as
-    recovered after 15 seconds and hands the outcome back, signed. Returns the session."""
+    recovered 15 seconds after the FINISH and hands the outcome back, signed. Returns the session."""
     set_fault(org, call="dialog", kind="code_never")
     session = create_session(api, redirect_uri=platform.callback, state="s")
     open_link(page, session["url"])
     dialog = start_flow(page)
     dialog.click('[data-testid="es-sim-finish"]')
     visible(page, "progress")
+    assert wait_for(lambda: get_session(api, session["id"])["waba_id"])  # the page relayed the FINISH
     assert get_session(api, session["id"])["status"] == "pending"
+    # The 15 seconds pass at once: the FINISH is made older (test_page_http checks the rule itself).
+    hosted.sql("UPDATE session_events SET created_at = created_at - 15000 WHERE session_id = :id AND type = 'meta.message'",
+               id=session["id"])
 
     page.wait_for_url(f"{platform.callback}*", timeout=35_000)
     params = result_from_url(page.url)
@@ -236,7 +242,7 @@ def finish_without_code(page: Any, platform: Any, api: Any, org: Any, statuses: 
 
 def test_finish_without_a_code_is_recovered_then_claimed_by_hand(hosted, platform, page, api, org):
     assert api.patch("/v1/organization/settings", json={"auto_claim": False}).status_code == 200
-    session = finish_without_code(page, platform, api, org)
+    session = finish_without_code(hosted, page, platform, api, org)
     after = wait_status(api, session["id"], "recovered")
     assert after["waba_id"] and after["business_profile_id"] is None
     # Meta's account_update (sent when the customer shared the WABA in the dialog) is the proof.
@@ -256,7 +262,7 @@ def test_finish_without_a_code_is_recovered_then_claimed_by_roost_itself(hosted,
     # auto_claim is on by default: Meta's account_update has usually arrived by the time the page
     # settles the session as recovered, so Roost claims it at once; the page hands back whichever
     # outcome it saw last (recovered, or already completed).
-    session = finish_without_code(page, platform, api, org, statuses=("recovered", "completed"))
+    session = finish_without_code(hosted, page, platform, api, org, statuses=("recovered", "completed"))
 
     completed = wait_status(api, session["id"], "completed", timeout=30)
     assert completed["code_received_at"] is None and completed["business_profile_id"]
