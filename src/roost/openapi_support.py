@@ -10,6 +10,8 @@ from roost.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 _BODY_MODELS: dict[str, type[BaseModel]] = {}
 
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -133,7 +135,7 @@ def errors_for(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """Error responses in the Error shape, each with its own description."""
     return {
-        status: {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        status: {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
         for status, description in described.items()
     }
 
@@ -163,14 +165,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     "400",
                     {
                         "description": _DESCRIPTIONS[400],
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        "content": {"application/json": {"schema": ERROR_REF}},
                     },
                 )
             if path.startswith("/v1/"):
                 operation["security"] = [{"AdminKey": []}]
             for parameter in operation.get("parameters", []):
-                if parameter["name"] == "Idempotency-Key":  # declared `str | None`; checked by idempotency.check_key
+                if parameter["name"] == "Idempotency-Key":  # declared `str | None`; idempotency.check_key checks it
                     parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 255}
-                    parameter.setdefault("description", "1 to 255 printable characters: a retry with the same key and body gets the first response")
+                    parameter.setdefault(
+                        "description", "1 to 255 printable characters: a retry with the same key and body gets the first response"
+                    )
     app.openapi_schema = schema
     return schema

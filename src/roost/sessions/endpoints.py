@@ -110,7 +110,9 @@ async def create_session(
     # _list_query reads the query string itself; the parameters are only documented.
     openapi_extra=query_parameters(
         **page_parameters("A session id"),
-        status=one_of((status.value for status in SessionStatus), "Sessions in this status (a pending session past its deadline is expired)"),
+        status=one_of(
+            (status.value for status in SessionStatus), "Sessions in this status (a pending session past its deadline is expired)"
+        ),
         source=one_of(["hosted", "platform"], "hosted: made by this endpoint; platform: by start-attempt"),
         created__gte=timestamp("Created at or after"),
         created__gt=timestamp("Created after"),
