@@ -138,7 +138,8 @@ def test_cancel_at_a_step_then_try_again_then_success(hosted, platform, page, ap
     dialog.click('[data-testid="es-sim-cancel"]')
 
     visible(page, "flow-cancelled")
-    pending = get_session(api, session["id"])
+    # The page shows the screen at once and relays Meta's CANCEL to Roost alongside.
+    pending = wait_for(lambda: (found := get_session(api, session["id"]))["last_step"] and found)
     assert pending["status"] == "pending" and pending["last_step"] == "PHONE_NUMBER_VERIFICATION"
 
     params = finish_and_return(page, start_flow(page), platform)

@@ -48,6 +48,7 @@
   var ended = false;       // a result is on screen: nothing else happens on this page
   var launched = null;     // the launch request of the current attempt
   var flow = {};           // what Meta told us during the current attempt
+  var relayed = Promise.resolve();  // Meta's messages sent on to Roost, settled or not
   var stopReason = 'user_cancelled';
   var pollTimer = null;
   var pollEvery = T.idle_poll_ms;
@@ -167,7 +168,7 @@
     var details = data.data && typeof data.data === 'object' ? data.data : {};
     var attempt = flow;
     var relay = afterLaunch(function () { return api('message', { message: event.data }); });
-    relay.catch(function () {});
+    relayed = Promise.all([relayed, relay.catch(function () {})]);
     if (name.indexOf('FINISH') === 0) {
       // FINISH is posted on its own; if the code never follows, Roost settles it after 15 s.
       attempt.finish = true;
@@ -200,7 +201,8 @@
   function giveUp(reason) {
     if (ended) { return; }
     ended = true;
-    api('return', openerInfo({ reason: reason })).then(function (result) {
+    // After Meta's messages reached Roost: the outcome names the error Meta reported.
+    relayed.then(function () { return api('return', openerInfo({ reason: reason })); }).then(function (result) {
       if (result.ok) {
         showResult(result.data);
         handBack(result.data);
