@@ -110,6 +110,19 @@ def timestamp(description: str) -> dict[str, Any]:
     }
 
 
+# For an endpoint that declares the header `include_in_schema=False` (idempotency.check_key checks it).
+IDEMPOTENCY_KEY_HEADER = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "1 to 255 printable characters: a retry with the same key and body gets the first response",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        }
+    ]
+}
+
 METADATA_FILTER = {
     "type": "object",
     "additionalProperties": {"type": "string"},
@@ -161,20 +174,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses = operation.get("responses", {})
             if "422" in responses:
                 responses.pop("422")
-                responses.setdefault(
-                    "400",
-                    {
-                        "description": _DESCRIPTIONS[400],
-                        "content": {"application/json": {"schema": ERROR_REF}},
-                    },
-                )
+                responses.setdefault("400", error_responses({400: _DESCRIPTIONS[400]})[400])
             if path.startswith("/v1/"):
                 operation["security"] = [{"AdminKey": []}]
-            for parameter in operation.get("parameters", []):
-                if parameter["name"] == "Idempotency-Key":  # declared `str | None`; idempotency.check_key checks it
-                    parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 255}
-                    parameter.setdefault(
-                        "description", "1 to 255 printable characters: a retry with the same key and body gets the first response"
-                    )
     app.openapi_schema = schema
     return schema

@@ -70,13 +70,14 @@ def read_list_query(
     known = PAGE_PARAMS | set(filters)
     result = ListQuery(page=Page())
     for name in query.keys():
-        if any("\x00" in text for text in (name, *query.getlist(name))):
+        values = query.getlist(name)
+        if any("\x00" in text for text in (name, *values)):
             result.problem(name, NUL_PROBLEM)
         elif metadata and name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
             result.metadata[name[len("metadata[") : -1]] = query[name]
         elif name not in known:
             result.problem(name, "is not a known parameter", "parameter_unknown")
-        elif once and len(query.getlist(name)) > 1:
+        elif once and len(values) > 1:
             result.problem(name, "must be given once")
         elif not query[name]:  # `?status=` filters by nothing: refused rather than guessed at
             result.problem(name, "must not be empty")

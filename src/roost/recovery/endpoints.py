@@ -9,7 +9,7 @@ from roost.kit import errors, pagination
 from roost.kit.crypto import sha256_hex
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import METADATA_FILTER, body_of, errors_for, page_parameters, query_parameters
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, METADATA_FILTER, body_of, errors_for, page_parameters, query_parameters
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.recovery import service
@@ -28,12 +28,12 @@ router = APIRouter(prefix="/v1/organization/whatsapp/business-profiles", tags=["
     description="Creates a `source: platform` session (no hosted page) and returns `attempt_id`, `expires_at`, "
     "the session and `launch` (the app id, configuration id and `extras` for FB.login). "
     "Send `Idempotency-Key` to retry safely.",
-    openapi_extra=body_of(AttemptCreateParams),
+    openapi_extra={**body_of(AttemptCreateParams), **IDEMPOTENCY_KEY_HEADER},
     responses=errors_for(400, 401, 409, 413, 415),
 )
 async def start_attempt(
     request: Request,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),

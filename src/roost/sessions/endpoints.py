@@ -9,6 +9,7 @@ from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import (
+    IDEMPOTENCY_KEY_HEADER,
     METADATA_FILTER,
     body_of,
     errors_for,
@@ -57,15 +58,13 @@ def _ensure_mode_available(runtime: Runtime, mode: ModeSettings) -> None:
     status_code=201,
     summary="Create an embedded signup session",
     description="Returns the session with its one-time `url`. Send `Idempotency-Key` to retry safely.",
-    openapi_extra=body_of(SessionCreateParams),
+    openapi_extra={**body_of(SessionCreateParams), **IDEMPOTENCY_KEY_HEADER},
     response_model=CreatedEmbeddedSignupSession,
     responses=errors_for(400, 401, 409, 413, 415),
 )
 async def create_session(
     request: Request,
-    idempotency_key: str | None = Header(
-        None, alias="Idempotency-Key", description="1–255 characters: retries with the same key and body return the first response"
-    ),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
