@@ -61,13 +61,17 @@ async def capture_list_sql(
 ) -> tuple[str, tuple]:
     """The list statement (the one with ORDER BY) that service.list_sessions sends."""
     captured: list[tuple[str, tuple]] = []
+    ours: list[Any] = []
 
-    def record(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
-        captured.append((statement, tuple(parameters or ())))
+    def record(conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
+        # Only this session's connection: the server's webhook worker shares the engine.
+        if conn in ours:
+            captured.append((statement, tuple(parameters or ())))
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
         async with session_factory(engine)() as db, db.begin():
+            ours.append((await db.connection()).sync_connection)
             await service.list_sessions(db, caller, filters, page, now)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
