@@ -6,7 +6,8 @@ one stage of `POST /v1/organization/embedded-signup/sessions` to the one before,
 
 The rungs reuse Roost's own pieces (its app, middleware, authentication dependency, body parsing,
 validation model and transaction); the ladder's routes exist only in this script's server, never
-in Roost. Rounds alternate the rungs so that a change in the machine's speed touches all of them;
+in Roost. The last rung, `direct`, is the create with the dependency injection and the database
+layer taken out, to show what rewriting the hot path without them could gain at most. Rounds alternate the rungs so that a change in the machine's speed touches all of them;
 the table shows each rung's median. See docs/performance.md ("Where a create's CPU goes").
 """
 
@@ -33,7 +34,56 @@ RUNGS = [
     ("validated", "+ reading the JSON body and validating it with SessionCreateParams"),
     ("transaction", "+ a transaction that writes nothing: the mode-settings cache, BEGIN IMMEDIATE, COMMIT"),
     ("create", "the real create: + three INSERTs (session, metadata index, event), the response, the counter"),
+    # Not a step up from the rung before: the create again, without the layers a rewrite could drop.
+    ("direct", "the create without FastAPI's dependencies and SQLAlchemy: the key cache and validation "
+               "called directly, Roost's own create_session, its three INSERTs sent to sqlite3 on the event loop"),
 ]
+
+
+class DirectWrites:
+    """Stands in for the database session that sessions.service.create_session writes through:
+    it keeps the Core INSERTs and their rows, and `commit` sends them to sqlite3 itself, in one
+    BEGIN IMMEDIATE … COMMIT, with no SQLAlchemy in between (the `direct` rung)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[str, list[tuple]]] = []
+        self._compiled: dict[tuple, tuple[str, list]] = {}
+
+    async def connection(self) -> "DirectWrites":
+        return self
+
+    async def execute(self, statement, rows) -> None:  # noqa: ANN001
+        rows = rows if isinstance(rows, list) else [rows]
+        sql, columns = self._compile(statement, tuple(rows[0]))
+        self.pending.append((sql, [tuple(self._value(column, row[column.name]) for column in columns) for row in rows]))
+
+    def _compile(self, statement, keys: tuple[str, ...]) -> tuple[str, list]:  # noqa: ANN001
+        """The INSERT of just these columns, as SQLAlchemy would send it, with ? parameters."""
+        if (id(statement), keys) not in self._compiled:
+            from sqlalchemy.dialects import sqlite
+
+            compiled = statement.compile(dialect=sqlite.dialect(), column_keys=list(keys))
+            self._compiled[id(statement), keys] = (str(compiled), [statement.table.columns[name] for name in compiled.positiontup])
+        return self._compiled[id(statement), keys]
+
+    @staticmethod
+    def _value(column, value):  # noqa: ANN001, ANN205
+        from sqlalchemy import JSON
+
+        if isinstance(column.type, JSON):
+            return json.dumps(value)  # SQLAlchemy's JSON on SQLite: None is stored as 'null' too
+        return int(value) if isinstance(value, bool) else value
+
+    def commit(self, connection) -> None:  # noqa: ANN001
+        pending, self.pending = self.pending, []
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in pending:
+                connection.executemany(sql, rows)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
 
 
 def serve(port: int) -> None:
@@ -49,6 +99,9 @@ def serve(port: int) -> None:
     from roost.organizations.auth import require_admin_key
     from roost.organizations.service import Caller, cached_mode_settings
     from roost.runtime import Runtime, build_runtime, get_db, runtime_dependency
+    from roost.kit.timeutil import now_ms
+    from roost.organizations.service import cached_caller, key_hash_of, lookup_key
+    from roost.sessions import service
     from roost.sessions.schemas import SessionCreateParams
 
     runtime = build_runtime(Settings(), port=port)
@@ -88,6 +141,27 @@ def serve(port: int) -> None:
             await cached_mode_settings(db, caller.organization_id, caller.livemode, check=lambda mode: None)
             await db.connection()
         return JSONResponse({"ok": True}, status_code=201)
+
+    direct_writes = DirectWrites()
+
+    @ladder.post("/direct")
+    async def direct(request: Request) -> JSONResponse:
+        key_hash, secret = key_hash_of(request.headers.get("authorization"))
+        caller = cached_caller(key_hash)
+        if caller is None:  # once a second, as in require_admin_key
+            async with runtime.sessions() as db, db.begin():
+                caller = await lookup_key(db, key_hash, secret)
+        body = await read_json_object(request)
+        params = parse_model(SessionCreateParams, body, {"allow_insecure_redirects": runtime.settings.allow_insecure_redirects})
+        now = now_ms()
+        session, url = await service.create_session(
+            direct_writes, caller, params, runtime.session_policy, now, allowed_redirect_uris=[]
+        )
+        async with runtime.engine.connect() as connection:
+            sqlite_connection = (await connection.get_raw_connection()).driver_connection._connection
+            direct_writes.commit(sqlite_connection)
+        runtime.metrics.sessions_created.labels("test").inc()
+        return JSONResponse(service.present(session, now, url), status_code=201)
 
     app = create_app(runtime, run_worker=False)
     app.include_router(ladder)
@@ -148,6 +222,7 @@ def main() -> None:
                 raise RuntimeError(f"{rung}: {outcome['errors']} failed requests ({outcome['error_detail']}); see {work}/server.log")
             return {"rps": outcome["rps"], "cpu_ms": 1000 * cpu / max(1, outcome["requests"])}
 
+        _check_direct_writes(base, headers, body)
         # Warm-up: code paths, caches, the key cache (wrk counts whole seconds).
         for rung, _ in RUNGS:
             measure(rung, max(1.0, args.warmup) if wrk else args.warmup)
@@ -165,6 +240,30 @@ def main() -> None:
 
     shutil.rmtree(work)  # kept when a run fails, for its server.log
     report(runs, args)
+
+
+def _check_direct_writes(base: str, headers: dict[str, str], body: str) -> None:
+    """The `direct` rung must store what the real create stores: the API reads its session back
+    as it answered, with its event, and finds it by its metadata."""
+    import urllib.request
+
+    def call(method: str, path: str, data: str | None = None) -> dict:
+        request = urllib.request.Request(base + path, data=data.encode() if data else None, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    created = call("POST", f"{LADDER}/direct", body)
+    read = call("GET", f"{SESSIONS}/{created['id']}")
+    events = call("GET", f"{SESSIONS}/{created['id']}/events")["data"]
+    user = json.loads(body)["metadata"]["externalUserId"]
+    listed = call("GET", f"{SESSIONS}?metadata%5BexternalUserId%5D={user}&status=pending&limit=100")["data"]
+    problems = [
+        *(f"{field}: {created[field]!r} != {read.get(field)!r}" for field in created if field != "url" and read.get(field) != created[field]),
+        *([] if [event["type"] for event in events] == ["session.created"] else [f"events {events}"]),
+        *([] if created["id"] in {session["id"] for session in listed} else ["not found by metadata and status"]),
+    ]
+    if problems:
+        raise SystemExit("the direct rung stores something else than a create: " + "; ".join(problems))
 
 
 def _wait_ready(base: str, server) -> None:  # noqa: ANN001
@@ -193,7 +292,7 @@ def report(runs: dict[str, list[dict]], args: argparse.Namespace) -> None:
     rows = []
     for rung, what in RUNGS:
         cpu, rps = medians[rung]
-        added = "" if previous is None or rung == "plain" else f"{cpu - previous:+.3f} ms"
+        added = "" if previous is None or rung in ("plain", "direct") else f"{cpu - previous:+.3f} ms"
         print(f"| {rung} | {what} | {cpu:.3f} ms | {added} | {rps:,.0f} | {rps / healthz_rps:.2f} |")
         rows.append({"rung": rung, "what": what, "cpu_ms": round(cpu, 4), "rps": rps, "runs": runs[rung]})
         previous = cpu

@@ -52,6 +52,7 @@ def test_create_cost_ladder_smoke_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "create_cost.json").read_text())
     rungs = [row["rung"] for row in report["rungs"]]
-    assert rungs == ["healthz", "plain", "authenticated", "validated", "transaction", "create"]
+    # The script also checks that the direct rung's session reads back as it was answered.
+    assert rungs == ["healthz", "plain", "authenticated", "validated", "transaction", "create", "direct"]
     for row in report["rungs"]:
         assert row["rps"] > 0 and row["cpu_ms"] > 0, row
