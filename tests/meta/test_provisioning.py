@@ -132,6 +132,17 @@ def test_the_timeline_tells_the_whole_story(api):
     (registered,) = [e for e in events(api, session["id"], "provisioning.step") if "phone_number_id" in e["data"]]
     assert registered["data"]["phone_number_id"] == session["phone_number_id"]
     assert registered["data"]["status"] == "succeeded"
+    # Each outbound webhook event about the session is named in its timeline, after what caused it.
+    emitted = [event["data"] for event in events(api, session["id"], "webhook.emitted")]
+    # (The session completes with its profile; registering the number comes after.)
+    assert [event["type"] for event in emitted] == [
+        "whatsapp.business_profile.connected", "embedded_signup.session.completed", "whatsapp.phone_number.registered"
+    ]
+    for event in emitted:
+        webhook_event = api.get(f"/v1/organization/events/{event['event_id']}").json()
+        assert webhook_event["type"] == event["type"]
+    changed_at = types.index("session.status_changed")
+    assert types[changed_at + 1] == "webhook.emitted"
 
 
 def test_the_profile_has_every_field_of_the_spec(api, org):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit.crypto import sha256_hex
 from roost.kit.timeutil import now_ms, parse_time
 from roost.sessions.models import SessionEvent, SignupSession
+from roost.webhooks.models import WebhookEvent
 from roost.sessions.state import (
     TRANSITIONS,
     IllegalTransition,
@@ -430,15 +431,22 @@ def test_the_transition_table_is_exactly_the_documented_one():
 
 
 @pytest.mark.parametrize("current, target", sorted(ALLOWED))
-def test_an_allowed_transition_changes_the_status_and_records_one_event(current, target):
+def test_an_allowed_transition_changes_the_status_and_records_its_events(current, target):
     db, session = AsyncSession(), a_session(current)
     transition(db, session, target, at=10_000, reason="test")
     assert session.status == target
     assert session.deadline_at is None  # only a pending session has a deadline
-    [event] = recorded(db)
-    assert event.type == "session.status_changed"
-    assert event.session_id == session.id and event.created_at == 10_000
-    assert event.data == {"from": current.value, "to": target.value, "reason": "test"}
+    by_type = {event.type: event for event in recorded(db)}
+    assert set(by_type) == {"session.status_changed", "webhook.emitted"}
+    changed, emitted = by_type["session.status_changed"], by_type["webhook.emitted"]
+    assert changed.type == "session.status_changed"
+    assert changed.session_id == session.id and changed.created_at == 10_000
+    assert changed.data == {"from": current.value, "to": target.value, "reason": "test"}
+    # The outbound webhook event of the change, in the same transaction, named in the timeline.
+    [webhook_event] = [item for item in db.new if isinstance(item, WebhookEvent)]
+    assert webhook_event.type == f"embedded_signup.session.{target.value}"
+    assert emitted.created_at == 10_000
+    assert emitted.data == {"event_id": webhook_event.id, "type": webhook_event.type}
 
 
 @pytest.mark.parametrize(
@@ -477,7 +485,7 @@ def test_expire_if_overdue_expires_only_a_pending_session_past_its_deadline(fiel
     assert effective_status(session, now) == ("expired" if expires else "pending")
     assert expire_if_overdue(db, session, now) is expires
     assert session.status == ("expired" if expires else "pending")
-    assert len(recorded(db)) == (1 if expires else 0)
+    assert sorted(event.type for event in recorded(db)) == (["session.status_changed", "webhook.emitted"] if expires else [])
     if expires:
         assert session.error["code"] == "session_expired"
 
@@ -502,14 +510,24 @@ def test_events_are_oldest_first_in_the_documented_shape(api):
     body = response.json()
     assert body["object"] == "list" and body["has_more"] is False
     events = body["data"]
-    assert [event["type"] for event in events] == ["session.created", "session.link_refreshed", "session.status_changed"]
+    assert [event["type"] for event in events] == [
+        "session.created", "session.link_refreshed", "session.status_changed", "webhook.emitted"
+    ]
     for event in events:
         assert set(event) == {"id", "object", "type", "created_at", "data"}
         assert ISO_MS.match(event["created_at"])
         assert isinstance(event["data"], dict)
     assert [event["created_at"] for event in events] == sorted(event["created_at"] for event in events)
-    assert len({event["id"] for event in events}) == 3
-    assert events[-1]["data"]["from"] == "pending" and events[-1]["data"]["to"] == "cancelled"
+    assert len({event["id"] for event in events}) == 4
+    # Times in data are ISO 8601 too; the link's new deadline is the session's expires_at.
+    assert events[1]["data"] == {"expires_at": api.get(f"{SESSIONS}/{session['id']}").json()["expires_at"]}
+    assert events[2]["data"]["from"] == "pending" and events[2]["data"]["to"] == "cancelled"
+    # The webhook event the cancellation emitted, by its id.
+    emitted = events[3]["data"]
+    assert emitted["type"] == "embedded_signup.session.cancelled"
+    webhook_event = api.get(f"/v1/organization/events/{emitted['event_id']}")
+    assert webhook_event.status_code == 200, webhook_event.text
+    assert webhook_event.json()["type"] == emitted["type"] and webhook_event.json()["data"]["id"] == session["id"]
 
 
 def test_events_recorded_in_the_same_millisecond_keep_the_order_they_happened_in(roost, api):

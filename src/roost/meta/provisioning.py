@@ -26,7 +26,7 @@ from roost.organizations.models import ModeSettings
 from roost.profiles import service as profiles
 from roost.profiles.models import PhoneNumber
 from roost.sessions.models import SignupSession
-from roost.sessions.state import SessionStatus, record_event, transition
+from roost.sessions.state import SessionStatus, emit_webhook, record_event, transition
 from roost.webhooks import outbox
 
 log = structlog.get_logger("roost.provisioning")
@@ -302,14 +302,7 @@ class Provisioner:
             )
             profile.token_encrypted = self.seal_profile_token(profile.organization_id, profile.id, token)
             numbers = [await profiles.upsert_phone_number(db, profile, meta_phone, now) for meta_phone in phones]
-            outbox.emit(
-                db,
-                organization_id=profile.organization_id,
-                livemode=profile.livemode,
-                type="whatsapp.business_profile.connected",
-                data=profiles.profile_object(profile, numbers),
-                at=now,
-            )
+            emit_webhook(db, session, "whatsapp.business_profile.connected", profiles.profile_object(profile, numbers), now)
             session.business_profile_id = profile.id
             session.business_id = session.business_id or owner.get("id")
             if not session.phone_number_id and phones:
@@ -376,22 +369,19 @@ class Provisioner:
                 phone.cloud_api_registered = error is None
                 phone.registration_error = None if error is None else {**error.as_dict(), "at": to_iso(now)}
                 phone.updated_at = now
-                outbox.emit(
-                    db,
-                    organization_id=organization_id,
-                    livemode=livemode,
-                    type="whatsapp.phone_number.registered" if error is None else "whatsapp.phone_number.registration_failed",
-                    data={**profiles.phone_object(phone), "business_profile_id": phone.business_profile_id},
-                    at=now,
-                )
+                event_type = "whatsapp.phone_number.registered" if error is None else "whatsapp.phone_number.registration_failed"
+                data = {**profiles.phone_object(phone), "business_profile_id": phone.business_profile_id}
                 session = await db.get(SignupSession, session_id) if session_id else None
-                if session is not None:
+                if session is None:
+                    outbox.emit(db, organization_id=organization_id, livemode=livemode, type=event_type, data=data, at=now)
+                else:
                     record_event(
                         db, session, "provisioning.step", now,
                         {"step": "register_phone", "phone_number_id": phone_number_id,
                          "status": "succeeded" if error is None else "failed",
                          "error": None if error is None else error.as_dict()},
                     )
+                    emit_webhook(db, session, event_type, data, now)
             return error is None
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from roost.kit import errors, pagination
 from roost.kit.crypto import sha256_hex
 from roost.kit.ids import has_prefix, new_id
+from roost.kit.timeutil import to_iso
 from roost.organizations.service import Caller, find_owned
 from roost.sessions.models import SessionEvent, SessionMetadataValue, SignupSession
 from roost.sessions.schemas import SessionCreateParams, session_object
@@ -394,7 +395,7 @@ async def refresh_link(
         )
     url, session.token_hash = _new_link(policy)
     session.expires_at = session.deadline_at = now + policy.ttl_ms
-    record_event(db, session, "session.link_refreshed", now, {"expires_at": session.expires_at})
+    record_event(db, session, "session.link_refreshed", now, {"expires_at": to_iso(session.expires_at)})
     return url, None
 
 

@@ -91,14 +91,14 @@ def transition(
     if error is not None:
         session.error = error
     record_event(db, session, "session.status_changed", at, {"from": current.value, "to": target.value, "reason": reason})
-    outbox.emit(
-        db,
-        organization_id=session.organization_id,
-        livemode=session.livemode,
-        type=f"embedded_signup.session.{target.value}",
-        data=session_object(session, target.value),
-        at=at,
-    )
+    emit_webhook(db, session, f"embedded_signup.session.{target.value}", session_object(session, target.value), at)
+
+
+def emit_webhook(db: AsyncSession, session: SignupSession, type: str, data: dict[str, Any], at: int) -> None:
+    """An outbound webhook event about this session's organization (SPEC 7.1), and the
+    `webhook.emitted` entry of the session's timeline that names it."""
+    event_id = outbox.emit(db, organization_id=session.organization_id, livemode=session.livemode, type=type, data=data, at=at)
+    record_event(db, session, "webhook.emitted", at, {"event_id": event_id, "type": type})
 
 
 def expire_if_overdue(db: AsyncSession, session: SignupSession, now: int) -> bool:

@@ -40,17 +40,16 @@ _wakers: set[Callable[[], None]] = set()
 _wakers_lock = threading.Lock()
 
 
-def emit(db: AsyncSession, *, organization_id: str, livemode: bool, type: str, data: dict[str, Any], at: int) -> None:
+def emit(db: AsyncSession, *, organization_id: str, livemode: bool, type: str, data: dict[str, Any], at: int) -> str:
     """Record event `type` (SPEC 7.1) with `data` (the object as the API shows it) in `db`'s
-    transaction, and queue its delivery to every matching endpoint of that organization and mode."""
+    transaction, and queue its delivery to every matching endpoint of that organization and mode.
+    Returns the event's id (the `webhook-id` its deliveries carry)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {type!r}")
-    db.add(
-        WebhookEvent(
-            id=new_id("evt"), organization_id=organization_id, livemode=livemode, type=type, data=data, created_at=at
-        )
-    )
+    event_id = new_id("evt")
+    db.add(WebhookEvent(id=event_id, organization_id=organization_id, livemode=livemode, type=type, data=data, created_at=at))
     db.info[_EMITTED] = True
+    return event_id
 
 
 def subscribes(events: list[str], type: str) -> bool:
