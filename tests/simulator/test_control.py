@@ -110,7 +110,7 @@ def test_faults_are_listed_and_deleted(roost, api, sim_app):
     assert deleted.status_code == 200 and deleted.json()["deleted"] is True
     assert api.delete(f"/_sim/control/faults/{first['id']}").status_code == 404
     assert api.delete("/_sim/control/faults").json() == {"deleted": 1}
-    assert api.get("/_sim/control/faults").json() == {"data": []}
+    assert api.get("/_sim/control/faults").json() == {"object": "list", "data": [], "has_more": False}
     assert fault_rows(roost, sim_app["app_id"]) == 0
 
 
@@ -133,7 +133,7 @@ def test_a_graph_error_fault_answers_metas_envelope_count_times(graph, api, sim_
         assert error["is_transient"] is True
 
     assert graph.get(f"/{account.waba_id}/phone_numbers", headers=bearer(account.token)).status_code == 200
-    assert api.get("/_sim/control/faults").json() == {"data": []}
+    assert api.get("/_sim/control/faults").json() == {"object": "list", "data": [], "has_more": False}
 
 
 def test_a_graph_error_fault_carries_the_given_code_subcode_and_message(graph, api, sim_app):

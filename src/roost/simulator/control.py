@@ -106,6 +106,11 @@ class FaultParams(BaseModel):
         return []
 
 
+def _list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Roost's list shape; these lists are never paged (active faults, the newest deliveries)."""
+    return {"object": "list", "data": items, "has_more": False}
+
+
 @router.post("/faults", status_code=201)
 async def create_fault(request: Request) -> JSONResponse:
     app = await _app(request)
@@ -140,7 +145,7 @@ async def list_faults(request: Request) -> dict[str, Any]:
             .where((SimFault.remaining.is_(None)) | (SimFault.remaining > 0))
             .order_by(SimFault.created_at, SimFault.id)
         )
-        return {"data": [service.fault_object(row) for row in rows]}
+        return _list([service.fault_object(row) for row in rows])
 
 
 @router.delete("/faults")
@@ -311,5 +316,5 @@ async def list_deliveries(request: Request) -> dict[str, Any]:
     raw_limit = request.query_params.get("limit", "50")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 200:
         raise errors.invalid("parameter_invalid", "limit must be an integer from 1 to 200", param="limit")
-    return {"data": await _emitter(request).deliveries(app.app_id, int(raw_limit))}
+    return _list(await _emitter(request).deliveries(app.app_id, int(raw_limit)))
 
