@@ -81,7 +81,7 @@ def test_delete_removes_the_endpoint(hooks, horg, hapi):
         ({"url": "https://hooks.example.com/#x", "events": ["*"]}, "url", "parameter_invalid", "url must not contain a fragment (#…)"),
         ({"url": "https://hooks.example.com:99999/", "events": ["*"]}, "url", "parameter_invalid",
          "url must be a valid URL such as https://example.com/webhooks"),
-        ({"url": URL, "events": []}, "events", "parameter_invalid", "events must have at least 1 items"),
+        ({"url": URL, "events": []}, "events", "parameter_invalid", "events must not be empty"),
         ({"url": URL, "events": ["*", "embedded_signup.session.completed"]}, "events", "parameter_invalid",
          'events must be ["*"] alone or a list of event types'),
         ({"url": URL, "events": "*"}, "events", "parameter_invalid", "events must be an array"),

@@ -37,6 +37,10 @@ def nul_params(value: Any, loc: tuple[Any, ...] = ()) -> Iterator[str]:
             yield from nul_params(item, (*loc, index))
 
 
+def _items(count: int) -> str:
+    return "1 item" if count == 1 else f"{count} items"
+
+
 def _phrase(kind: str, msg: str, ctx: dict[str, Any]) -> tuple[str, str]:
     """(code, predicate) for one pydantic error, phrased to follow the parameter's name."""
     if kind == "missing":
@@ -50,9 +54,11 @@ def _phrase(kind: str, msg: str, ctx: dict[str, Any]) -> tuple[str, str]:
             return "parameter_invalid", "must not be empty"
         return "parameter_invalid", f"must be at least {ctx['min_length']} characters"
     if kind == "too_long":
-        return "parameter_invalid", f"must have at most {ctx['max_length']} items"
+        return "parameter_invalid", f"must have at most {_items(ctx['max_length'])}"
     if kind == "too_short":
-        return "parameter_invalid", f"must have at least {ctx['min_length']} items"
+        if ctx.get("min_length") == 1:
+            return "parameter_invalid", "must not be empty"
+        return "parameter_invalid", f"must have at least {_items(ctx['min_length'])}"
     if kind == "string_type":
         return "parameter_invalid", "must be a string"
     if kind in ("int_type", "int_parsing", "int_from_float"):
