@@ -7,8 +7,9 @@ one stage of `POST /v1/organization/embedded-signup/sessions` to the one before,
 The rungs reuse Roost's own pieces (its app, middleware, authentication dependency, body parsing,
 validation model and transaction); the ladder's routes exist only in this script's server, never
 in Roost. The last rung, `direct`, is the create with the dependency injection and the database
-layer taken out, to show what rewriting the hot path without them could gain at most. Rounds alternate the rungs so that a change in the machine's speed touches all of them;
-the table shows each rung's median. See docs/performance.md ("Where a create's CPU goes").
+layer taken out, to show what rewriting the hot path without them could gain at most. Rounds
+alternate the rungs so that a change in the machine's speed touches all of them; the table shows
+each rung's median. See docs/performance.md ("Where a create's CPU goes").
 """
 
 import argparse
@@ -95,12 +96,11 @@ def serve(port: int) -> None:
 
     from roost.app import create_app
     from roost.config import Settings
+    from roost.kit.timeutil import now_ms
     from roost.kit.web import parse_model, read_json_object
     from roost.organizations.auth import require_admin_key
-    from roost.organizations.service import Caller, cached_mode_settings
+    from roost.organizations.service import Caller, cached_caller, cached_mode_settings, key_hash_of, lookup_key
     from roost.runtime import Runtime, build_runtime, get_db, runtime_dependency
-    from roost.kit.timeutil import now_ms
-    from roost.organizations.service import cached_caller, key_hash_of, lookup_key
     from roost.sessions import service
     from roost.sessions.schemas import SessionCreateParams
 

@@ -95,8 +95,8 @@ def transition(
 
 
 def emit_webhook(db: AsyncSession, session: SignupSession, type: str, data: dict[str, Any], at: int) -> None:
-    """An outbound webhook event about this session's organization (SPEC 7.1), and the
-    `webhook.emitted` entry of the session's timeline that names it."""
+    """An outbound webhook event about this session (SPEC 7.1), and the `webhook.emitted` entry
+    of the session's timeline that names it (SPEC 3.5)."""
     event_id = outbox.emit(db, organization_id=session.organization_id, livemode=session.livemode, type=type, data=data, at=at)
     record_event(db, session, "webhook.emitted", at, {"event_id": event_id, "type": type})
 
