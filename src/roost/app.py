@@ -17,6 +17,7 @@ from roost.observability import RequestContextMiddleware
 from roost.openapi_support import build_openapi
 from roost.hosted.endpoints import platform_router as roost_js_router
 from roost.audit.endpoints import router as audit_router
+from roost.hosted.endpoints import is_hosted_path, with_security_headers
 from roost.hosted.endpoints import router as hosted_router
 from roost.inbound.endpoints import router as inbound_router
 from roost.organizations.endpoints import router as organization_router
@@ -47,7 +48,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
                 await task
             await runtime.close()
 
-    app = FastAPI(title="Roost", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # No redirect for a trailing slash: it would be a 307 to an address built from the request's
+    # Host header (not ROOST_PUBLIC_URL); such a path is a 404 like any other unknown one.
+    app = FastAPI(title="Roost", version=__version__, description=DESCRIPTION, lifespan=lifespan, redirect_slashes=False)
     app.state.runtime = runtime
     app.include_router(sessions_router)
     app.include_router(organization_router)
@@ -82,7 +85,9 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
             )
         else:
             problem = errors.not_found(f"Unrecognized request URL ({request.method} {request.url.path})")
-        return error_response(problem, request_id(request))
+        response = error_response(problem, request_id(request))
+        # No route answered, so no HostedRoute added the page's headers (SPEC 4.3: every response).
+        return with_security_headers(response) if is_hosted_path(request.url.path) else response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, error: RequestValidationError):

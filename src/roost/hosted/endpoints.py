@@ -60,12 +60,21 @@ class HostedRoute(APIRoute):
                 response = await handler(request)
             except errors.ApiError as error:
                 response = error_response(error, request.scope.get("state", {}).get("request_id"))
-            for name, value in service.security_headers(service.API_CSP).items():
-                response.headers.setdefault(name, value)
-            response.headers.setdefault("Cache-Control", "no-store")
-            return response
+            return with_security_headers(response)
 
         return route
+
+
+def with_security_headers(response: Response) -> Response:
+    """The hosted headers, where a route has not set its own (the page sets its own CSP)."""
+    for name, value in service.security_headers(service.API_CSP).items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def is_hosted_path(path: str) -> bool:
+    return path == "/embed" or path.startswith("/embed/")
 
 
 router = APIRouter(prefix="/embed", route_class=HostedRoute, include_in_schema=False)
