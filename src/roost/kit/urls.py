@@ -3,6 +3,7 @@
 import re
 from urllib.parse import urlsplit
 
+MAX_REDIRECT_URI_LENGTH = 2048
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 # Schemes that run code or read local data in the browser: never a place to send a user.
 FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob", "about", "filesystem"})
@@ -11,8 +12,8 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 def redirect_uri_problem(uri: str, *, allow_insecure: bool = False) -> str | None:
     """None when `uri` is an acceptable redirect URI, else a predicate saying why not."""
-    if not 1 <= len(uri) <= 2048:
-        return "must be 1 to 2048 characters"
+    if not 1 <= len(uri) <= MAX_REDIRECT_URI_LENGTH:
+        return f"must be 1 to {MAX_REDIRECT_URI_LENGTH} characters"
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in uri):
         return "must not contain spaces or control characters"
     match = _SCHEME.match(uri)

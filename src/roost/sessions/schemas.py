@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from roost.kit.timeutil import to_iso
-from roost.kit.urls import redirect_uri_problem
+from roost.kit.urls import MAX_REDIRECT_URI_LENGTH, redirect_uri_problem
 from roost.sessions.models import SessionEvent, SignupSession
 from roost.sessions.prefill import Prefill
 
@@ -35,6 +35,12 @@ def normalize_locale(value: str) -> str:
     return "-".join(parts)
 
 
+def _string_length(schema: dict[str, Any], low: int, high: int) -> None:
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch.update(minLength=low, maxLength=high)
+
+
 class SessionCreateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +48,8 @@ class SessionCreateParams(BaseModel):
         None,
         description="Where to send the user with the result. https://, http:// to localhost only, or an app scheme.",
         examples=["https://example.com/whatsapp/callback"],
+        # Checked by _redirect_uri with its own message; declared for the OpenAPI document.
+        json_schema_extra=lambda schema: _string_length(schema, 1, MAX_REDIRECT_URI_LENGTH),
     )
     state: str | None = Field(
         None,
