@@ -77,7 +77,14 @@ def test_each_request_gets_its_own_request_id(roost):
 # -- unknown routes and methods ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/nope", "/v1/organization/nope", "/v1/organization/embedded-signup/sessions/wss_1/nope"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope", "/v1/organization/nope", "/v1/organization/embedded-signup/sessions/wss_1/nope",
+        # A trailing slash is another path: no redirect (it would be built from the Host header).
+        "/v1/organization/embedded-signup/sessions/", "/healthz/",
+    ],
+)
 def test_an_unknown_route_is_a_404_in_the_error_shape(roost, path):
     with roost.http() as http:
         response = http.get(path)
@@ -309,6 +316,10 @@ def test_the_create_body_is_session_create_params_with_the_seeds_fields(openapi)
     params = resolve(openapi, body_schema)
     assert params["additionalProperties"] is False
     assert set(SEED_BODY) <= set(params["properties"])
+    # The seed page's "Minimum string length: 1", and SPEC 3.1's 2048, as the server checks them.
+    lengths = {field: [(b.get("minLength"), b.get("maxLength")) for b in params["properties"][field]["anyOf"] if b["type"] == "string"]
+               for field in ("redirect_uri", "state")}
+    assert lengths == {"redirect_uri": [(1, 2048)], "state": [(1, 512)]}
 
     prefill = resolve(openapi, params["properties"]["prefill"])
     business = resolve(openapi, prefill["properties"]["business"])
@@ -336,3 +347,46 @@ def test_human_docs_are_served(roost):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+# -- operations that take no body ------------------------------------------------------------------
+
+BAD_BODIES = [
+    ({"json": {"reason": "x"}}, 400, "parameter_unknown"),
+    ({"content": b"garbage", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
+    ({"content": b"{bad", "headers": {"Content-Type": "application/json"}}, 400, "body_invalid_json"),
+]
+
+
+def no_body_operations(api) -> dict:
+    """(method, path, what tells that nothing happened) of each operation that takes no body."""
+    session = api.post(SESSIONS, json={}).json()
+    key = api.post(ADMIN_KEYS, json={}).json()
+    webhook = api.post("/v1/organization/webhooks", json={"url": "https://example.com/hook", "events": ["*"]}).json()
+    secret = api.get(SETTINGS).json()["redirect_secret"]
+    events = lambda: [e["type"] for e in api.get(f"{SESSIONS}/{session['id']}/events").json()["data"]]  # noqa: E731
+    return {
+        "cancel": ("DELETE", f"{SESSIONS}/{session['id']}", lambda: api.get(f"{SESSIONS}/{session['id']}").json()["status"] == "pending"),
+        "new link": ("POST", f"{SESSIONS}/{session['id']}/link", lambda: "session.link_refreshed" not in events()),
+        "revoke key": ("DELETE", f"{ADMIN_KEYS}/{key['id']}", lambda: api.get(ADMIN_KEYS).json()["data"][0]["revoked_at"] is None),
+        "rotate": ("POST", f"{SETTINGS}/redirect-secret/rotate", lambda: api.get(SETTINGS).json()["redirect_secret"] == secret),
+        "delete webhook": ("DELETE", f"/v1/organization/webhooks/{webhook['id']}", lambda: api.get(f"/v1/organization/webhooks/{webhook['id']}").status_code == 200),
+        "disconnect profile": ("DELETE", "/v1/organization/whatsapp/business-profiles/wabp_3MvNoLElMPgIciR5UfJVeaSZNVm", lambda: True),
+    }
+
+
+@pytest.mark.parametrize("bad", BAD_BODIES, ids=["unknown field", "not json", "bad json"])
+def test_an_operation_without_parameters_refuses_a_body_and_does_nothing(api, bad):
+    options, status, code = bad
+    for name, (method, path, unchanged) in no_body_operations(api).items():
+        response = api.request(method, path, **options)
+        error = assert_error(response, status, "invalid_request_error", code)
+        if code == "parameter_unknown":
+            assert error["param"] == "reason", name
+        assert unchanged(), name
+
+
+def test_an_operation_without_parameters_takes_an_empty_object(api):
+    session = api.post(SESSIONS, json={}).json()
+    assert api.post(f"{SESSIONS}/{session['id']}/link", json={}).status_code == 200
+    assert api.request("DELETE", f"{SESSIONS}/{session['id']}", json={}).status_code == 200

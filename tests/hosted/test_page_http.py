@@ -152,6 +152,24 @@ def test_every_hosted_response_has_the_security_headers(browser_a, path):
     assert_page_headers(browser_a.client.get(path))
 
 
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", "/embed/nope", 404),
+        ("GET", "/embed/api/nope", 404),
+        ("GET", "/embed", 404),
+        ("GET", "/embed/connect/", 404),  # no redirect to a Host-built address
+        ("POST", "/embed/connect?token=nope", 405),
+        ("HEAD", "/embed/connect?token=nope", 405),
+    ],
+)
+def test_answers_no_hosted_route_gives_still_have_the_security_headers(browser_a, method, path, status):
+    response = browser_a.client.request(method, path)
+    assert response.status_code == status
+    assert_page_headers(response)
+    assert response.headers["cache-control"] == "no-store"
+
+
 def test_the_page_api_has_the_security_headers_on_errors_too(browser_a):
     response = browser_a.call("status", token="x" * 43)
     assert response.status_code == 404
@@ -291,7 +309,8 @@ def test_the_status_shows_a_cancellation_by_the_platform(api, browser_a):
 def test_a_message_must_be_metas(api, browser_a):
     session = create_session(api)
     browser_a.call("launch", token=token_of(session))
-    for message in ["not json", {"type": "OTHER"}, 42, None]:
+    deep = '{"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH", "data": ' + "[" * 5000 + "]" * 5000 + "}"
+    for message in ["not json", {"type": "OTHER"}, 42, None, deep]:
         response = browser_a.call("message", token=token_of(session), message=message)
         assert response.status_code == 400
         assert response.json()["error"]["param"] == "message"

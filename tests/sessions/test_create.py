@@ -456,12 +456,40 @@ def test_missing_state_is_listed_with_other_problems(roost, org, api):
 
 @pytest.mark.parametrize(
     "content",
-    [b'{"state": ', b"{'state': 'x'}", b'{"state": "x",}', b"state=x", b'{"metadata": {"x": NaN}}', b'{"state": "\xff"}'],
-    ids=["truncated", "single-quotes", "trailing-comma", "form", "nan", "bad-utf8"],
+    [
+        b'{"state": ', b"{'state': 'x'}", b'{"state": "x",}', b"state=x", b'{"metadata": {"x": NaN}}', b'{"state": "\xff"}',
+        b'{"metadata": {"x": 1e400}}', b'{"metadata": {"x": [-1.5e999]}}',
+    ],
+    ids=["truncated", "single-quotes", "trailing-comma", "form", "nan", "bad-utf8", "infinite", "minus-infinite"],
 )
 def test_malformed_json_is_400_body_invalid_json(roost, org, api, content):
     response = api.post(SESSIONS, content=content, headers={"Content-Type": "application/json"})
     assert_error(response, 400, "body_invalid_json")
+    assert_nothing_stored(roost, org)
+
+
+def test_a_number_too_large_for_json_is_named(api):
+    # Python would read it as infinity: stored, it could never be answered (a 500 on every read).
+    response = api.post(SESSIONS, content=b'{"metadata": {"x": 1e400}}', headers={"Content-Type": "application/json"})
+    error = assert_error(response, 400, "body_invalid_json")
+    assert "the number 1e400 is too large" in error["message"]
+
+
+def nested(depth: int) -> bytes:
+    """A create body whose objects and arrays nest `depth` levels (the body itself is level 1)."""
+    return b'{"metadata": {"x": ' + b"[" * (depth - 2) + b"1" + b"]" * (depth - 2) + b"}}"
+
+
+def test_a_body_nested_32_levels_is_accepted(api):
+    response = api.post(SESSIONS, content=nested(32), headers={"Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("depth", [33, 5_000, 20_000])
+def test_a_body_nested_deeper_is_400_body_too_deep(roost, org, api, depth):
+    response = api.post(SESSIONS, content=nested(depth), headers={"Content-Type": "application/json"})
+    error = assert_error(response, 400, "body_too_deep")
+    assert error["message"] == "The body nests objects and arrays more than 32 levels deep"
     assert_nothing_stored(roost, org)
 
 

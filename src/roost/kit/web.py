@@ -1,6 +1,7 @@
 """HTTP helpers shared by every feature: strict JSON bodies and the error response."""
 
 import json
+import math
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -19,8 +20,36 @@ def error_response(error: errors.ApiError, request_id: str | None) -> JSONRespon
     return JSONResponse(error.body(request_id), status_code=error.status, headers=error.headers)
 
 
+MAX_BODY_DEPTH = 32  # objects and arrays inside each other; the body itself is level 1
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    # Python reads 1e400 as infinity, which no JSON answer (nor PostgreSQL's jsonb) can hold.
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit` (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
@@ -50,14 +79,19 @@ async def read_json_object(request: Request) -> dict[str, Any]:
             f"The body must be JSON sent with 'Content-Type: application/json' (got '{media_type or 'none'}')",
         )
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError) as problem:
         where = f" at line {problem.lineno} column {problem.colno}" if isinstance(problem, json.JSONDecodeError) else ""
         raise errors.invalid("body_invalid_json", f"The body is not valid UTF-8 JSON{where}: {problem}") from None
+    except RecursionError:  # nested far deeper than the limit below: the parser gave up
+        raise _too_deep() from None
     if not isinstance(data, dict):
         raise errors.invalid(
             "body_not_object", f"The body must be a JSON object ({{…}}), not {type(data).__name__ if data is not None else 'null'}"
         )
+    # Only a body with that many brackets can be that deep: ordinary bodies skip the walk.
+    if raw.count(b"{") + raw.count(b"[") > MAX_BODY_DEPTH and _depth_exceeds(data, MAX_BODY_DEPTH):
+        raise _too_deep()
     if b"\\u0000" in raw:  # the only way a NUL gets into JSON text; rare, so the walk is too
         problems = [
             {"param": param, "code": "parameter_invalid", "message": f"{param} {NUL_PROBLEM}"} for param in nul_params(data)
@@ -65,6 +99,23 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         if problems:
             raise errors.validation_error(problems)
     return data
+
+
+async def read_no_body(request: Request) -> None:
+    """For an operation that takes no parameters: nothing, or `{}`. Anything else is refused as
+    any body is (413, 415, 400 for bad JSON), and each field as unknown: a parameter a client
+    thought it was passing must not be silently ignored."""
+    body = await read_json_object(request)
+    if body:
+        raise errors.validation_error(
+            [{"param": key, "code": "parameter_unknown", "message": f"{key} is not a known parameter"} for key in body]
+        )
+
+
+def _too_deep() -> errors.ApiError:
+    return errors.invalid(
+        "body_too_deep", f"The body nests objects and arrays more than {MAX_BODY_DEPTH} levels deep"
+    )
 
 
 def _too_large() -> errors.ApiError:

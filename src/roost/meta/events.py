@@ -56,14 +56,14 @@ def _text(value: Any, limit: int = 64) -> str | None:
 
 def parse_message(raw: str | dict[str, Any]) -> SignupMessage | None:
     """A WA_EMBEDDED_SIGNUP event from its JSON string (or object); None for anything else."""
-    if isinstance(raw, str):
-        try:
+    try:
+        if isinstance(raw, str):
             raw = json.loads(raw)
-        except ValueError:
+        if not isinstance(raw, dict) or raw.get("type") != "WA_EMBEDDED_SIGNUP":
             return None
-    if not isinstance(raw, dict) or raw.get("type") != "WA_EMBEDDED_SIGNUP":
-        return None
-    if any(nul_params(raw)):  # never from Meta, and PostgreSQL could not store it
+        if any(nul_params(raw)):  # never from Meta, and PostgreSQL could not store it
+            return None
+    except (ValueError, RecursionError):  # not JSON, or nested past any message of Meta's
         return None
     event = _text(raw.get("event")) or ""
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}

@@ -247,7 +247,7 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
         received.relay_ids.append(relay.id)
     try:
         payload = json.loads(raw_body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         payload = None  # relayed as it is; nothing in it for Roost
     for entry, change in _changes(payload):
         value = change["value"]

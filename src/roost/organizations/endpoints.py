@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit import errors
 from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
-from roost.kit.web import parse_model, read_json_object
+from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.openapi_support import body_of, errors_for, one_of, query_parameters
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
@@ -50,7 +50,10 @@ async def create_admin_key(
 
 
 @router.delete("/admin-keys/{key_id}", summary="Revoke an admin key", responses=errors_for(401, 404))
-async def revoke_admin_key(key_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+async def revoke_admin_key(
+    request: Request, key_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> dict:
+    await read_no_body(request)
     async with db.begin():
         key = None
         if has_prefix(key_id, "key"):
@@ -202,11 +205,13 @@ async def update_settings(
     openapi_extra=MODE_PARAMETER,
 )
 async def rotate_redirect_secret(
+    request: Request,
     mode: str | None = Query(None, include_in_schema=False),  # documented by MODE_PARAMETER
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
+    await read_no_body(request)
     livemode = _mode(caller, mode)
     async with db.begin():
         settings = await service.mode_settings(db, caller.organization_id, livemode, for_update=True)

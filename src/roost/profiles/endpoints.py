@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.audit import service as audit
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, to_iso
-from roost.kit.web import parse_model, read_json_object
+from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.openapi_support import METADATA_FILTER, body_of, errors_for, one_of, page_parameters, query_parameters, text
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
@@ -83,11 +83,13 @@ async def get_profile(profile_id: str, caller: Caller = Depends(require_admin_ke
     responses=errors_for(401, 404),
 )
 async def disconnect_profile(
+    request: Request,
     profile_id: str,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
+    await read_no_body(request)
     async with db.begin():
         profile = await service.get_profile(db, caller, profile_id, for_update=True)
         queued = await lifecycle.disconnect(db, profile, at=now_ms())

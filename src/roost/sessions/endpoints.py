@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.idempotency.service import check_key, run_idempotent
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
-from roost.kit.web import parse_model, read_json_object
+from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.openapi_support import (
     IDEMPOTENCY_KEY_HEADER,
     METADATA_FILTER,
@@ -172,7 +172,10 @@ async def get_session(session_id: str, caller: Caller = Depends(require_admin_ke
     response_model=EmbeddedSignupSession,
     responses=errors_for(401, 404, 409),
 )
-async def cancel_session(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+async def cancel_session(
+    request: Request, session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    await read_no_body(request)
     now = now_ms()
     async with db.begin():
         session = await service.get_session(db, caller, session_id, for_update=True)
@@ -190,11 +193,13 @@ async def cancel_session(session_id: str, caller: Caller = Depends(require_admin
     responses=errors_for(401, 404, 409),
 )
 async def refresh_link(
+    request: Request,
     session_id: str,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
+    await read_no_body(request)
     now = now_ms()
     async with db.begin():
         session = await service.get_session(db, caller, session_id, for_update=True)

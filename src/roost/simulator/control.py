@@ -16,7 +16,7 @@ from roost.kit import errors
 from roost.kit.ids import new_id, random_base62
 from roost.kit.simulated_meta import SIMULATED_GRAPH_VERSION, SimulatedApp, simulated_app_for
 from roost.kit.timeutil import now_ms
-from roost.kit.web import parse_model, read_json_object
+from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.organizations.service import authenticate
 from roost.simulator import service, webhooks
 from roost.simulator.models import SimFault, SimPhoneNumber, SimWaba, SimWabaShare
@@ -151,6 +151,7 @@ async def list_faults(request: Request) -> dict[str, Any]:
 @router.delete("/faults")
 async def clear_faults(request: Request) -> dict[str, Any]:
     app = await _app(request)
+    await read_no_body(request)
     async with _sim(request).sessions() as db, db.begin():
         return {"deleted": await service.delete_faults(db, app.app_id)}
 
@@ -158,6 +159,7 @@ async def clear_faults(request: Request) -> dict[str, Any]:
 @router.delete("/faults/{fault_id}")
 async def delete_fault(request: Request, fault_id: str) -> dict[str, Any]:
     app = await _app(request)
+    await read_no_body(request)
     async with _sim(request).sessions() as db, db.begin():
         fault = await db.get(SimFault, fault_id)
         if fault is None or fault.app_id != app.app_id:
@@ -260,6 +262,7 @@ async def _owned_waba(db: Any, app_id: str, waba_id: str) -> SimWaba:
 @router.post("/phone-numbers/{phone_id}/verify")
 async def verify_phone(request: Request, phone_id: str) -> dict[str, Any]:
     app = await _app(request)
+    await read_no_body(request)
     async with _sim(request).sessions() as db, db.begin():
         phone = await db.get(SimPhoneNumber, phone_id)
         if phone is None or await db.get(SimWabaShare, (phone.waba_id, app.app_id)) is None:

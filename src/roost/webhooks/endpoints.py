@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
-from roost.kit.web import parse_model, read_json_object
+from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.openapi_support import body_of, errors_for, one_of, page_parameters, query_parameters, text
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
@@ -131,7 +131,10 @@ async def update_endpoint(
     response_model=DeletedWebhookEndpoint,
     responses=errors_for(401, 404),
 )
-async def delete_endpoint(endpoint_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+async def delete_endpoint(
+    request: Request, endpoint_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    await read_no_body(request)
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         await service.delete_endpoint(db, endpoint)
