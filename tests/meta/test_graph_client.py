@@ -121,6 +121,22 @@ def test_the_wabas_phone_numbers_and_details_are_read(call, onboarded):
     assert phone["id"] == onboarded["phone_number_id"]
 
 
+def test_every_page_of_a_wabas_phone_numbers_is_read(roost, call, onboarded):
+    # Meta pages the list; a WABA with more numbers than a page must not lose the oldest ones.
+    for n in range(1, 230):
+        roost.sql(
+            "INSERT INTO sim_phone_numbers (id, waba_id, country_code, number, display_phone_number, verified_name, "
+            "code_verification_status, quality_rating, status, platform_type, is_on_biz_app, onboarded_at, created_at) "
+            "VALUES (:id, :waba, '1', :number, :number, 'Acme', 'VERIFIED', 'GREEN', 'CONNECTED', 'NOT_APPLICABLE', "
+            "false, :at, :at)",
+            id=f"9{n:05d}", waba=onboarded["waba_id"], number=f"555{n:07d}", at=n,
+        )
+    phones = call(lambda graph: graph.phone_numbers(onboarded["waba_id"], onboarded["token"]))
+    ids = [phone["id"] for phone in phones]
+    assert len(ids) == 230 == len(set(ids))  # three pages of 100
+    assert {f"9{n:05d}" for n in range(1, 230)} | {onboarded["phone_number_id"]} == set(ids)
+
+
 def test_subscribing_the_app_to_a_waba(roost, app, call, onboarded):
     result = call(lambda graph: graph.subscribe_app(onboarded["waba_id"], onboarded["token"]))
 

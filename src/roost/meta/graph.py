@@ -18,6 +18,8 @@ import structlog
 log = structlog.get_logger("roost.meta")
 
 RETRY_DELAYS = (0.2, 1.0)
+PHONE_NUMBERS_PAGE = 100  # the most Graph API list edges give at once
+MAX_PHONE_NUMBER_PAGES = 50  # a bound on a paging loop, far above any WABA's numbers
 # Graph error codes Meta documents as temporary (service unavailable, rate limits, 5xx kin).
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 133004})
 
@@ -181,8 +183,18 @@ class GraphClient:
         )
 
     async def phone_numbers(self, waba_id: str, token: str) -> list[dict[str, Any]]:
-        body = await self._call("GET", f"{waba_id}/phone_numbers", token=token, retry_transient=True)
-        return list(body.get("data") or [])
+        """Every number of the WABA: Meta pages the list (25 by default), so follow its cursors."""
+        numbers: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": PHONE_NUMBERS_PAGE}
+        for _ in range(MAX_PHONE_NUMBER_PAGES):
+            body = await self._call("GET", f"{waba_id}/phone_numbers", token=token, params=params, retry_transient=True)
+            numbers += body.get("data") or []
+            paging = body.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                break
+            params = {"limit": PHONE_NUMBERS_PAGE, "after": after}
+        return numbers
 
     async def phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
         return await self._call("GET", phone_number_id, token=token, retry_transient=True)
