@@ -368,6 +368,26 @@ def test_an_unverified_number_is_registered_once_meta_says_it_is_verified(roost,
     assert sim_register_attempts(roost, session["phone_number_id"]) == ["registered"]
 
 
+def test_a_number_a_platform_tried_to_register_while_unverified_is_registered_once_verified(roost, api):
+    session = play(api, phone_verified=False)
+    phone = only_phone(api, session)
+    # The platform retries too early: Meta refuses, the number is not verified yet.
+    api.post(f"/v1/organization/whatsapp/phone-numbers/{phone['id']}/register", json={})
+    assert sim_register_attempts(roost, session["phone_number_id"]) == ["not_verified"]
+
+    time.sleep(1.0)  # as above: no check of the server's own worker may straddle the flip
+    assert api.post(f"/_sim/control/phone-numbers/{session['phone_number_id']}/verify").status_code == 200
+    roost.sql("UPDATE phone_numbers SET updated_at = updated_at - 600000 WHERE id = :id", id=phone["id"])
+    wait_until(lambda: phone_row(roost, phone["id"])[1], timeout=10)
+    assert only_phone(api, session)["cloud_api_registered"] is True
+    assert only_phone(api, session)["registration_error"] is None
+    assert sim_register_attempts(roost, session["phone_number_id"]) == ["not_verified", "registered"]
+    # Registered: later checks leave it alone.
+    roost.sql("UPDATE phone_numbers SET updated_at = updated_at - 600000 WHERE id = :id", id=phone["id"])
+    run_worker(roost)
+    assert sim_register_attempts(roost, session["phone_number_id"]) == ["not_verified", "registered"]
+
+
 # -- outcomes without a connection --------------------------------------------------------------
 
 

@@ -387,7 +387,10 @@ class Provisioner:
 
     async def register_newly_verified(self, now: int, limit: int = 20) -> int:
         """Numbers that finished signup unverified are registered once Meta says they are verified
-        (checked every few minutes, for the 14 days in which Meta allows registration)."""
+        (checked every few minutes, for the 14 days in which Meta allows registration). An attempt
+        made while the number was unverified (a platform's retry) does not take it off the list:
+        that attempt failed for a reason that is now gone. Meta's answer VERIFIED is stored before
+        registering, so each verification leads to one attempt at most, never a blind repeat."""
         async with self.sessions() as db:
             async with db.begin():
                 phones = list(
@@ -397,7 +400,6 @@ class Provisioner:
                             PhoneNumber.code_verification_status != "VERIFIED",
                             PhoneNumber.cloud_api_registered.is_(False),
                             PhoneNumber.is_on_biz_app.is_(False),
-                            PhoneNumber.registration_attempts == 0,
                             PhoneNumber.onboarded_at > now - REGISTRATION_WINDOW_MS,
                             PhoneNumber.updated_at < now - VERIFICATION_CHECK_EVERY_MS,
                         )
