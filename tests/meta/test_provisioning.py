@@ -372,7 +372,12 @@ def test_a_number_a_platform_tried_to_register_while_unverified_is_registered_on
     session = play(api, phone_verified=False)
     phone = only_phone(api, session)
     # The platform retries too early: Meta refuses, the number is not verified yet.
-    api.post(f"/v1/organization/whatsapp/phone-numbers/{phone['id']}/register", json={})
+    refused = api.post(f"/v1/organization/whatsapp/phone-numbers/{phone['id']}/register", json={})
+    assert refused.status_code == 424, refused.text
+    error = refused.json()["error"]
+    assert (error["type"], error["code"], error["phone_number_id"]) == ("provider_error", "registration_failed", phone["id"])
+    assert error["provider"]["code"] == 133006 and error["provider"]["fbtrace_id"]
+    assert only_phone(api, session)["registration_error"]["code"] == 133006  # the number says the same
     assert sim_register_attempts(roost, session["phone_number_id"]) == ["not_verified"]
 
     time.sleep(1.0)  # as above: no check of the server's own worker may straddle the flip
@@ -919,3 +924,18 @@ def test_a_bad_list_query_is_refused(api, params, code, param):
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
     assert (error["code"], error["param"]) == (code, param)
+
+
+
+def test_a_registration_meta_does_not_answer_is_502(roost, api):
+    add_fault(api, call="register", kind="graph_error", meta_code=133005)
+    session = play(api)
+    phone = only_phone(api, session)
+    add_fault(api, call="register", kind="http_error", status=503)  # a bare 503, as from a proxy
+
+    response = api.post(f"{PHONES}/{phone['id']}/register")
+
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["phone_number_id"]) == ("api_error", "meta_unavailable", phone["id"])
+    assert only_phone(api, session)["cloud_api_registered"] is False

@@ -16,7 +16,7 @@ from roost.openapi_support import METADATA_FILTER, body_of, errors_for, one_of, 
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
-from roost.profiles.models import BusinessProfile
+from roost.profiles.models import BusinessProfile, PhoneNumber
 from roost.runtime import Runtime, get_db, runtime_dependency
 
 log = structlog.get_logger("roost.profiles")
@@ -161,9 +161,11 @@ async def read_access_token(
     "/phone-numbers/{phone_id}/register",
     summary="Register a phone number on the Cloud API (one attempt)",
     description="Meta allows 10 registration attempts per number in 72 hours, so Roost never retries on its "
-    "own: call this after fixing the cause in `registration_error` (for example with the number's existing PIN).",
+    "own: call this after fixing the cause in `registration_error` (for example with the number's existing PIN). "
+    "If Meta refuses, the answer is `424 registration_failed` with Meta's error in `error.provider` "
+    "(`502 meta_unavailable` if Meta could not be reached); the number's `registration_error` says the same.",
     openapi_extra=body_of(RegisterParams),
-    responses=errors_for(400, 401, 404, 409),
+    responses=errors_for(400, 401, 404, 409, 424, 502),
 )
 async def register_phone(
     phone_id: str,
@@ -180,7 +182,21 @@ async def register_phone(
             raise errors.conflict("profile_disconnected", "This number's business profile is disconnected")
         if phone.cloud_api_registered:
             raise errors.conflict("phone_already_registered", "This number is already registered on the Cloud API")
-    await runtime.provisioner.register_number(phone.id, params.pin)
+    registered = await runtime.provisioner.register_number(phone.id, params.pin)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         phone = await service.get_phone_number(fresh, caller, phone_id)
+    if not registered:
+        raise _registration_refused(phone)
     return service.phone_object(phone)
+
+
+def _registration_refused(phone: PhoneNumber) -> errors.ApiError:
+    """The attempt's outcome as an error (SPEC 2): Meta's refusal, or Meta out of reach."""
+    meta = phone.registration_error or {}
+    provider = {key: meta.get(key) for key in ("code", "message", "fbtrace_id")}
+    extra = {"phone_number_id": phone.id, "provider": provider}
+    if meta.get("code") is None:  # no answer from Meta: nothing it refused
+        return errors.ApiError(502, "api_error", "meta_unavailable", "Meta could not be reached; try again later", extra=extra)
+    return errors.ApiError(
+        424, "provider_error", "registration_failed", f"Meta refused to register this number: {meta.get('message')}", extra=extra
+    )
