@@ -230,6 +230,12 @@ def orgs_set_meta(
     forward_url: str | None = typer.Option(
         None, "--forward-url", help="Relay this app's Meta webhooks, unchanged, to this URL (needs --app-id)"
     ),
+    graph_url: str | None = typer.Option(None, "--graph-url", help="Graph API base URL (default: ROOST_META_GRAPH_URL)"),
+    graph_version: str | None = typer.Option(None, "--graph-version", help="Graph API version, e.g. v25.0"),
+    sdk_url: str | None = typer.Option(None, "--sdk-url", help="Meta's JavaScript SDK URL; {locale} is replaced"),
+    dialog_origins: list[str] | None = typer.Option(
+        None, "--dialog-origin", help="An origin of Meta's dialog the hosted page accepts messages from (repeat it)"
+    ),
 ) -> None:
     """Set the organization's live-mode Meta app (overrides the server's ROOST_META_* values)."""
     from pydantic import ValidationError
@@ -239,14 +245,15 @@ def orgs_set_meta(
     given = {
         "app_id": app_id, "app_secret": app_secret, "config_id": config_id, "system_user_token": system_user_token,
         "verify_token": verify_token, "partner_type": partner_type, "credit_line_id": credit_line_id,
-        "forward_url": forward_url,
+        "forward_url": forward_url, "graph_url": graph_url, "graph_version": graph_version, "sdk_url": sdk_url,
+        "dialog_origins": dialog_origins or None,
     }
     given = {name: value for name, value in given.items() if value is not None}
     if not given:
         typer.echo("Nothing to set: pass at least one option (see --help).", err=True)
         raise typer.Exit(2)
     try:
-        MetaSettingsParams.model_validate(given)
+        given = MetaSettingsParams.model_validate(given).model_dump(include=set(given))  # origins normalised
     except ValidationError as problem:
         typer.echo(f"Invalid value: {problem.errors()[0]['loc'][0]}: {problem.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from None

@@ -192,6 +192,22 @@ def test_live_mode_csp_names_metas_hosts(start_roost):
     assert page_config(response)["meta"]["sdk_url"] == "https://connect.facebook.net/en_US/sdk.js"
 
 
+def test_an_organizations_own_sdk_and_dialog_origins_shape_its_live_page(start_roost):
+    server = start_roost(meta_app_id="1234567890", meta_app_secret="live-secret", meta_config_id="987654321")
+    org = server.new_org(live=True)
+    with org.client(org.keys["live"]) as live:
+        meta = {"sdk_url": "https://sdk.example.net/{locale}/sdk.js", "dialog_origins": ["https://dialog.example.net"]}
+        assert live.patch("/v1/organization/settings", json={"meta": meta}).status_code == 200
+        session = create_session(live)
+    response = httpx.get(session["url"])
+    csp = csp_directives(response)
+    assert "https://sdk.example.net" in csp["script-src"] and "https://connect.facebook.net" not in csp["script-src"]
+    assert "https://dialog.example.net" in csp["frame-src"] and "https://www.facebook.com" not in csp["frame-src"]
+    config = page_config(response)["meta"]
+    assert config["sdk_url"] == "https://sdk.example.net/en_US/sdk.js"
+    assert config["dialog_origins"] == ["https://dialog.example.net"]
+
+
 def test_a_tech_providers_customer_is_told_to_add_a_payment_method(api, browser_a):
     assert 'data-testid="payment-note"' in browser_a.page(create_session(api)).text
 

@@ -90,6 +90,26 @@ def test_the_secrets_are_stored_encrypted(roost, live_org, live):
     assert (row.meta_app_id, row.meta_config_id) == (APP_ID, CONFIG_ID)
 
 
+def test_where_the_app_talks_to_meta_is_the_servers_until_the_organization_sets_its_own(roost, live_org, live):
+    meta = configure(live)["meta"]
+    server = roost.runtime.settings
+    assert (meta["graph_url"], meta["graph_version"], meta["sdk_url"]) == (
+        server.meta_graph_url, server.meta_graph_version, server.meta_sdk_url
+    )
+    assert meta["dialog_origins"] == server.meta_dialog_origins.split(",")
+
+    own = {"graph_url": "https://graph.meta.example", "graph_version": "v30.1",
+           "sdk_url": "https://sdk.meta.example/{locale}/sdk.js", "dialog_origins": ["https://Dialog.Meta.Example:443"]}
+    meta = configure(live, **own)["meta"]
+    assert {name: meta[name] for name in own} == {**own, "dialog_origins": ["https://dialog.meta.example"]}
+    row = settings_row(roost, live_org.id, True)[0]._mapping
+    assert (row["meta_graph_url"], row["meta_graph_version"]) == ("https://graph.meta.example", "v30.1")
+
+    # null clears one: the server's value applies again.
+    meta = configure(live, graph_version=None)["meta"]
+    assert meta["graph_version"] == server.meta_graph_version and meta["graph_url"] == "https://graph.meta.example"
+
+
 def test_clearing_the_app_secret_makes_live_mode_unconfigured_again(roost, live_org, live):
     configure(live)
 
@@ -117,6 +137,12 @@ def test_a_solution_partner_names_its_credit_line(live):
         ({"app_secret": ""}, "parameter_invalid", "meta.app_secret"),
         ({"partner_type": "reseller"}, "parameter_invalid", "meta.partner_type"),
         ({"app_key": "1"}, "parameter_unknown", "meta.app_key"),
+        ({"graph_url": "http://graph.example.com"}, "parameter_invalid", "meta.graph_url"),
+        ({"graph_url": "https://graph.example.com/?x=1"}, "parameter_invalid", "meta.graph_url"),
+        ({"graph_version": "25.0"}, "parameter_invalid", "meta.graph_version"),
+        ({"sdk_url": "javascript:alert(1)"}, "parameter_invalid", "meta.sdk_url"),
+        ({"dialog_origins": []}, "parameter_invalid", "meta.dialog_origins"),
+        ({"dialog_origins": ["https://www.facebook.com", "https://x.com/path"]}, "parameter_invalid", "meta.dialog_origins[1]"),
     ],
 )
 def test_a_bad_meta_setting_is_refused_and_nothing_changes(roost, live_org, live, meta, code, param):
@@ -134,9 +160,16 @@ def test_a_bad_meta_setting_is_refused_and_nothing_changes(roost, live_org, live
 # -- test mode: the simulator's app ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["app_id", "app_secret", "config_id", "system_user_token", "verify_token", "credit_line_id"])
+@pytest.mark.parametrize(
+    "field",
+    ["app_id", "app_secret", "config_id", "system_user_token", "verify_token", "credit_line_id",
+     "graph_url", "graph_version", "sdk_url", "dialog_origins"],
+)
 def test_test_mode_refuses_meta_credentials(roost, org, api, field):
-    value = APP_ID if field in ("app_id", "config_id", "credit_line_id") else "some-secret"
+    value = {
+        "app_id": APP_ID, "config_id": APP_ID, "credit_line_id": APP_ID, "graph_url": "https://graph.example.com",
+        "graph_version": "v30.0", "sdk_url": "https://sdk.example.com/sdk.js", "dialog_origins": ["https://dialog.example.com"],
+    }.get(field, "some-secret")
     before = settings_row(roost, org.id, False)
 
     response = api.patch(SETTINGS, json={"meta": {field: value}})
@@ -239,6 +272,14 @@ def test_set_meta_makes_live_sessions_creatable(roost, live_org, live, tmp_path)
     assert SECRETS["app_secret"] not in repr(row)
 
 
+def test_set_meta_sets_where_the_app_talks_to_meta(roost, live_org, live, tmp_path):
+    cli(roost, tmp_path, "orgs", "set-meta", live_org.id, "--graph-version", "v30.0",
+        "--dialog-origin", "https://A.example", "--dialog-origin", "https://b.example:443")
+
+    meta = live.get(SETTINGS).json()["meta"]
+    assert (meta["graph_version"], meta["dialog_origins"]) == ("v30.0", ["https://a.example", "https://b.example"])
+
+
 def test_set_meta_leaves_test_mode_alone(roost, live_org, tmp_path):
     cli(roost, tmp_path, "orgs", "set-meta", live_org.id, "--app-id", APP_ID, "--partner-type", "solution_partner")
 
@@ -252,6 +293,8 @@ def test_set_meta_leaves_test_mode_alone(roost, live_org, tmp_path):
     [
         (("--app-id", "not-digits"), 2),
         (("--partner-type", "reseller"), 2),
+        (("--dialog-origin", "https://a.example/path"), 2),
+        (("--graph-url", "http://graph.example.com"), 2),
         ((), 2),
     ],
 )

@@ -61,10 +61,7 @@ class LiveRoost:
         settings = make_settings(backend, directory)
         if self.pg_url:
             settings = settings.model_copy(update={"database_url": self.pg_url})
-        self.server = RunningRoost(settings)
-        # Live Graph calls go to this server's simulator (over loopback, like Meta over the Internet).
-        self.server.runtime.settings.meta_graph_url = f"{self.server.base_url}/_sim/graph"
-        self.server.start()
+        self.server = RunningRoost(settings).start()
 
     def close(self) -> None:
         self.server.stop()
@@ -75,7 +72,10 @@ class LiveRoost:
         org = self.server.new_org(live=True)
         with org.client() as test, org.client(org.keys["live"]) as live:
             app = sim_app(test)
-            meta = {"app_id": app["app_id"], "app_secret": app["app_secret"], "config_id": app["config_id"]}
+            # Live Graph calls go to this server's simulator (over loopback, like Meta over the
+            # Internet), by the organization's own setting (SPEC 6: overridable per organization).
+            meta = {"app_id": app["app_id"], "app_secret": app["app_secret"], "config_id": app["config_id"],
+                    "graph_url": f"{self.server.base_url}/_sim/graph"}
             response = live.patch(SETTINGS, json={"meta": meta})
             assert response.status_code == 200, response.text
         return org

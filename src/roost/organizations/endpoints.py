@@ -98,7 +98,11 @@ def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
         "source": source,
         "app_id": app.app_id if app else settings.meta_app_id,
         "config_id": app.config_id if app else settings.meta_config_id,
-        "graph_version": app.graph_version if app else None,
+        # Where the app talks to Meta: the organization's values, else the server's (live mode).
+        "graph_url": app.graph_base_url if app and app.livemode else (settings.meta_graph_url or _server_graph_url(runtime, settings)),
+        "graph_version": app.graph_version if app else (settings.meta_graph_version or runtime.settings.meta_graph_version),
+        "sdk_url": app.sdk_url if app else (settings.meta_sdk_url or runtime.settings.meta_sdk_url),
+        "dialog_origins": list(app.dialog_origins) if app else (settings.meta_dialog_origins or _server_origins(runtime)),
         "app_secret_set": bool(app and app.app_secret),
         "system_user_token_set": bool(app and app.system_user_token),
         "verify_token_set": bool(app and app.verify_token),
@@ -106,6 +110,14 @@ def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
         "credit_line_id": app.credit_line_id if app else settings.meta_credit_line_id,
         "forward_url": _forward_url(runtime, settings),
     }
+
+
+def _server_graph_url(runtime: Runtime, settings: ModeSettings) -> str | None:
+    return runtime.settings.meta_graph_url if settings.livemode else None  # test mode: the simulator, in process
+
+
+def _server_origins(runtime: Runtime) -> list[str]:
+    return [origin.strip() for origin in runtime.settings.meta_dialog_origins.split(",") if origin.strip()]
 
 
 def _forward_url(runtime: Runtime, settings: ModeSettings) -> str | None:

@@ -49,6 +49,11 @@ class ModeSettings(Base):
     meta_verify_token_encrypted: Mapped[str | None] = mapped_column(Text)
     meta_partner_type: Mapped[str | None] = mapped_column(String(20))
     meta_credit_line_id: Mapped[str | None] = mapped_column(String(32))
+    # Where this organization's live app talks to Meta (None: the server's ROOST_META_* values).
+    meta_graph_url: Mapped[str | None] = mapped_column(Text)
+    meta_graph_version: Mapped[str | None] = mapped_column(String(16))
+    meta_sdk_url: Mapped[str | None] = mapped_column(Text)
+    meta_dialog_origins: Mapped[list | None] = mapped_column(JSON)
     # Where Meta sends this organization's WhatsApp messages (WABA override_callback_uri).
     messages_callback_url: Mapped[str | None] = mapped_column(Text)
     # SPEC 5.4: may an admin key of this mode read business tokens (access-token endpoint)?

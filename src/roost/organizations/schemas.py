@@ -1,8 +1,8 @@
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from roost.kit.timeutil import to_iso
 from roost.kit.urls import normalize_origin, origin_problem, redirect_uri_problem
@@ -14,6 +14,15 @@ class AdminKeyCreateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=100, description="A label to recognise the key by")
+
+
+def _origin(value: str) -> str:
+    if origin_problem(value):
+        raise ValueError(origin_problem(value))
+    return normalize_origin(value)
+
+
+Origin = Annotated[str, AfterValidator(_origin)]
 
 
 class MetaSettingsParams(BaseModel):
@@ -35,6 +44,29 @@ class MetaSettingsParams(BaseModel):
         description="Relay every webhook Meta sends to this organization's own app, unchanged (raw body and "
         "X-Hub-Signature-256), to this URL: your existing WhatsApp webhook handler",
     )
+    graph_url: str | None = Field(None, max_length=2048, description="Graph API base URL (ROOST_META_GRAPH_URL)")
+    graph_version: str | None = Field(None, pattern=r"^v\d{1,3}\.\d{1,3}$", description="Graph API version, e.g. v25.0")
+    sdk_url: str | None = Field(
+        None, max_length=2048, description="Meta's JavaScript SDK; {locale} is replaced (ROOST_META_SDK_URL)"
+    )
+    dialog_origins: list[Origin] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="Origins whose WA_EMBEDDED_SIGNUP messages the hosted page accepts (ROOST_META_DIALOG_ORIGINS)",
+    )
+
+    @field_validator("graph_url", "sdk_url")
+    @classmethod
+    def _meta_url(cls, value: str | None) -> str | None:
+        if value is not None and meta_url_problem(value):
+            raise ValueError(meta_url_problem(value))
+        return value
+
+    @field_validator("dialog_origins")
+    @classmethod
+    def _dialog_origins(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))  # each origin once
 
     @field_validator("forward_url")
     @classmethod
@@ -47,6 +79,19 @@ class MetaSettingsParams(BaseModel):
 META_SECRET_FIELDS = ("app_secret", "system_user_token", "verify_token")
 # The Meta settings test mode accepts (everything else of test mode is the simulator's).
 TEST_MODE_META_FIELDS = {"partner_type", "forward_url"}
+
+
+def meta_url_problem(value: str) -> str | None:
+    """None when `value` is a URL of Meta's side Roost may use: https://, or http:// to loopback."""
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "must be an https:// URL"
+    if parts.query or parts.fragment or not value.split(":", 1)[-1].startswith("//"):
+        return "must be an https:// URL with no query or fragment"
+    return origin_problem(f"{parts.scheme}://{parts.netloc}")
 
 
 def forward_url_problem(value: str) -> str | None:
