@@ -49,7 +49,7 @@ async def create_admin_key(
     return admin_key_object(key, secret)
 
 
-@router.delete("/admin-keys/{key_id}", summary="Revoke an admin key", responses=errors_for(401, 404))
+@router.delete("/admin-keys/{key_id}", summary="Revoke an admin key", responses=errors_for(400, 401, 404, 413, 415))
 async def revoke_admin_key(
     request: Request, key_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
 ) -> dict:
@@ -213,7 +213,7 @@ async def update_settings(
 @router.post(
     "/settings/redirect-secret/rotate",
     summary="Replace the redirect-signing secret of one mode",
-    responses=errors_for(400, 401, 403),
+    responses=errors_for(400, 401, 403, 413, 415),
     openapi_extra=MODE_PARAMETER,
 )
 async def rotate_redirect_secret(

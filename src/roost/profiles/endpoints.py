@@ -80,7 +80,7 @@ async def get_profile(profile_id: str, caller: Caller = Depends(require_admin_ke
     "Roost then unsubscribes its Meta app from the WABA; if Meta fails, `unsubscribe.status` stays `pending` and "
     "the worker retries with back-off. A second DELETE changes nothing and returns the profile. A new session "
     "for the same WABA reconnects this same record.",
-    responses=errors_for(401, 404),
+    responses=errors_for(400, 401, 404, 413, 415),
 )
 async def disconnect_profile(
     request: Request,

@@ -170,7 +170,7 @@ async def get_session(session_id: str, caller: Caller = Depends(require_admin_ke
     summary="Cancel a pending session",
     description="409 `session_processing` once Meta's code has arrived; 409 `session_not_pending` otherwise.",
     response_model=EmbeddedSignupSession,
-    responses=errors_for(401, 404, 409),
+    responses=errors_for(400, 401, 404, 409, 413, 415),
 )
 async def cancel_session(
     request: Request, session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
@@ -190,7 +190,7 @@ async def cancel_session(
     summary="Issue a fresh url for an unstarted pending session",
     description="The old link stops working and `expires_at` moves to now + the session TTL.",
     response_model=CreatedEmbeddedSignupSession,
-    responses=errors_for(401, 404, 409),
+    responses=errors_for(400, 401, 404, 409, 413, 415),
 )
 async def refresh_link(
     request: Request,

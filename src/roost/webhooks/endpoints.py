@@ -129,7 +129,7 @@ async def update_endpoint(
     summary="Delete a webhook endpoint",
     description="Deliveries it was still owed are dropped with its delivery log; events stay.",
     response_model=DeletedWebhookEndpoint,
-    responses=errors_for(401, 404),
+    responses=errors_for(400, 401, 404, 413, 415),
 )
 async def delete_endpoint(
     request: Request, endpoint_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
