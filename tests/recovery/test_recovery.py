@@ -416,6 +416,25 @@ def test_a_hosted_recovered_session_can_be_claimed_by_hand(api):
     assert get_session(api, session["id"])["status"] == "completed"
 
 
+def test_a_proof_from_before_a_hosted_session_was_started_does_not_count(roost, api):
+    # A hosted session starts at the connect click, which can be minutes after it was created:
+    # an account_update in between is not the one this user's flow caused.
+    set_settings(api, auto_claim=False)
+    session = new_session(api)
+    simulate(api, session["id"], outcome="recovered")
+    wait_until(lambda: recovered_list(api)["data"] and recovered_list(api)["data"][0]["proof_received_at"])
+    (received_at,) = roost.sql(
+        "SELECT max(received_at) FROM meta_webhook_changes WHERE waba_id = :w", w=get_session(api, session["id"])["waba_id"]
+    )[0]
+    roost.sql("UPDATE embedded_signup_sessions SET started_at = :t WHERE id = :id", t=received_at + 1, id=session["id"])
+
+    refused = claim(api, session["id"])
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "claim_proof_missing")
+
+    roost.sql("UPDATE embedded_signup_sessions SET started_at = :t WHERE id = :id", t=received_at, id=session["id"])
+    assert claim(api, session["id"]).status_code == 200
+
+
 def test_a_claim_that_meta_refuses_leaves_the_attempt_recovered(api):
     set_settings(api, auto_claim=False)
     attempt = start_attempt(api)

@@ -42,6 +42,12 @@ AUTO_CLAIM_BATCH = 20
 # -- start-attempt ---------------------------------------------------------------------------
 
 
+def attempt_started(session: SignupSession) -> int:
+    """When the user began Meta's flow (SPEC 5.3: a proof must come after it): the connect click
+    of a hosted session, the creation of a platform attempt (which starts at once)."""
+    return session.started_at or session.created_at
+
+
 def launch_info(runtime: Runtime, meta_app: MetaApp, session: SignupSession) -> dict[str, Any]:
     """What the platform's page needs to open Meta's flow for this attempt with FB.login."""
     return {
@@ -188,7 +194,7 @@ async def claim(runtime: Runtime, caller: Caller, attempt_id: str) -> Outcome:
             refusal = await _claim_refusal(db, runtime, session, now)
             if refusal is None:
                 meta_app = runtime.meta_app(await mode_settings(db, caller.organization_id, caller.livemode))
-                proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, session.created_at)
+                proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
                 start_claim(db, session, meta_app, proof.owner_business_id or session.business_id, now, by="platform")
         if refusal is not None:
             raise refusal
@@ -214,7 +220,7 @@ async def _claim_refusal(db: AsyncSession, runtime: Runtime, session: SignupSess
             "Claiming fetches the customer's token with your Meta app's system user token: set meta.system_user_token "
             "(or ROOST_META_SYSTEM_USER_TOKEN)",
         )
-    proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, session.created_at)
+    proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
     if proof is None:
         return errors.conflict(
             "claim_proof_missing",
@@ -294,7 +300,7 @@ async def list_recovered(
     for session in rows:
         proof = None
         if meta_app is not None and session.waba_id:
-            proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, session.created_at)
+            proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
         items.append(recovered_object(session, proof))
     return items, has_more
 
@@ -371,7 +377,7 @@ async def queue_auto_claims(runtime: Runtime, now: int, limit: int = AUTO_CLAIM_
             meta_app = runtime.meta_app(mode)
             if meta_app is None or not meta_app.system_user_token:
                 continue
-            proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, session.created_at)
+            proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
             business_id = (proof.owner_business_id if proof else None) or session.business_id
             if proof is None or business_id is None:
                 continue
