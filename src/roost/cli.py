@@ -253,7 +253,8 @@ def orgs_set_meta(
         typer.echo("Nothing to set: pass at least one option (see --help).", err=True)
         raise typer.Exit(2)
     try:
-        given = MetaSettingsParams.model_validate(given).model_dump(include=set(given))  # origins normalised
+        # The operator may point an organization at a stand-in of Meta anywhere (origins normalised).
+        given = MetaSettingsParams.model_validate(given, context={"allow_private_meta_urls": True}).model_dump(include=set(given))
     except ValidationError as problem:
         typer.echo(f"Invalid value: {problem.errors()[0]['loc'][0]}: {problem.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from None

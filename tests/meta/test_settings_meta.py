@@ -139,6 +139,10 @@ def test_a_solution_partner_names_its_credit_line(live):
         ({"app_key": "1"}, "parameter_unknown", "meta.app_key"),
         ({"graph_url": "http://graph.example.com"}, "parameter_invalid", "meta.graph_url"),
         ({"graph_url": "https://graph.example.com/?x=1"}, "parameter_invalid", "meta.graph_url"),
+        # Graph calls carry the app secret and tokens: never to Roost's own machine or network.
+        ({"graph_url": "http://127.0.0.1:8000/graph"}, "parameter_invalid", "meta.graph_url"),
+        ({"graph_url": "https://10.1.2.3/graph"}, "parameter_invalid", "meta.graph_url"),
+        ({"sdk_url": "https://localhost/sdk.js"}, "parameter_invalid", "meta.sdk_url"),
         ({"graph_version": "25.0"}, "parameter_invalid", "meta.graph_version"),
         ({"sdk_url": "javascript:alert(1)"}, "parameter_invalid", "meta.sdk_url"),
         ({"dialog_origins": []}, "parameter_invalid", "meta.dialog_origins"),

@@ -58,7 +58,8 @@ class LiveRoost:
 
     def __init__(self, backend: str, directory: Path) -> None:
         self.pg_url = private_postgres_database() if backend == "postgres" else None
-        settings = make_settings(backend, directory)
+        # ROOST_WEBHOOK_ALLOW_PRIVATE, as in development: an organization may point at a local stand-in.
+        settings = make_settings(backend, directory, webhook_allow_private=True)
         if self.pg_url:
             settings = settings.model_copy(update={"database_url": self.pg_url})
         self.server = RunningRoost(settings).start()

@@ -167,7 +167,11 @@ async def update_settings(
     runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     livemode = _mode(caller, mode)
-    params = parse_model(SettingsUpdateParams, await read_json_object(request))
+    params = parse_model(
+        SettingsUpdateParams,
+        await read_json_object(request),
+        {"allow_private_meta_urls": runtime.settings.webhook_allow_private},
+    )
     meta_changes = {name: getattr(params.meta, name) for name in params.meta.model_fields_set} if params.meta else {}
     if not livemode and set(meta_changes) - TEST_MODE_META_FIELDS:
         wrong = sorted(set(meta_changes) - TEST_MODE_META_FIELDS)[0]

@@ -2,12 +2,13 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from roost.kit.timeutil import to_iso
 from roost.kit.urls import normalize_origin, origin_problem, redirect_uri_problem
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.service import mode_name
+from roost.webhooks.network import address_refusal, literal_address
 
 
 class AdminKeyCreateParams(BaseModel):
@@ -58,9 +59,11 @@ class MetaSettingsParams(BaseModel):
 
     @field_validator("graph_url", "sdk_url")
     @classmethod
-    def _meta_url(cls, value: str | None) -> str | None:
-        if value is not None and meta_url_problem(value):
-            raise ValueError(meta_url_problem(value))
+    def _meta_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        allow_private = bool((info.context or {}).get("allow_private_meta_urls"))
+        problem = None if value is None else meta_url_problem(value, allow_private=allow_private)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("dialog_origins")
@@ -81,8 +84,13 @@ META_SECRET_FIELDS = ("app_secret", "system_user_token", "verify_token")
 TEST_MODE_META_FIELDS = {"partner_type", "forward_url"}
 
 
-def meta_url_problem(value: str) -> str | None:
-    """None when `value` is a URL of Meta's side Roost may use: https://, or http:// to loopback."""
+def meta_url_problem(value: str, *, allow_private: bool = False) -> str | None:
+    """None when `value` is a URL of Meta's side Roost may use: https:// to a public host.
+
+    An admin key must not point Roost's Graph calls (which carry the app secret and tokens) at
+    the machine Roost runs on or its network; `allow_private` (the operator's CLI, or a server in
+    development with ROOST_WEBHOOK_ALLOW_PRIVATE) also allows http:// to loopback and private
+    addresses, for a stand-in of Meta."""
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         return "must not contain spaces or control characters"
     try:
@@ -91,7 +99,14 @@ def meta_url_problem(value: str) -> str | None:
         return "must be an https:// URL"
     if parts.query or parts.fragment or not value.split(":", 1)[-1].startswith("//"):
         return "must be an https:// URL with no query or fragment"
-    return origin_problem(f"{parts.scheme}://{parts.netloc}")
+    problem = origin_problem(f"{parts.scheme}://{parts.netloc}")
+    if problem or allow_private:
+        return problem
+    host = (parts.hostname or "").lower()
+    address = literal_address(host)
+    if parts.scheme != "https" or host == "localhost" or host.endswith(".localhost") or (address and address_refusal(address)):
+        return "must be an https:// URL of a public host"
+    return None
 
 
 def forward_url_problem(value: str) -> str | None:
