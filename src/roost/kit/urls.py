@@ -10,11 +10,16 @@ FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob",
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
+def has_space_or_control(text: str) -> bool:
+    """Spaces and control characters: never part of a URL Roost stores or connects to."""
+    return any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+
+
 def redirect_uri_problem(uri: str, *, allow_insecure: bool = False) -> str | None:
     """None when `uri` is an acceptable redirect URI, else a predicate saying why not."""
     if not 1 <= len(uri) <= MAX_REDIRECT_URI_LENGTH:
         return f"must be 1 to {MAX_REDIRECT_URI_LENGTH} characters"
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in uri):
+    if has_space_or_control(uri):
         return "must not contain spaces or control characters"
     match = _SCHEME.match(uri)
     if not match:

@@ -30,7 +30,7 @@ def _reject_constant(name: str) -> None:
 def _finite_float(text: str) -> float:
     # Python reads 1e400 as infinity, which no JSON answer (nor PostgreSQL's jsonb) can hold.
     value = float(text)
-    if value in (math.inf, -math.inf):
+    if math.isinf(value):
         raise ValueError(f"the number {text[:40]} is too large")
     return value
 

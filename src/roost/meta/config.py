@@ -36,6 +36,26 @@ class MetaApp:
         return self.sdk_url.replace("{locale}", meta_locale)
 
 
+@dataclass(frozen=True)
+class LiveEndpoints:
+    """Where a live app talks to Meta: the organization's values, else the server's (SPEC 6)."""
+
+    graph_url: str
+    graph_version: str
+    sdk_url: str
+    dialog_origins: tuple[str, ...]
+
+
+def live_endpoints(settings: Settings, mode: ModeSettings) -> LiveEndpoints:
+    server_origins = tuple(origin.strip() for origin in settings.meta_dialog_origins.split(",") if origin.strip())
+    return LiveEndpoints(
+        graph_url=mode.meta_graph_url or settings.meta_graph_url,
+        graph_version=mode.meta_graph_version or settings.meta_graph_version,
+        sdk_url=mode.meta_sdk_url or settings.meta_sdk_url,
+        dialog_origins=tuple(mode.meta_dialog_origins or ()) or server_origins,
+    )
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -81,16 +101,16 @@ def resolve_meta_app(
     verify_token = _reveal(keyring, mode.meta_verify_token_encrypted, meta_secret_context(organization_id, "verify_token")) or (
         settings.meta_verify_token.get_secret_value() if settings.meta_verify_token else None
     )
+    endpoints = live_endpoints(settings, mode)
     return MetaApp(
         livemode=True,
         app_id=app_id,
         app_secret=secret,
         config_id=config_id,
-        graph_base_url=mode.meta_graph_url or settings.meta_graph_url,
-        graph_version=mode.meta_graph_version or settings.meta_graph_version,
-        sdk_url=mode.meta_sdk_url or settings.meta_sdk_url,
-        dialog_origins=tuple(mode.meta_dialog_origins or ())
-        or tuple(origin.strip() for origin in settings.meta_dialog_origins.split(",") if origin.strip()),
+        graph_base_url=endpoints.graph_url,
+        graph_version=endpoints.graph_version,
+        sdk_url=endpoints.sdk_url,
+        dialog_origins=endpoints.dialog_origins,
         system_user_token=system_user_token,
         verify_token=verify_token,
         partner_type=mode.meta_partner_type or settings.meta_partner_type,

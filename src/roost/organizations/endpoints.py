@@ -8,6 +8,7 @@ from roost.kit import errors
 from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
+from roost.meta.config import live_endpoints
 from roost.openapi_support import body_of, errors_for, one_of, query_parameters
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
@@ -87,6 +88,9 @@ def _mode(caller: Caller, mode: str | None) -> bool:
 def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
     """The mode's Meta app as the API shows it: ids, never secrets."""
     app = runtime.meta_app(settings)
+    # Where it talks to Meta. Live: the organization's values, else the server's, with or without
+    # an app. Test: the simulator's app, whose Graph API is reached in process, at no URL of its own.
+    where = live_endpoints(runtime.settings, settings) if settings.livemode else app
     if not settings.livemode:
         source = "simulator"
     elif settings.meta_app_id or settings.meta_app_secret_encrypted or settings.meta_config_id:
@@ -98,11 +102,10 @@ def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
         "source": source,
         "app_id": app.app_id if app else settings.meta_app_id,
         "config_id": app.config_id if app else settings.meta_config_id,
-        # Where the app talks to Meta: the organization's values, else the server's (live mode).
-        "graph_url": app.graph_base_url if app and app.livemode else (settings.meta_graph_url or _server_graph_url(runtime, settings)),
-        "graph_version": app.graph_version if app else (settings.meta_graph_version or runtime.settings.meta_graph_version),
-        "sdk_url": app.sdk_url if app else (settings.meta_sdk_url or runtime.settings.meta_sdk_url),
-        "dialog_origins": list(app.dialog_origins) if app else (settings.meta_dialog_origins or _server_origins(runtime)),
+        "graph_url": where.graph_url if settings.livemode else None,
+        "graph_version": where.graph_version,
+        "sdk_url": where.sdk_url,
+        "dialog_origins": list(where.dialog_origins),
         "app_secret_set": bool(app and app.app_secret),
         "system_user_token_set": bool(app and app.system_user_token),
         "verify_token_set": bool(app and app.verify_token),
@@ -110,14 +113,6 @@ def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
         "credit_line_id": app.credit_line_id if app else settings.meta_credit_line_id,
         "forward_url": _forward_url(runtime, settings),
     }
-
-
-def _server_graph_url(runtime: Runtime, settings: ModeSettings) -> str | None:
-    return runtime.settings.meta_graph_url if settings.livemode else None  # test mode: the simulator, in process
-
-
-def _server_origins(runtime: Runtime) -> list[str]:
-    return [origin.strip() for origin in runtime.settings.meta_dialog_origins.split(",") if origin.strip()]
 
 
 def _forward_url(runtime: Runtime, settings: ModeSettings) -> str | None:

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from roost.kit.timeutil import to_iso
-from roost.kit.urls import normalize_origin, origin_problem, redirect_uri_problem
+from roost.kit.urls import has_space_or_control, normalize_origin, origin_problem, redirect_uri_problem
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.service import mode_name
 from roost.webhooks.network import address_refusal, literal_address
@@ -91,7 +91,7 @@ def meta_url_problem(value: str, *, allow_private: bool = False) -> str | None:
     the machine Roost runs on or its network; `allow_private` (the operator's CLI, or a server in
     development with ROOST_WEBHOOK_ALLOW_PRIVATE) also allows http:// to loopback and private
     addresses, for a stand-in of Meta."""
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if has_space_or_control(value):
         return "must not contain spaces or control characters"
     try:
         parts = urlsplit(value)
@@ -111,7 +111,7 @@ def meta_url_problem(value: str, *, allow_private: bool = False) -> str | None:
 
 def forward_url_problem(value: str) -> str | None:
     """None when `value` is an http(s) URL Roost can POST webhooks to."""
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if has_space_or_control(value):
         return "must not contain spaces or control characters"
     try:
         parts = urlsplit(value)
@@ -133,7 +133,7 @@ def logo_url_problem(value: str) -> str | None:
     """None when `value` is an https:// URL the hosted page can show as the logo."""
     if not 1 <= len(value) <= 2048:
         return "must be 1 to 2048 characters"
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if has_space_or_control(value):
         return "must not contain spaces or control characters"
     try:
         parts = urlsplit(value)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from roost.kit import errors
 from roost.kit.ids import new_id, random_base62
+from roost.kit.pagination import list_object
 from roost.kit.simulated_meta import SIMULATED_GRAPH_VERSION, SimulatedApp, simulated_app_for
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
@@ -106,11 +107,6 @@ class FaultParams(BaseModel):
         return []
 
 
-def _list(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Roost's list shape; these lists are never paged (active faults, the newest deliveries)."""
-    return {"object": "list", "data": items, "has_more": False}
-
-
 @router.post("/faults", status_code=201)
 async def create_fault(request: Request) -> JSONResponse:
     app = await _app(request)
@@ -145,7 +141,7 @@ async def list_faults(request: Request) -> dict[str, Any]:
             .where((SimFault.remaining.is_(None)) | (SimFault.remaining > 0))
             .order_by(SimFault.created_at, SimFault.id)
         )
-        return _list([service.fault_object(row) for row in rows])
+        return list_object([service.fault_object(row) for row in rows], has_more=False)  # never paged
 
 
 @router.delete("/faults")
@@ -319,5 +315,5 @@ async def list_deliveries(request: Request) -> dict[str, Any]:
     raw_limit = request.query_params.get("limit", "50")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 200:
         raise errors.invalid("parameter_invalid", "limit must be an integer from 1 to 200", param="limit")
-    return _list(await _emitter(request).deliveries(app.app_id, int(raw_limit)))
+    return list_object(await _emitter(request).deliveries(app.app_id, int(raw_limit)), has_more=False)  # the newest
 

@@ -12,6 +12,7 @@ from roost.kit import errors
 from roost.kit.crypto import Keyring
 from roost.kit.ids import new_id
 from roost.kit.timeutil import to_iso
+from roost.kit.urls import has_space_or_control
 from roost.organizations.service import Caller, find_owned
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -54,7 +55,7 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
     A host name is checked again at every delivery, on the addresses it resolves to then."""
     if not 1 <= len(url) <= MAX_URL_LENGTH:
         return f"must be 1 to {MAX_URL_LENGTH} characters"
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+    if has_space_or_control(url):
         return "must not contain spaces or control characters"
     try:
         parts = urlsplit(url)
