@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from roost.kit.urls import redirect_uri_problem
-from roost.sessions.schemas import METADATA_KEY_MAX, METADATA_MAX_BYTES, compact_json
+from roost.sessions.schemas import check_metadata
 
 ATTEMPT_ID = r"^wss_[a-zA-Z0-9]+$"
 META_ID = r"^\d{1,32}$"
@@ -20,17 +20,7 @@ class AttemptCreateParams(BaseModel):
         examples=[{"externalUserId": "user_123"}],
     )
 
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        if len(compact_json(value).encode()) > METADATA_MAX_BYTES:
-            raise ValueError(f"must be at most {METADATA_MAX_BYTES} bytes as compact JSON (10 KB)")
-        for key in value:
-            if not 1 <= len(key) <= METADATA_KEY_MAX:
-                raise ValueError(f"keys must be 1 to {METADATA_KEY_MAX} characters")
-        return value
+    _metadata = field_validator("metadata")(check_metadata)
 
 
 class CallbackParams(BaseModel):

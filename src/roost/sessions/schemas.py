@@ -21,6 +21,18 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
+def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The metadata rules every endpoint that takes `metadata` applies (SPEC 3.1)."""
+    if value is None:
+        return None
+    if len(compact_json(value).encode()) > METADATA_MAX_BYTES:
+        raise ValueError(f"must be at most {METADATA_MAX_BYTES} bytes as compact JSON (10 KB)")
+    for key in value:
+        if not 1 <= len(key) <= METADATA_KEY_MAX:
+            raise ValueError(f"keys must be 1 to {METADATA_KEY_MAX} characters")
+    return value
+
+
 def normalize_locale(value: str) -> str:
     """BCP 47 language[-Script][-REGION] in its usual casing: pt-br -> pt-BR, zh-hant-tw -> zh-Hant-TW."""
     match = _LOCALE.match(value.replace("_", "-"))
@@ -80,17 +92,7 @@ class SessionCreateParams(BaseModel):
             raise ValueError(problem)
         return value
 
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        if len(compact_json(value).encode()) > METADATA_MAX_BYTES:
-            raise ValueError(f"must be at most {METADATA_MAX_BYTES} bytes as compact JSON (10 KB)")
-        for key in value:
-            if not 1 <= len(key) <= METADATA_KEY_MAX:
-                raise ValueError(f"keys must be 1 to {METADATA_KEY_MAX} characters")
-        return value
+    _metadata = field_validator("metadata")(check_metadata)
 
     @field_validator("locale")
     @classmethod
