@@ -49,6 +49,7 @@ async def tick(runtime: Runtime) -> dict[str, int]:
         await runtime.provisioner.run(session_id)
     done["provisioning_resumed"] = len(due)
     done["numbers_registered"] = await runtime.provisioner.register_newly_verified(now_ms())
+    done["registrations_resumed"] = await runtime.provisioner.resume_interrupted_registrations(now_ms())
     done["apps_unsubscribed"] = await unsubscribe_due(runtime.provisioner, now_ms())
     done["session_events_purged"] = await purge_old_events(runtime.sessions, now_ms(), runtime.settings.retention_days)
     done["meta_relays_delivered"] = await inbound.deliver_relays(runtime.sessions, runtime.relay_http, now_ms())

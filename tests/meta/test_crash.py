@@ -63,16 +63,22 @@ def wait_until(predicate, timeout: float, what: str) -> Any:
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
-def test_a_crash_in_the_middle_of_a_step_resumes_after_restart(deployment):
+def crash_during(
+    deployment: Deployment, call: str, step: str, ready_sql: str | None = None
+) -> tuple[dict[str, Any], str, dict[str, Any], RoostServer]:
+    """A completed signup whose provisioning hangs in `step` (a latency fault on Meta's `call`),
+    its server killed there (once `ready_sql` finds a row, if given) with SIGKILL and a second one started on the same database, the
+    fault cleared and the dead server's lease run out: (org, session id, session as it was
+    when killed, the second server)."""
     org = run_roost_json("orgs", "create", "Crash platform", "--json", env=deployment.env, cwd=deployment.directory)
     headers = {"Authorization": f"Bearer {org['admin_key']}"}
     first = deployment.serve("serve-1")
     with httpx.Client(base_url=first.base_url, headers=headers, timeout=30) as api:
         session_id = api.post(SESSIONS, json={}).json()["id"]
-        fault = api.post(FAULTS, json={"call": "subscribed_apps", "kind": "latency", "delay_ms": LATENCY_MS})
+        fault = api.post(FAULTS, json={"call": call, "kind": "latency", "delay_ms": LATENCY_MS})
         assert fault.status_code == 201, fault.text
 
-        # simulate runs the steps inline, so it hangs in subscribe_app: kill the server there.
+        # simulate runs the steps inline, so it hangs in the step: kill the server there.
         outcome: dict[str, Any] = {}
 
         def play() -> None:
@@ -84,25 +90,22 @@ def test_a_crash_in_the_middle_of_a_step_resumes_after_restart(deployment):
         player = threading.Thread(target=play)
         player.start()
 
-        def subscribing() -> dict[str, Any] | None:
+        def in_step() -> dict[str, Any] | None:
             with httpx.Client(base_url=first.base_url, headers=headers, timeout=5) as reader:
                 session = reader.get(f"{SESSIONS}/{session_id}").json()
             running = [r for r in session["provisioning"] if r["status"] == "running"]
-            return session if [r["step"] for r in running] == ["subscribe_app"] else None
+            if [r["step"] for r in running] != [step]:
+                return None
+            return session if ready_sql is None or deployment.sql(ready_sql) else None
 
-        before = wait_until(subscribing, LATENCY_MS / 1000 - 1, "subscribe_app running")
+        before = wait_until(in_step, LATENCY_MS / 1000 - 1, f"{step} running")
         first.process.kill()  # SIGKILL: no shutdown, no clean-up
         first.process.wait()
         player.join(timeout=30)
 
     assert "error" in outcome, "simulate should have died with the server"
-    assert [(r["step"], r["status"]) for r in before["provisioning"]][:3] == [
-        ("token_exchange", "succeeded"), ("resolve_assets", "succeeded"), ("subscribe_app", "running"),
-    ]
-    (status, lease) = deployment.sql(
-        "SELECT status, provisioning_lease_until FROM embedded_signup_sessions WHERE id = :s", s=session_id
-    )[0]
-    assert status == "pending" and lease is not None
+    ((lease,),) = deployment.sql("SELECT provisioning_lease_until FROM embedded_signup_sessions WHERE id = :s", s=session_id)
+    assert lease is not None
 
     second = deployment.serve("serve-2")
     with httpx.Client(base_url=second.base_url, headers=headers, timeout=30) as api:
@@ -110,19 +113,31 @@ def test_a_crash_in_the_middle_of_a_step_resumes_after_restart(deployment):
         # The dead server's 90-second lease still holds the session: nobody resumes it yet.
         time.sleep(1)
         held = api.get(f"{SESSIONS}/{session_id}").json()
-        assert (held["status"], attempts(held)["subscribe_app"]) == ("pending", 1)
+        assert held["status"] == before["status"] and attempts(held)[step] == 1
+    deployment.sql(
+        "UPDATE embedded_signup_sessions SET provisioning_lease_until = 1, provisioning_next_at = 1 WHERE id = :s",
+        s=session_id,
+    )
+    return org, session_id, before, second
 
-        deployment.sql(
-            "UPDATE embedded_signup_sessions SET provisioning_lease_until = 1, provisioning_next_at = 1 WHERE id = :s",
-            s=session_id,
-        )
 
-        def completed() -> dict[str, Any] | None:
-            session = api.get(f"{SESSIONS}/{session_id}").json()
-            registering = session["provisioning"][-1]["status"] in ("pending", "running")
-            return session if session["status"] == "completed" and not registering else None
+def provisioned(api: httpx.Client, session_id: str) -> dict[str, Any]:
+    def completed() -> dict[str, Any] | None:
+        session = api.get(f"{SESSIONS}/{session_id}").json()
+        registering = session["provisioning"][-1]["status"] in ("pending", "running")
+        return session if session["status"] == "completed" and not registering else None
 
-        session = wait_until(completed, 15, "the session completes after the restart")
+    return wait_until(completed, 15, "the session completes after the restart")
+
+
+def test_a_crash_in_the_middle_of_a_step_resumes_after_restart(deployment):
+    org, session_id, before, second = crash_during(deployment, "subscribed_apps", "subscribe_app")
+    assert before["status"] == "pending"
+    assert [(r["step"], r["status"]) for r in before["provisioning"]][:3] == [
+        ("token_exchange", "succeeded"), ("resolve_assets", "succeeded"), ("subscribe_app", "running"),
+    ]
+    with httpx.Client(base_url=second.base_url, headers={"Authorization": f"Bearer {org['admin_key']}"}, timeout=30) as api:
+        session = provisioned(api, session_id)
         timeline = step_events(api, session_id)
         profiles = api.get(PROFILES, params={"session_id": session_id}).json()["data"]
         event_types = [event["type"] for event in api.get(f"{SESSIONS}/{session_id}/events").json()["data"]]
@@ -148,3 +163,31 @@ def test_a_crash_in_the_middle_of_a_step_resumes_after_restart(deployment):
     assert deployment.sql(
         "SELECT subscribed FROM sim_waba_shares WHERE waba_id = :w", w=session["waba_id"]
     ) == [(True,)]
+
+
+def test_a_crash_while_registering_the_number_registers_it_after_restart(deployment):
+    # The attempt was counted, Meta never answered it (or its answer was never stored): the
+    # number must not be left unregistered with nobody told.
+    in_flight_sql = "SELECT id FROM phone_numbers WHERE registration_started_at IS NOT NULL"
+    org, session_id, before, second = crash_during(deployment, "register", "register_phone", in_flight_sql)
+    assert before["status"] == "completed"  # the profile exists: only the number's registration is left
+    ((attempts_before, in_flight),) = deployment.sql(
+        "SELECT registration_attempts, registration_started_at FROM phone_numbers"
+        " WHERE business_profile_id = :p", p=before["business_profile_id"],
+    )
+    assert attempts_before == 1 and in_flight is not None
+
+    with httpx.Client(base_url=second.base_url, headers={"Authorization": f"Bearer {org['admin_key']}"}, timeout=30) as api:
+        session = provisioned(api, session_id)
+        (profile,) = api.get(PROFILES, params={"session_id": session_id}).json()["data"]
+        emitted = [event["data"]["type"] for event in api.get(f"{SESSIONS}/{session_id}/events").json()["data"]
+                   if event["type"] == "webhook.emitted"]
+
+    assert [(r["step"], r["status"]) for r in session["provisioning"]][-1] == ("register_phone", "succeeded")
+    assert attempts(session)["register_phone"] == 2
+    (phone,) = profile["phone_numbers"]
+    assert (phone["cloud_api_registered"], phone["registration_error"]) == (True, None)
+    assert emitted.count("whatsapp.phone_number.registered") == 1
+    assert deployment.sql(
+        "SELECT registration_attempts, registration_started_at FROM phone_numbers WHERE id = :p", p=phone["id"]
+    ) == [(2, None)]

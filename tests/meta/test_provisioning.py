@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from roost.meta.events import SignupMessage
+from roost.kit.timeutil import now_ms
 from roost.worker import tick
 from tests.meta.helpers import (
     GRAPH_VERSION,
@@ -37,7 +38,7 @@ from tests.meta.helpers import (
     wait_for_status,
     wait_until,
 )
-from tests.support import SEED_BODY
+from tests.support import SEED_BODY, SESSIONS
 
 PROFILE_FIELDS = {
     "id", "object", "livemode", "session_id", "waba_id", "business_id", "business_name", "coexistence",
@@ -391,6 +392,42 @@ def test_a_number_a_platform_tried_to_register_while_unverified_is_registered_on
     roost.sql("UPDATE phone_numbers SET updated_at = updated_at - 600000 WHERE id = :id", id=phone["id"])
     run_worker(roost)
     assert sim_register_attempts(roost, session["phone_number_id"]) == ["not_verified", "registered"]
+
+
+def test_a_registration_attempt_cut_short_by_a_crash_is_made_again(roost, api):
+    # As a process killed between counting the attempt and storing Meta's answer leaves it (the
+    # session's own provisioning had finished: a number verified later, or a platform's retry).
+    session = play(api, phone_verified=False)
+    phone = only_phone(api, session)
+    assert api.post(f"/_sim/control/phone-numbers/{session['phone_number_id']}/verify").status_code == 200
+    started = now_ms() - 60_000
+    roost.sql(
+        "UPDATE phone_numbers SET registration_attempts = 1, registration_started_at = :at,"
+        " code_verification_status = 'VERIFIED' WHERE id = :id", at=started, id=phone["id"],
+    )
+    run_worker(roost)  # a minute in: it may still be running somewhere, so it is left alone
+    assert phone_row(roost, phone["id"])[:2] == (1, False)
+
+    roost.sql("UPDATE phone_numbers SET registration_started_at = :at WHERE id = :id", at=started - 120_000, id=phone["id"])
+    wait_until(lambda: phone_row(roost, phone["id"])[1], timeout=10)
+    assert phone_row(roost, phone["id"])[:2] == (2, True)
+    assert sim_register_attempts(roost, session["phone_number_id"]) == ["registered"]
+    events = api.get(f"{SESSIONS}/{session['id']}/events").json()["data"]
+    emitted = [event["data"]["type"] for event in events if event["type"] == "webhook.emitted"]
+    assert emitted.count("whatsapp.phone_number.registered") == 1
+    assert roost.sql("SELECT registration_started_at FROM phone_numbers WHERE id = :id", id=phone["id"]) == [(None,)]
+
+
+def test_attempts_that_keep_dying_are_given_up_after_five(roost, api):
+    session = play(api, phone_verified=False)
+    phone = only_phone(api, session)
+    roost.sql(
+        "UPDATE phone_numbers SET registration_attempts = 5, registration_started_at = 1,"
+        " code_verification_status = 'VERIFIED' WHERE id = :id", id=phone["id"],
+    )
+    run_worker(roost)
+    assert phone_row(roost, phone["id"])[:2] == (5, False)
+    assert sim_register_attempts(roost, session["phone_number_id"]) == []
 
 
 # -- outcomes without a connection --------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from roost.kit.crypto import Keyring
@@ -32,6 +32,10 @@ from roost.webhooks import outbox
 log = structlog.get_logger("roost.provisioning")
 
 LEASE_MS = 90_000
+# A registration attempt still marked in flight after this long died with its process. Longer
+# than LEASE_MS, so during provisioning the step's own resume gets to it first.
+REGISTRATION_LEASE_MS = 120_000
+MAX_INTERRUPTED_ATTEMPTS = 5
 REGISTRATION_WINDOW_MS = 14 * 24 * 3_600_000  # Meta: register within 14 days of signup
 VERIFICATION_CHECK_EVERY_MS = 5 * 60_000
 # Back-off between attempts of a step that failed transiently; then the session fails.
@@ -325,7 +329,14 @@ class Provisioner:
                         PhoneNumber.cloud_api_registered.is_(False),
                         PhoneNumber.is_on_biz_app.is_(False),
                         PhoneNumber.code_verification_status == "VERIFIED",
-                        PhoneNumber.registration_attempts == 0,
+                        # not tried yet, or tried by a run of this step that a crash cut short
+                        or_(
+                            PhoneNumber.registration_attempts == 0,
+                            and_(
+                                PhoneNumber.registration_started_at.is_not(None),
+                                PhoneNumber.registration_attempts < MAX_INTERRUPTED_ATTEMPTS,
+                            ),
+                        ),
                     )
                 )
             )
@@ -352,6 +363,7 @@ class Provisioner:
                     pin = self.keyring.decrypt(phone.pin_encrypted, context) if phone.pin_encrypted else f"{secrets.randbelow(10**6):06d}"
                 phone.pin_encrypted = self.keyring.encrypt(pin, context)
                 phone.registration_attempts += 1
+                phone.registration_started_at = now_ms()
                 token = self.open_profile_token(profile.organization_id, profile.id, profile.token_encrypted)
                 session_id, phone_number_id = profile.session_id, phone.phone_number_id
                 organization_id, livemode = profile.organization_id, profile.livemode
@@ -366,6 +378,7 @@ class Provisioner:
                     select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update().execution_options(populate_existing=True)
                 )
                 now = now_ms()
+                phone.registration_started_at = None
                 phone.cloud_api_registered = error is None
                 phone.registration_error = None if error is None else {**error.as_dict(), "at": to_iso(now)}
                 phone.updated_at = now
@@ -429,6 +442,42 @@ class Provisioner:
                 if status == "VERIFIED" and await self.register_number(phone_id):
                     registered += 1
             return registered
+
+
+    async def resume_interrupted_registrations(self, now: int, limit: int = 20) -> int:
+        """Attempts a crash cut short (Meta called, its answer never stored) are made again, so
+        the number ends registered or with its error, and its webhook sent. During provisioning
+        the step's own resume does it first (its lease is shorter); this catches the rest: a
+        number verified after signup, a platform's retry. Bounded: a number whose attempts keep
+        dying is left alone after MAX_INTERRUPTED_ATTEMPTS."""
+        async with self.sessions() as db:
+            async with db.begin():
+                phones = list(
+                    await db.scalars(
+                        select(PhoneNumber)
+                        .where(
+                            PhoneNumber.registration_started_at < now - REGISTRATION_LEASE_MS,
+                            PhoneNumber.cloud_api_registered.is_(False),
+                            PhoneNumber.registration_attempts < MAX_INTERRUPTED_ATTEMPTS,
+                        )
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                for phone in phones:
+                    phone.registration_started_at = now  # claimed: other processes pass it by
+                work = [(phone.id, phone.business_profile_id) for phone in phones]
+            resumed = 0
+            for phone_id, profile_id in work:
+                async with db.begin():
+                    connected = (await db.get(profiles.BusinessProfile, profile_id)).status == profiles.CONNECTED
+                    if not connected:  # disconnected meanwhile: its token is gone, nothing to register
+                        phone = await db.get(PhoneNumber, phone_id, with_for_update=True)
+                        phone.registration_started_at = None
+                if connected:
+                    await self.register_number(phone_id)
+                    resumed += 1
+            return resumed
 
 
 class StepRefused(Exception):

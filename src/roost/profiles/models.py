@@ -1,4 +1,4 @@
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roost.db.base import Base
@@ -49,6 +49,11 @@ class PhoneNumber(Base):
     __table_args__ = (
         UniqueConstraint("business_profile_id", "phone_number_id", name="uq_phone_numbers_profile_phone"),
         Index("ix_phone_numbers_pending_verification", "code_verification_status", "cloud_api_registered"),
+        Index(
+            "ix_phone_numbers_registration_in_flight", "registration_started_at",
+            sqlite_where=text("registration_started_at IS NOT NULL"),
+            postgresql_where=text("registration_started_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -64,6 +69,9 @@ class PhoneNumber(Base):
     cloud_api_registered: Mapped[bool] = mapped_column(Boolean, default=False)
     registration_error: Mapped[dict | None] = mapped_column(JSON)
     registration_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set while an attempt is in flight (Meta called, answer not yet stored): one left set by a
+    # crash is resumed (meta.provisioning), so a number is never left silently unregistered.
+    registration_started_at: Mapped[int | None] = mapped_column(BigInteger)
     pin_encrypted: Mapped[str | None] = mapped_column(Text)
     onboarded_at: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
