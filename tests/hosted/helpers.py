@@ -41,7 +41,8 @@ def redirect_secret(api: httpx.Client) -> str:
     return api.get("/v1/organization/settings").json()["redirect_secret"]
 
 
-def visible(page: Any, testid: str, timeout: float = 15_000) -> Any:
+def visible(page: Any, testid: str, timeout: float = 30_000) -> Any:
+    # Generous: a result screen waits for provisioning, slow on a loaded two-core machine.
     locator = page.locator(f'[data-testid="{testid}"]')
     locator.wait_for(state="visible", timeout=timeout)
     return locator

@@ -4,6 +4,8 @@ popup, cancel, try again, Meta's errors, a closed dialog, late and lost codes (S
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from tests.hosted.helpers import (
     close_meta_window,
     assert_signed,
@@ -60,6 +62,36 @@ def test_redirect_mode_success(hosted, platform, page, api, org):
                      "result.redirected"):
         assert expected in types
     assert page.errors == []
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "503"])
+def test_metas_code_and_messages_are_sent_again_when_they_do_not_reach_roost(hosted, page, api, failure):
+    # They exist only in the page: a request lost on the way (Roost restarting, the network)
+    # must not lose a signup the user finished at Meta.
+    session = create_session(api)
+    failed: dict[str, int] = {}
+
+    def fail_the_first(route: Any) -> None:
+        call = route.request.url.rsplit("/", 1)[1]
+        failed[call] = failed.get(call, 0) + 1
+        if failed[call] > 1:
+            route.continue_()
+        elif failure == "unreachable":
+            route.abort("connectionrefused")
+        else:
+            route.fulfill(status=503, content_type="application/json", body='{"error": {"code": "unavailable"}}')
+
+    for call in ("launch", "message", "code"):
+        page.route(f"**/embed/api/{call}", fail_the_first)
+    open_link(page, session["url"])
+    start_flow(page).click('[data-testid="es-sim-finish"]')
+
+    visible(page, "result-completed")
+    assert failed == {"launch": 2, "message": 2, "code": 2}
+    after = get_session(api, session["id"])
+    assert after["status"] == "completed" and after["waba_id"] and after["business_profile_id"]
+    types = event_types(api, session["id"])
+    assert (types.count("meta.launched"), types.count("meta.message"), types.count("meta.code_received")) == (1, 1, 1)
 
 
 def test_the_completed_screen_shows_the_numbers_and_the_payment_step(hosted, page, api):

@@ -45,6 +45,7 @@ TIMING = {
     "redirect_delay_ms": 1500,
     "close_delay_ms": 400,
     "sdk_timeout_ms": 15000,
+    "deliver_for_ms": 25000,  # how long the page resends Meta's code if Roost is unreachable (a code lives ~30 s)
 }
 MAX_CODE_LENGTH = 2048
 

@@ -83,9 +83,34 @@
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().then(
-        function (data) { return { ok: response.ok, data: data }; },
-        function () { return { ok: response.ok, data: {} }; });
+        function (data) { return { ok: response.ok, status: response.status, data: data }; },
+        function () { return { ok: response.ok, status: response.status, data: {} }; });
     });
+  }
+
+  // Meta's code and messages exist only in this page: one that did not reach Roost (a network
+  // failure, Roost restarting) is sent again, for as long as Meta's code may still be good.
+  // Roost takes each once: a repeat of one that did arrive is refused, and the status says
+  // what happened.
+  function deliver(path, body) {
+    var deadline = Date.now() + T.deliver_for_ms;
+    function again(wait) {
+      if (Date.now() + wait > deadline) { return null; }
+      return new Promise(function (resolve) { window.setTimeout(resolve, wait); }).then(function () {
+        return attempt(Math.min(wait * 2, 4000));
+      });
+    }
+    function attempt(wait) {
+      return api(path, body).then(function (result) {
+        var passing = result.status >= 500 || result.status === 429;
+        return (passing && again(wait)) || result;
+      }, function (problem) {
+        var retry = again(wait);
+        if (!retry) { throw problem; }
+        return retry;
+      });
+    }
+    return attempt(500);
   }
 
   function errorCode(result) { return result.data && result.data.error && result.data.error.code; }
@@ -124,7 +149,7 @@
     window.FB.login(function (response) { onLogin(attempt, response); }, cfg.meta.login);
     acted = true;
     show('waiting');
-    launched = api('launch').then(function (result) {
+    launched = deliver('launch').then(function (result) {
       if (!result.ok) { refused(result); throw new Error('launch refused'); }
     });
     launched.catch(function () {});
@@ -140,7 +165,7 @@
       // Meta's code lives about 30 seconds: it goes to Roost the moment it arrives.
       attempt.code = true;
       progress();
-      afterLaunch(function () { return api('code', { code: code }); }).then(function (result) {
+      afterLaunch(function () { return deliver('code', { code: code }); }).then(function (result) {
         if (result.ok) { schedule(0); } else { refused(result); }  // provisioning is done: look now
       }, function () {});
       return;
@@ -167,7 +192,7 @@
     var name = String(data.event || '');
     var details = data.data && typeof data.data === 'object' ? data.data : {};
     var attempt = flow;
-    var relay = afterLaunch(function () { return api('message', { message: event.data }); });
+    var relay = afterLaunch(function () { return deliver('message', { message: event.data }); });
     relayed = Promise.all([relayed, relay.catch(function () {})]);
     if (name.indexOf('FINISH') === 0) {
       // FINISH is posted on its own; if the code never follows, Roost settles it after 15 s.
