@@ -253,8 +253,10 @@ def orgs_set_meta(
         typer.echo("Nothing to set: pass at least one option (see --help).", err=True)
         raise typer.Exit(2)
     try:
-        # The operator may point an organization at a stand-in of Meta anywhere (origins normalised).
-        given = MetaSettingsParams.model_validate(given, context={"allow_private_meta_urls": True}).model_dump(include=set(given))
+        # The rules of the settings API (origins normalised); a stand-in of Meta on this machine
+        # or network needs ROOST_WEBHOOK_ALLOW_PRIVATE=1, as the Graph calls check it anyway.
+        context = {"allow_private_meta_urls": _settings().webhook_allow_private}
+        given = MetaSettingsParams.model_validate(given, context=context).model_dump(include=set(given))
     except ValidationError as problem:
         typer.echo(f"Invalid value: {problem.errors()[0]['loc'][0]}: {problem.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from None

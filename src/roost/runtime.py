@@ -36,6 +36,9 @@ class Runtime:
     public_url: str
     metrics: Metrics
     live_http: httpx.AsyncClient
+    # Graph calls to a URL an organization set itself (meta.graph_url): they carry its app secret
+    # and tokens, so they reach only public addresses unless ROOST_WEBHOOK_ALLOW_PRIVATE=1.
+    organization_graph_http: httpx.AsyncClient
     # Relays of Meta's webhooks to a platform's forward URL: the same address rules as outbound
     # webhooks (no private, loopback or link-local targets unless ROOST_WEBHOOK_ALLOW_PRIVATE=1).
     relay_http: httpx.AsyncClient
@@ -56,7 +59,10 @@ class Runtime:
         return resolve_meta_app(self.settings, self.keyring, self.simulator_url, mode)
 
     def graph(self, app: MetaApp) -> GraphClient:
-        http = self.live_http if app.livemode else self.simulator_http
+        if app.livemode:
+            http = self.organization_graph_http if app.graph_url_from_organization else self.live_http
+        else:
+            http = self.simulator_http
         if http is None:
             raise ConfigurationError("test mode needs the simulator, which is switched off (ROOST_SIMULATOR=0)")
         return GraphClient(http, app.graph_base_url, app.graph_version, app.app_id, app.app_secret)
@@ -79,6 +85,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.live_http.aclose()
+        await self.organization_graph_http.aclose()
         await self.relay_http.aclose()
         if self.simulator_http is not None:
             await self.simulator_http.aclose()
@@ -114,6 +121,10 @@ def build_runtime(settings: Settings, port: int = 8000) -> Runtime:
         public_url=public_url,
         metrics=Metrics(),
         live_http=httpx.AsyncClient(timeout=settings.meta_timeout_seconds, follow_redirects=False),
+        organization_graph_http=guarded_client(
+            allow_private=settings.webhook_allow_private, timeout=settings.meta_timeout_seconds, max_connections=20,
+            user_agent=None,
+        ),
         relay_http=guarded_client(
             allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout_seconds, max_connections=8
         ),

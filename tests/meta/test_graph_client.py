@@ -9,7 +9,10 @@ import httpx
 import pytest
 
 from roost.meta.graph import GraphClient, MetaError
+from roost.organizations.models import ModeSettings
+from roost.runtime import build_runtime
 from tests.meta.helpers import GRAPH_VERSION, add_fault, sha256, sim_app, sim_signup
+from tests.support import make_settings
 
 T = TypeVar("T")
 
@@ -283,3 +286,57 @@ def test_an_unreachable_graph_is_a_transient_error(app):
         asyncio.run(main())
 
     assert (raised.value.code, raised.value.transient) == (None, True)
+
+
+# -- where Graph calls may go -------------------------------------------------------------------
+
+
+def exchange_through_runtime(settings, mode: ModeSettings, code: str) -> str:
+    """The exchange as Roost makes it: the runtime picks the HTTP client for the app's Graph URL."""
+    runtime = build_runtime(settings)
+
+    async def main() -> str:
+        try:
+            return await runtime.graph(runtime.meta_app(mode)).exchange_code(code)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(main())
+
+
+def live_settings(tmp_path, app: dict[str, Any], **overrides: Any):
+    return make_settings(
+        "sqlite", tmp_path, meta_app_id=app["app_id"], meta_app_secret=app["app_secret"],
+        meta_config_id=app["config_id"], meta_graph_version=GRAPH_VERSION, **overrides,
+    )
+
+
+def test_an_organizations_own_graph_url_reaches_no_loopback_address(roost, api, app, call, tmp_path):
+    # Saved before the address rules, or by a host name that resolves to this machine: the
+    # calls carry the app secret and tokens, so the check is made again on every connection.
+    signup = sim_signup(api)
+    own = ModeSettings(organization_id="org_own", livemode=True, meta_graph_url=f"{roost.base_url}/_sim/graph")
+
+    with pytest.raises(MetaError) as refused:
+        exchange_through_runtime(live_settings(tmp_path, app), own, signup["code"])
+
+    assert "loopback" in refused.value.message and refused.value.transient is False
+    assert call(lambda graph: graph.exchange_code(signup["code"])).startswith("EAA")  # never reached Meta
+
+
+def test_an_organizations_own_graph_url_may_be_local_on_a_development_server(roost, api, app, tmp_path):
+    signup = sim_signup(api)
+    own = ModeSettings(organization_id="org_own", livemode=True, meta_graph_url=f"{roost.base_url}/_sim/graph")
+
+    token = exchange_through_runtime(live_settings(tmp_path, app, webhook_allow_private=True), own, signup["code"])
+
+    assert token.startswith("EAA")
+
+
+def test_the_servers_own_graph_url_is_the_operators_and_may_be_local(roost, api, app, tmp_path):
+    signup = sim_signup(api)
+    settings = live_settings(tmp_path, app, meta_graph_url=f"{roost.base_url}/_sim/graph")
+
+    token = exchange_through_runtime(settings, ModeSettings(organization_id="org_own", livemode=True), signup["code"])
+
+    assert token.startswith("EAA")

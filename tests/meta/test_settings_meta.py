@@ -142,6 +142,11 @@ def test_a_solution_partner_names_its_credit_line(live):
         # Graph calls carry the app secret and tokens: never to Roost's own machine or network.
         ({"graph_url": "http://127.0.0.1:8000/graph"}, "parameter_invalid", "meta.graph_url"),
         ({"graph_url": "https://10.1.2.3/graph"}, "parameter_invalid", "meta.graph_url"),
+        ({"graph_url": "https://2130706433:8443/graph"}, "parameter_invalid", "meta.graph_url"),
+        ({"graph_url": "https://127.1/graph"}, "parameter_invalid", "meta.graph_url"),
+        ({"graph_url": "https://0x7f000001/graph"}, "parameter_invalid", "meta.graph_url"),
+        ({"graph_url": "https://graph.example.com:0/"}, "parameter_invalid", "meta.graph_url"),
+        ({"app_id": "\u0661\u0662\u0663"}, "parameter_invalid", "meta.app_id"),
         ({"sdk_url": "https://localhost/sdk.js"}, "parameter_invalid", "meta.sdk_url"),
         ({"graph_version": "25.0"}, "parameter_invalid", "meta.graph_version"),
         ({"sdk_url": "javascript:alert(1)"}, "parameter_invalid", "meta.sdk_url"),

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from roost.webhooks.network import AddressNotAllowed, address_refusal, guarded_client
+from roost.webhooks.network import AddressNotAllowed, address_refusal, guarded_client, literal_address
 from roost.webhooks.service import url_problem
 
 
@@ -47,6 +47,24 @@ def test_url_rules():
     assert url_problem("https://" + "a" * 2048, allow_private=False) == "must be 1 to 2048 characters"
     assert url_problem("https://exa mple.com/", allow_private=False) == "must not contain spaces or control characters"
     assert url_problem("https:hooks.example.com", allow_private=False).startswith("must be an absolute https:// URL")
+    assert url_problem("https://hooks.example.com:0/x", allow_private=False).startswith("must be a valid URL")
+    assert url_problem("https://hooks.example.com:/x", allow_private=False).startswith("must be a valid URL")
+
+
+@pytest.mark.parametrize(
+    "host, address",
+    [("127.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+     ("10.1", "10.0.0.1"), ("0xA9.0xFE.0xA9.0xFE", "169.254.169.254")],
+)
+def test_the_old_spellings_of_ipv4_addresses_are_read_as_the_resolver_reads_them(host, address):
+    # getaddrinfo connects "https://127.1" to 127.0.0.1: the saved-URL check must see it so too.
+    assert literal_address(host) == ipaddress.ip_address(address)
+    assert url_problem(f"https://{host}/x", allow_private=False).startswith("must not point at a")
+
+
+@pytest.mark.parametrize("host", ["hooks.example.com", "cafe.be", "1.example", "example"])
+def test_host_names_are_not_addresses(host):
+    assert literal_address(host) is None
 
 
 class TlsServer:

@@ -21,6 +21,9 @@ class MetaApp:
     config_id: str
     graph_base_url: str
     graph_version: str
+    # The organization set graph_base_url itself (not the operator's ROOST_META_GRAPH_URL): its
+    # Graph calls go through the address check of outbound webhooks (see Runtime.graph).
+    graph_url_from_organization: bool
     sdk_url: str  # with {locale}
     dialog_origins: tuple[str, ...]
     system_user_token: str | None
@@ -79,6 +82,7 @@ def resolve_meta_app(
             config_id=app.config_id,
             graph_base_url=SIMULATOR_GRAPH_BASE,
             graph_version=SIMULATED_GRAPH_VERSION,
+            graph_url_from_organization=False,
             sdk_url=f"{simulator_url}/_sim/{{locale}}/sdk.js",
             dialog_origins=(_origin(simulator_url),),
             system_user_token=app.system_user_token,
@@ -109,6 +113,7 @@ def resolve_meta_app(
         config_id=config_id,
         graph_base_url=endpoints.graph_url,
         graph_version=endpoints.graph_version,
+        graph_url_from_organization=bool(mode.meta_graph_url),
         sdk_url=endpoints.sdk_url,
         dialog_origins=endpoints.dialog_origins,
         system_user_token=system_user_token,

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import structlog
 
+from roost.webhooks.network import AddressNotAllowed
+
 log = structlog.get_logger("roost.meta")
 
 RETRY_DELAYS = (0.2, 1.0)
@@ -114,6 +116,9 @@ class GraphClient:
         while True:
             try:
                 response = await self._http.request(method, f"{self._base}/{path}", params=params, json=json, headers=headers)
+            except AddressNotAllowed as problem:  # the organization's graph_url: not retried, a setting
+                error = MetaError(f"Meta could not be reached: {problem}", code=None, transient=False)
+                retry = False
             except httpx.ConnectError as problem:  # never reached Meta: always safe to retry
                 error = MetaError.unreachable(problem)
                 retry = True

@@ -45,9 +45,15 @@ def address_refusal(address: Address) -> str | None:
 
 
 def literal_address(host: str) -> Address | None:
+    """The address a host written as a number stands for, as the resolver reads it: also the
+    old IPv4 spellings (127.1, 0x7f000001, 2130706433, 0177.0.0.1), which getaddrinfo accepts."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
         return None
 
 
@@ -95,7 +101,12 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 def guarded_client(
-    *, allow_private: bool, timeout: float, max_connections: int, ssl_context: ssl.SSLContext | None = None
+    *,
+    allow_private: bool,
+    timeout: float,
+    max_connections: int,
+    ssl_context: ssl.SSLContext | None = None,
+    user_agent: str | None = "Roost-Webhooks/1",
 ) -> httpx.AsyncClient:
     """The client webhook deliveries use: checked addresses, no redirects, no proxy settings from
     the environment (a proxy would connect on our behalf to an address we never checked)."""
@@ -111,5 +122,5 @@ def guarded_client(
     )
     return httpx.AsyncClient(
         transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,
-        headers={"User-Agent": "Roost-Webhooks/1"},
+        **({"headers": {"User-Agent": user_agent}} if user_agent else {}),
     )
