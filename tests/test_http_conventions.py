@@ -289,6 +289,33 @@ def test_operations_that_take_input_document_400_with_the_error_schema(openapi):
         assert operation["responses"]["400"]["content"]["application/json"]["schema"] == error_ref, name
 
 
+def test_operations_that_read_a_body_document_its_400_413_and_415(openapi):
+    # Every POST, PATCH and DELETE reads its body (those without parameters refuse any field).
+    for name, operation in v1_operations(openapi):
+        if name.split()[0] in ("POST", "PATCH", "DELETE"):
+            for status in ("400", "413", "415"):
+                assert status in operation["responses"], f"{name} {status}"
+
+
+def test_a_lone_surrogate_in_the_settings_is_refused_and_nothing_is_stored(org):
+    with org.client() as client:
+        before = client.get(SETTINGS).json()
+        for body in (b'{"allowed_origins": ["https://a\\ud800.example.com"]}', b'{"name": "Acme \\udc00"}',
+                     b'{"branding": {"logo_url": "https://cdn.example.com/\\ud800.png"}}'):
+            response = client.patch(SETTINGS, content=body, headers={"Content-Type": "application/json"})
+            error = assert_error(response, 400, "invalid_request_error", "parameter_invalid")
+            assert "lone UTF-16 surrogate" in error["message"]
+        assert client.get(SETTINGS).json() == before
+
+
+def test_a_body_field_spelt_with_a_lone_surrogate_is_reported_printably(org):
+    with org.client() as client:
+        response = client.request("DELETE", f"{SESSIONS}/wss_2DbBs7GWhGvVNJGrDXr5RG0mBWI", content=b'{"\\ud800": 1}',
+                                  headers={"Content-Type": "application/json"})
+    error = assert_error(response, 400, "invalid_request_error", "parameter_invalid")
+    assert error["param"] == "\\ud800"
+
+
 def test_every_v1_error_response_uses_the_error_schema(openapi):
     error_ref = {"$ref": "#/components/schemas/Error"}
     for name, operation in v1_operations(openapi):

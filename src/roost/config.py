@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     meta_partner_type: str = Field("tech_provider", pattern="^(tech_provider|solution_partner)$")
     meta_credit_line_id: str | None = Field(None, description="Solution Partners: the credit line to share")
     meta_graph_url: str = "https://graph.facebook.com"
-    meta_graph_version: str = Field("v25.0", pattern=r"^v\d+\.\d+$")
+    meta_graph_version: str = Field("v25.0", pattern=r"^v[0-9]+\.[0-9]+$")
     meta_sdk_url: str = Field(
         "https://connect.facebook.net/{locale}/sdk.js", description="Meta's JavaScript SDK; {locale} is replaced"
     )
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(64, ge=1, le=1000, description="Webhook deliveries in flight at once per process")
     webhook_retry_schedule: str | None = Field(
         None,
-        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+        pattern=r"^\s*[0-9]+(\.[0-9]+)?(\s*,\s*[0-9]+(\.[0-9]+)?)*\s*$",
         description="Testing aid: comma-separated seconds to wait after each failed attempt, replacing the "
         "production schedule (5 s, 5 min, 30 min, 2 h, 5 h, then 10 h up to about 3 days)",
     )

@@ -50,6 +50,8 @@ def test_branding_is_organization_wide(hosted):
         ({"accent_color": "#FFF"}, "branding.accent_color"),
         ({"accent_color": "red"}, "branding.accent_color"),
         ({"accent_color": "#12345G"}, "branding.accent_color"),
+        ({"accent_color": "#abcdef\n"}, "branding.accent_color"),
+        ({"logo_url": "https://cdn.example.com:0/logo.png"}, "branding.logo_url"),
         ({"accent_colour": "#123456"}, "branding.accent_colour"),
     ],
 )

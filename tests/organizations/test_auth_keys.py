@@ -247,16 +247,50 @@ def test_revoking_twice_keeps_the_first_revocation_time(api):
     assert second.json()["revoked_at"] == first
 
 
+def test_keys_are_listed_newest_first_a_page_at_a_time(org, api):
+    for index in range(3):
+        api.post(ADMIN_KEYS, json={"name": f"k{index}"})
+    everything = api.get(ADMIN_KEYS).json()
+    ids = [item["id"] for item in everything["data"]]
+    created = [item["created_at"] for item in everything["data"]]
+    assert len(ids) == 4 and everything["has_more"] is False
+    assert created == sorted(created, reverse=True)
+    first = api.get(ADMIN_KEYS, params={"limit": 2}).json()
+    assert ([item["id"] for item in first["data"]], first["has_more"]) == (ids[:2], True)
+    rest = api.get(ADMIN_KEYS, params={"limit": 2, "starting_after": ids[1]}).json()
+    assert ([item["id"] for item in rest["data"]], rest["has_more"]) == (ids[2:], False)
+    back = api.get(ADMIN_KEYS, params={"ending_before": ids[2]}).json()
+    assert [item["id"] for item in back["data"]] == ids[:2]
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "param"),
+    [
+        ({"foo": "1"}, "parameter_unknown", "foo"),
+        ({"limit": "0"}, "parameter_invalid", "limit"),
+        ({"limit": "\u00b2"}, "parameter_invalid", "limit"),
+        ({"starting_after": "key_2DbBs7GWhGvVNJGrDXr5RG0mBWI"}, "parameter_invalid", "starting_after"),
+    ],
+    ids=["unknown", "limit-zero", "limit-superscript", "unknown-cursor"],
+)
+def test_a_bad_list_query_is_refused(api, params, code, param):
+    response = api.get(ADMIN_KEYS, params=params)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == (code, param)
+
+
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
         ({"nmae": "typo"}, "parameter_unknown", "nmae"),
         ({"name": "ok", "scopes": ["all"]}, "parameter_unknown", "scopes"),
         ({"name": ""}, "parameter_invalid", "name"),
+        ({"name": "   "}, "parameter_invalid", "name"),
         ({"name": "x" * 101}, "parameter_invalid", "name"),
         ({"name": 5}, "parameter_invalid", "name"),
     ],
-    ids=["typo", "unknown-extra", "empty-name", "long-name", "number-name"],
+    ids=["typo", "unknown-extra", "empty-name", "blank-name", "long-name", "number-name"],
 )
 def test_a_bad_create_body_is_refused_and_creates_no_key(roost, org, api, body, code, param):
     response = api.post(ADMIN_KEYS, json=body)

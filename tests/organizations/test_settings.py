@@ -204,6 +204,9 @@ def test_allowed_origins_are_stored_normalised(api, given, stored):
         "",
         "javascript:alert(1)",
         "https://",
+        "https://a.com:",
+        "https://a.com:0",
+        "https://a.com:65536",
     ],
 )
 def test_an_entry_that_is_not_an_origin_is_refused(roost, org, api, origin):
@@ -323,3 +326,9 @@ def test_the_organization_name_can_be_changed(api):
     response = api.patch(SETTINGS, json={"name": "Acme Onboarding"})
     assert response.status_code == 200, response.text
     assert api.get(SETTINGS).json()["name"] == "Acme Onboarding"
+
+
+def test_the_organization_name_is_trimmed_and_a_blank_one_refused(api):
+    assert api.patch(SETTINGS, json={"name": "  Acme  "}).json()["name"] == "Acme"
+    assert_invalid(api.patch(SETTINGS, json={"name": " \t "}), "parameter_invalid", "name")
+    assert api.get(SETTINGS).json()["name"] == "Acme"

@@ -306,6 +306,31 @@ def test_a_nul_character_anywhere_is_refused_on_both_databases(roost, org, api, 
     assert_nothing_stored(roost, org)
 
 
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        (b'{"redirect_uri": "https://example.com/\\ud800", "state": "s"}', "redirect_uri"),
+        (b'{"metadata": {"user": "u_\\udfff"}}', "metadata.user"),
+        (b'{"metadata": {"\\uDBFF": "u_1"}}', "metadata.\\udbff"),
+        (b'{"prefill": {"business": {"name": "Acme \\ud83d"}}}', "prefill.business.name"),
+    ],
+    ids=["redirect_uri", "metadata-value", "metadata-key", "half-an-emoji"],
+)
+def test_a_lone_surrogate_anywhere_is_refused_on_both_databases(roost, org, api, body, param):
+    # JSON may spell half of a UTF-16 pair; no UTF-8 text (database, JSON answer) can hold it.
+    response = api.post(SESSIONS, content=body, headers={"Content-Type": "application/json"})
+    error = assert_error(response, 400, "parameter_invalid", param)
+    assert error["message"].startswith(f"{param} must not contain a lone UTF-16 surrogate")
+    assert_nothing_stored(roost, org)
+
+
+def test_an_escaped_surrogate_pair_is_one_character(api):
+    body = b'{"metadata": {"mood": "\\ud83d\\ude00"}}'  # U+1F600, as JSON escapes it
+    response = api.post(SESSIONS, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["metadata"] == {"mood": "\U0001F600"}
+
+
 def test_an_escaped_backslash_before_u0000_is_not_a_nul(api):
     state = "literally \\u0000"  # the JSON text holds \\u0000: a backslash, then "u0000"
     response = api.post(SESSIONS, json=with_(state=state))

@@ -501,6 +501,18 @@ def test_a_finished_session_is_never_overdue(status):
 # -- the timeline (GET …/events) ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("params", [{"limit": "5"}, {"type": "session.created"}, {"foo": "1"}])
+def test_the_timeline_takes_no_query_parameters(api, params):
+    # It is short and always whole: a filter or page size a client thinks it applies is refused.
+    session = create(api)
+    response = api.get(f"{SESSIONS}/{session['id']}/events", params=params)
+    assert response.status_code == 400, response.text
+    (name,) = params
+    assert response.json()["error"]["errors"] == [
+        {"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"}
+    ]
+
+
 def test_events_are_oldest_first_in_the_documented_shape(api):
     session = create(api)
     api.post(f"{SESSIONS}/{session['id']}/link")

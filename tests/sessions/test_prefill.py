@@ -165,7 +165,10 @@ def test_business_website_http_or_https_accepted(website):
 
 @pytest.mark.parametrize(
     "website",
-    ["ftp://acme.com", "acme.com", "www.acme.com", "javascript:alert(1)", "mailto:a@acme.com", "https://", "https://acme .com", ""],
+    [
+        "ftp://acme.com", "acme.com", "www.acme.com", "javascript:alert(1)", "mailto:a@acme.com", "https://",
+        "https://acme .com", "", "https://...", "https://acme..com", "https://.acme.com",
+    ],
 )
 def test_business_website_refused(website):
     refused(business(website=website), "prefill.business.website")
@@ -218,7 +221,12 @@ def test_phone_number_separators_are_removed(number, digits):
 
 
 @pytest.mark.parametrize(
-    "number", ["123", "1-2-3", "1234567890123456", "415555A234", "+14155551234", "415/555/1234", "", "----"]
+    "number",
+    [
+        "123", "1-2-3", "1234567890123456", "415555A234", "+14155551234", "415/555/1234", "", "----",
+        -4155551234, "\u0664\u0661\u0665\u0665\u0665\u0665",
+    ],
+    ids=repr,
 )
 def test_phone_number_that_is_not_4_to_15_digits_is_refused(number):
     refused(business_phone(number=number), "prefill.business.phone.number")
@@ -248,14 +256,16 @@ def test_fewer_than_4_or_more_than_15_digits_are_refused_whatever_the_separators
 
 
 @pytest.mark.parametrize(
-    "zone", ["America/Los_Angeles", "Europe/Berlin", "Asia/Kolkata", "UTC", "UTC+05:30", "UTC-08:00", "UTC+00:00", "UTC+14:00"]
+    "zone", ["America/Los_Angeles", "Europe/Berlin", "Asia/Kolkata", "UTC", "UTC+05:30", "UTC-08:00", "UTC+00:00", "UTC+14:00",
+             "UTC-12:00"]
 )
 def test_timezone_iana_or_utc_offset_is_kept_as_given(zone):
     assert normalise(business(timezone=zone))["business"]["timezone"] == zone
 
 
 @pytest.mark.parametrize(
-    "zone", ["Mars/Olympus_Mons", "PST", "UTC+5", "UTC+25:00", "UTC+05:60", "GMT+2", "UTC 05:00", "../../etc/passwd", "", 8]
+    "zone", ["Mars/Olympus_Mons", "PST", "UTC+5", "UTC+25:00", "UTC+05:60", "GMT+2", "UTC 05:00", "../../etc/passwd", "", 8,
+             "UTC+14:59", "UTC+14:01", "UTC-12:30", "UTC-14:00", "UTC+\u0660\u0665:00"]
 )
 def test_timezone_refused(zone):
     refused(business(timezone=zone), "prefill.business.timezone")
@@ -296,7 +306,14 @@ def test_business_id_digits_accepted(business_id):
     assert normalise(business(id=business_id))["business"]["id"] == business_id
 
 
-@pytest.mark.parametrize("business_id", ["abc", "12a4", "", "-5", "1.5"])
+@pytest.mark.parametrize(("given", "stored"), [(123456789012345, "123456789012345"), (0, "0"), ("0", "0")])
+def test_a_business_id_given_as_a_number_is_stored_as_its_digits(given, stored):
+    assert normalise(business(id=given))["business"]["id"] == stored
+
+
+@pytest.mark.parametrize(
+    "business_id", ["abc", "12a4", "", "-5", "1.5", "1" * 33, 10**40, -5, True, "\u0661\u0662\u0663"], ids=repr
+)
 def test_business_id_must_be_digits(business_id):
     refused(business(id=business_id), "prefill.business.id")
 

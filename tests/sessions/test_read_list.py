@@ -245,7 +245,7 @@ def test_limit_sets_the_page_size_and_has_more_says_whether_more_follow(paged, l
     assert body["has_more"] is has_more
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "x", "-1", "1.5", "", "1e2"])
+@pytest.mark.parametrize("limit", ["0", "101", "x", "-1", "1.5", "", "1e2", "\u00b2", "\u0661\u0660", "\uff15"])
 def test_a_limit_outside_1_to_100_is_refused(api, limit):
     assert_refused(api.get(SESSIONS, params={"limit": limit}), 400, "parameter_invalid", "limit")
 
@@ -456,6 +456,21 @@ def test_a_nul_character_in_the_query_is_refused_on_both_databases(api, name, va
 @pytest.mark.parametrize("name", ["foo", "created", "created[after]", "metadata", "Limit", "page"])
 def test_an_unknown_query_parameter_is_refused(api, name):
     assert_refused(api.get(SESSIONS, params={name: "1"}), 400, "parameter_unknown", name)
+
+
+@pytest.mark.parametrize("name", ["status", "limit", "metadata[user]"])
+def test_a_parameter_given_twice_is_refused(api, name):
+    response = api.get(SESSIONS, params=[(name, "1"), (name, "2")])
+    error = assert_refused(response, 400, "parameter_invalid", name)
+    assert error["message"] == f"{name} must be given once"
+
+
+def test_more_than_five_metadata_filters_are_refused(api):
+    create(api, metadata={f"k{index}": "v" for index in range(6)})
+    five = {f"metadata[k{index}]": "v" for index in range(5)}
+    assert len(listed(api, **five)) == 1
+    error = assert_refused(api.get(SESSIONS, params=five | {"metadata[k5]": "v"}), 400, "parameter_invalid", "metadata")
+    assert error["message"] == "metadata takes at most 5 filters in one request"
 
 
 # -- filters: metadata ---------------------------------------------------------------------------

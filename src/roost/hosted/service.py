@@ -44,7 +44,7 @@ class PageSession:
 
 async def find_by_token(db: AsyncSession, token: Any, *, for_update: bool = False) -> PageSession | None:
     """The hosted session whose link carries `token` (only its hash is stored), or None."""
-    if not isinstance(token, str) or not TOKEN_SHAPE.match(token):
+    if not isinstance(token, str) or not TOKEN_SHAPE.fullmatch(token):
         return None
     query = (
         select(SignupSession, Organization, ModeSettings)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from roost.kit import errors
 from roost.kit.timeutil import now_ms
+from roost.kit.validation import is_ascii_digits
 from roost.meta import inbound
 from roost.openapi_support import error_responses
 from roost.recovery import service as recovery
@@ -55,7 +56,7 @@ async def handshake(app_id: str, request: Request, runtime: Runtime = Depends(ru
 
 async def _raw_body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > inbound.MAX_BODY_BYTES:
+    if is_ascii_digits(declared) and int(declared) > inbound.MAX_BODY_BYTES:
         raise _too_large()
     chunks, size = [], 0
     async for chunk in request.stream():

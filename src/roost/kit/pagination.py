@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit.validation import NUL_PROBLEM
+from roost.kit import errors
+from roost.kit.validation import NUL_PROBLEM, is_ascii_digits
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_METADATA_FILTERS = 5
 PAGE_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
 
 
@@ -60,30 +63,31 @@ class ListQuery:
             self.problems.append({"param": param, "code": code, "message": f"{param} {message}"})
 
 
-def read_list_query(
-    query: QueryString, filters: Iterable[str], *, metadata: bool = False, once: bool = True
-) -> ListQuery:
+def read_list_query(query: QueryString, filters: Iterable[str], *, metadata: bool = False) -> ListQuery:
     """The page and `metadata[...]` filters of a list request, with every problem found so far.
 
     `filters` are the list's own parameters (validated by the caller). Unknown parameters are
-    refused; with `once`, a parameter given twice is too."""
+    refused, and so is a parameter given twice (which of the two would count is a guess)."""
     known = PAGE_PARAMS | set(filters)
     result = ListQuery(page=Page())
     for name in query.keys():
         values = query.getlist(name)
         if any("\x00" in text for text in (name, *values)):
             result.problem(name, NUL_PROBLEM)
-        elif metadata and name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]"):
+        elif len(values) > 1 and (name in known or _is_metadata_filter(name, metadata)):
+            result.problem(name, "must be given once")
+        elif _is_metadata_filter(name, metadata):
             result.metadata[name[len("metadata[") : -1]] = query[name]
         elif name not in known:
             result.problem(name, "is not a known parameter", "parameter_unknown")
-        elif once and len(values) > 1:
-            result.problem(name, "must be given once")
         elif not query[name]:  # `?status=` filters by nothing: refused rather than guessed at
             result.problem(name, "must not be empty")
+    if len(result.metadata) > MAX_METADATA_FILTERS:
+        # Each filter is one more index lookup joined in; the cap keeps every list fast.
+        result.problem("metadata", f"takes at most {MAX_METADATA_FILTERS} filters in one request")
     if "limit" in query:
         text = query["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        if not is_ascii_digits(text) or not 1 <= int(text) <= MAX_LIMIT:
             result.problem("limit", f"must be an integer from 1 to {MAX_LIMIT}")
         else:
             result.page.limit = int(text)
@@ -92,6 +96,10 @@ def read_list_query(
     result.page.starting_after = query.get("starting_after")
     result.page.ending_before = query.get("ending_before")
     return result
+
+
+def _is_metadata_filter(name: str, metadata: bool) -> bool:
+    return metadata and name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]")
 
 
 def after_cursor(created: Any, id_: Any, cursor: tuple[Any, Any], newest_first: bool) -> ColumnElement[bool]:
@@ -116,3 +124,24 @@ def trim(rows: list[Any], page: Page) -> tuple[list[Any], bool]:
 def list_object(data: list[Any], has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more}
 
+
+async def fetch_page(
+    db: AsyncSession,
+    query: Select,
+    model: Any,
+    cursor_scope: list[Any],
+    page: Page,
+    *,
+    what: str,
+) -> tuple[list[Any], bool]:
+    """One page of a small list, newest first by (created_at, id): `limit` rows after/before a
+    cursor row of the same scope (an unknown cursor is a 400 naming `what` the ids must be)."""
+    if page.cursor_id:
+        row = (await db.execute(select(model.created_at, model.id).where(model.id == page.cursor_id, *cursor_scope))).first()
+        if row is None:
+            raise errors.invalid(
+                "parameter_invalid", f"{page.cursor_param} must be the id of one of your {what}", param=page.cursor_param
+            )
+        query = query.where(after_cursor(model.created_at, model.id, (row.created_at, row.id), page.newest_first))
+    rows = list(await db.scalars(query.order_by(*order_by(model.created_at, model.id, page.newest_first)).limit(page.limit + 1)))
+    return trim(rows, page)

@@ -28,7 +28,7 @@ def parse_time(text: str) -> int:
     text = text.strip()
     if not text:
         raise ValueError("empty time")
-    if re.fullmatch(r"-?\d{1,12}(\.\d{1,6})?", text):
+    if re.fullmatch(r"-?[0-9]{1,12}(\.[0-9]{1,6})?", text):
         return int(round(float(text) * 1000))
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:

@@ -1,5 +1,6 @@
 """Turn pydantic's validation errors into Roost's `{param, code, message}` problems."""
 
+import re
 from collections.abc import Iterator
 from typing import Any, Iterable
 
@@ -8,6 +9,24 @@ from pydantic import ValidationError
 # PostgreSQL cannot store U+0000 in text, so neither database gets it: the same 400 on both
 # (JSON bodies: kit.web.read_json_object; list query strings: kit.pagination.read_list_query).
 NUL_PROBLEM = "must not contain the NUL character (U+0000)"
+# JSON can spell half of a UTF-16 pair (\ud800) on its own; no UTF-8 text, and so neither
+# database nor any JSON answer, can hold it.
+SURROGATE_PROBLEM = "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff): strings must be valid Unicode"
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_PROBLEM
+    if _SURROGATES.search(text):
+        return SURROGATE_PROBLEM
+    return None
+
+
+def is_ascii_digits(text: str) -> bool:
+    """0-9 only: str.isdigit() also says yes to '²' (which int() refuses) and to other scripts'
+    digits (which int() reads), and Meta's ids, codes and PINs are ASCII."""
+    return text.isascii() and text.isdigit()
 
 
 def dotted(loc: Iterable[Any]) -> str:
@@ -21,20 +40,25 @@ def dotted(loc: Iterable[Any]) -> str:
     return out
 
 
-def nul_params(value: Any, loc: tuple[Any, ...] = ()) -> Iterator[str]:
-    """The dotted params of the keys and strings in a JSON value that contain U+0000."""
+def unstorable_text(value: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[str, str]]:
+    """(dotted param, problem) for each key or string in a JSON value that no database can
+    store: a NUL character or a lone surrogate. The param is printable (surrogates escaped)."""
     if isinstance(value, str):
-        if "\x00" in value:
-            yield dotted(loc)
+        if problem := _text_problem(value):
+            yield _printable(dotted(loc)), problem
     elif isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
-                yield dotted((*loc, key))
+            if problem := _text_problem(key):
+                yield _printable(dotted((*loc, key))), problem
             else:
-                yield from nul_params(item, (*loc, key))
+                yield from unstorable_text(item, (*loc, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from nul_params(item, (*loc, index))
+            yield from unstorable_text(item, (*loc, index))
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _items(count: int) -> str:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from roost.kit import errors
-from roost.kit.validation import NUL_PROBLEM, nul_params, problems_from
+from roost.kit.validation import is_ascii_digits, problems_from, unstorable_text
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -59,7 +59,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     the JSON itself (400 body_invalid_json / body_not_object).
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if is_ascii_digits(declared) and int(declared) > MAX_BODY_BYTES:
         raise _too_large()
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -92,9 +92,11 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     # Only a body with that many brackets can be that deep: ordinary bodies skip the walk.
     if raw.count(b"{") + raw.count(b"[") > MAX_BODY_DEPTH and _depth_exceeds(data, MAX_BODY_DEPTH):
         raise _too_deep()
-    if b"\\u0000" in raw:  # the only way a NUL gets into JSON text; rare, so the walk is too
+    # The only ways a NUL or a lone surrogate gets into JSON text; rare, so the walk is too.
+    if b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw:
         problems = [
-            {"param": param, "code": "parameter_invalid", "message": f"{param} {NUL_PROBLEM}"} for param in nul_params(data)
+            {"param": param, "code": "parameter_invalid", "message": f"{param} {problem}"}
+            for param, problem in unstorable_text(data)
         ]
         if problems:
             raise errors.validation_error(problems)
@@ -109,6 +111,18 @@ async def read_no_body(request: Request) -> None:
     if body:
         raise errors.validation_error(
             [{"param": key, "code": "parameter_unknown", "message": f"{key} is not a known parameter"} for key in body]
+        )
+
+
+def read_no_query(request: Request) -> None:
+    """For a read that takes no query parameters: each one given is refused as unknown, as on
+    the lists (a filter a client thought it was applying must not be silently ignored)."""
+    if request.query_params:
+        raise errors.validation_error(
+            [
+                {"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"}
+                for name in dict.fromkeys(request.query_params.keys())
+            ]
         )
 
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from roost.kit.validation import nul_params
+from roost.kit.validation import unstorable_text
 
 FINISH_EVENTS = frozenset(
     {
@@ -61,7 +61,7 @@ def parse_message(raw: str | dict[str, Any]) -> SignupMessage | None:
             raw = json.loads(raw)
         if not isinstance(raw, dict) or raw.get("type") != "WA_EMBEDDED_SIGNUP":
             return None
-        if any(nul_params(raw)):  # never from Meta, and PostgreSQL could not store it
+        if any(unstorable_text(raw)):  # never from Meta, and no database could store it
             return None
     except (ValueError, RecursionError):  # not JSON, or nested past any message of Meta's
         return None

@@ -24,6 +24,7 @@ from roost.kit.crypto import Keyring
 from roost.kit.ids import new_id
 from roost.kit.simulated_meta import simulated_app, simulated_app_id
 from roost.kit.timeutil import now_ms
+from roost.kit.validation import is_ascii_digits
 from roost.meta.config import resolve_meta_app
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange, MetaWebhookRelay
 from roost.organizations.models import ModeSettings, Organization
@@ -74,7 +75,7 @@ class InboundApp:
 async def find_app(db: AsyncSession, settings: Settings, keyring: Keyring, app_id: str) -> InboundApp | None:
     """The app `app_id` names: an organization's simulated app, an organization's live
     override, or the server-wide app. None when Roost knows no such app."""
-    if not app_id.isdigit() or len(app_id) > 32:
+    if not is_ascii_digits(app_id) or len(app_id) > 32:
         return None
     live = await _live_app(db, settings, keyring, app_id)
     if live is not None:

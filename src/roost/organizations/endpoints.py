@@ -4,12 +4,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit import errors
+from roost.kit import errors, pagination
 from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.meta.config import live_endpoints
-from roost.openapi_support import body_of, errors_for, one_of, query_parameters
+from roost.openapi_support import body_of, errors_for, one_of, page_parameters, query_parameters
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
 from roost.organizations.models import AdminKey, ModeSettings, Organization
@@ -27,11 +27,19 @@ from roost.runtime import Runtime, get_db, runtime_dependency
 router = APIRouter(prefix="/v1/organization", tags=["Organization"])
 
 
-@router.get("/admin-keys", summary="List admin keys of this mode", responses=errors_for(401))
-async def list_admin_keys(caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+@router.get(
+    "/admin-keys",
+    summary="List admin keys of this mode, newest first",
+    responses=errors_for(400, 401),
+    openapi_extra=query_parameters(**page_parameters("An admin key id")),
+)
+async def list_admin_keys(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+    parsed = pagination.read_list_query(request.query_params, ())
+    if parsed.problems:
+        raise errors.validation_error(parsed.problems)
     async with db.begin():
-        keys = await service.list_admin_keys(db, caller.organization_id, caller.livemode)
-    return {"object": "list", "data": [admin_key_object(key) for key in keys], "has_more": False}
+        keys, has_more = await service.page_admin_keys(db, caller, parsed.page)
+    return pagination.list_object([admin_key_object(key) for key in keys], has_more)
 
 
 @router.post(
@@ -181,7 +189,7 @@ async def update_settings(
         if params.name is not None or params.branding is not None:
             organization = await db.get(Organization, caller.organization_id)
             if params.name is not None:
-                organization.name = params.name.strip()
+                organization.name = params.name
             if params.branding is not None:
                 for field in params.branding.model_fields_set:
                     setattr(organization, field, getattr(params.branding, field))

@@ -1,11 +1,10 @@
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo, field_validator
 
 from roost.kit.timeutil import to_iso
-from roost.kit.urls import has_space_or_control, normalize_origin, origin_problem, redirect_uri_problem
+from roost.kit.urls import has_space_or_control, normalize_origin, origin_problem, redirect_uri_problem, split_url
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.service import mode_name
 from roost.webhooks.network import address_refusal, literal_address
@@ -14,7 +13,9 @@ from roost.webhooks.network import address_refusal, literal_address
 class AdminKeyCreateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=100, description="A label to recognise the key by")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
+        None, description="A label to recognise the key by"
+    )
 
 
 def _origin(value: str) -> str:
@@ -32,13 +33,13 @@ class MetaSettingsParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    app_id: str | None = Field(None, pattern=r"^\d{1,32}$")
+    app_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$")
     app_secret: str | None = Field(None, min_length=1, max_length=200, description="Write-only")
-    config_id: str | None = Field(None, pattern=r"^\d{1,32}$", description="The Embedded Signup login configuration")
+    config_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$", description="The Embedded Signup login configuration")
     system_user_token: str | None = Field(None, min_length=1, max_length=1000, description="Write-only")
     verify_token: str | None = Field(None, min_length=1, max_length=200, description="Write-only")
     partner_type: Literal["tech_provider", "solution_partner"] | None = None
-    credit_line_id: str | None = Field(None, pattern=r"^\d{1,32}$", description="Solution Partners")
+    credit_line_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$", description="Solution Partners")
     forward_url: str | None = Field(
         None,
         max_length=2048,
@@ -46,7 +47,7 @@ class MetaSettingsParams(BaseModel):
         "X-Hub-Signature-256), to this URL: your existing WhatsApp webhook handler",
     )
     graph_url: str | None = Field(None, max_length=2048, description="Graph API base URL (ROOST_META_GRAPH_URL)")
-    graph_version: str | None = Field(None, pattern=r"^v\d{1,3}\.\d{1,3}$", description="Graph API version, e.g. v25.0")
+    graph_version: str | None = Field(None, pattern=r"^v[0-9]{1,3}\.[0-9]{1,3}$", description="Graph API version, e.g. v25.0")
     sdk_url: str | None = Field(
         None, max_length=2048, description="Meta's JavaScript SDK; {locale} is replaced (ROOST_META_SDK_URL)"
     )
@@ -93,9 +94,8 @@ def meta_url_problem(value: str, *, allow_private: bool = False) -> str | None:
     addresses, for a stand-in of Meta."""
     if has_space_or_control(value):
         return "must not contain spaces or control characters"
-    try:
-        parts = urlsplit(value)
-    except ValueError:
+    parts = split_url(value)
+    if parts is None:
         return "must be an https:// URL"
     if parts.query or parts.fragment or not value.split(":", 1)[-1].startswith("//"):
         return "must be an https:// URL with no query or fragment"
@@ -113,10 +113,8 @@ def forward_url_problem(value: str) -> str | None:
     """None when `value` is an http(s) URL Roost can POST webhooks to."""
     if has_space_or_control(value):
         return "must not contain spaces or control characters"
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
+    parts = split_url(value)
+    if parts is None:
         return "must be a valid http:// or https:// URL"
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not value.split(":", 1)[1].startswith("//"):
         return "must be an http:// or https:// URL such as https://example.com/whatsapp/webhook"
@@ -135,12 +133,10 @@ def logo_url_problem(value: str) -> str | None:
         return "must be 1 to 2048 characters"
     if has_space_or_control(value):
         return "must not contain spaces or control characters"
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
+    parts = split_url(value)
+    if parts is None:
         return "must be a valid https:// URL"
+    host = parts.hostname
     if parts.scheme.lower() != "https" or not host or not value[len("https:"):].startswith("//"):
         return "must be an https:// URL such as https://example.com/logo.png"
     if parts.username or parts.password:
@@ -168,7 +164,7 @@ class BrandingParams(BaseModel):
     @field_validator("accent_color")
     @classmethod
     def _accent_color(cls, value: str | None) -> str | None:
-        if value is not None and not ACCENT_COLOR.match(value):
+        if value is not None and not ACCENT_COLOR.fullmatch(value):
             raise ValueError("must be a colour in the form #RRGGBB, such as #0A7CFF")
         return value.upper() if value is not None else None
 
@@ -176,7 +172,9 @@ class BrandingParams(BaseModel):
 class SettingsUpdateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200, description="Shown to your users on the hosted page")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = Field(
+        None, description="Shown to your users on the hosted page"
+    )
     allowed_origins: list[str] | None = Field(
         None, max_length=50, description="Origins that may receive the popup result (scheme://host[:port])"
     )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit import errors
 from roost.kit.crypto import Keyring, sha256_hex
 from roost.kit.ids import has_prefix, new_id, random_base62
+from roost.kit.pagination import Page, fetch_page
 from roost.kit.timeutil import now_ms
 from roost.kit.ttlcache import TtlCache
 from roost.organizations.models import AdminKey, ModeSettings, Organization
@@ -120,6 +121,12 @@ async def list_admin_keys(db: AsyncSession, organization_id: str, livemode: bool
     return list(rows)
 
 
+async def page_admin_keys(db: AsyncSession, caller: Caller, page: Page) -> tuple[list[AdminKey], bool]:
+    """The caller's mode's keys, a page of them (the API's list; the CLI lists them all)."""
+    scope = [AdminKey.organization_id == caller.organization_id, AdminKey.livemode == caller.livemode]
+    return await fetch_page(db, select(AdminKey).where(*scope), AdminKey, scope, page, what="admin keys")
+
+
 # Admin keys that authenticated recently, by the hash of their secret: most requests then need
 # no database read to authenticate. A revocation in this process applies at once (forget); one
 # made by another process applies here within KEY_CACHE_SECONDS (docs/decisions.md).
@@ -142,7 +149,7 @@ def key_hash_of(authorization: str | None) -> tuple[str, str]:
         )
     scheme, _, secret = authorization.strip().partition(" ")
     secret = secret.strip()
-    if scheme.lower() != "bearer" or not KEY_PATTERN.match(secret):
+    if scheme.lower() != "bearer" or not KEY_PATTERN.fullmatch(secret):
         raise errors.unauthenticated(
             "api_key_invalid", "The Authorization header must be 'Bearer sk_admin_test_…' or 'Bearer sk_admin_live_…'"
         )

@@ -28,7 +28,7 @@ class RegisterParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pin: str | None = Field(
-        None, pattern=r"^\d{6}$", description="The number's two-step verification PIN, if it already has one"
+        None, pattern=r"^[0-9]{6}$", description="The number's two-step verification PIN, if it already has one"
     )
 
 
@@ -48,7 +48,7 @@ class RegisterParams(BaseModel):
 )
 async def list_profiles(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
     query = request.query_params
-    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True, once=False)
+    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True)
     if query.get("status") not in (None, service.CONNECTED, service.DISCONNECTED):
         parsed.problem("status", "must be connected or disconnected")
     if parsed.problems:
@@ -165,7 +165,7 @@ async def read_access_token(
     "If Meta refuses, the answer is `424 registration_failed` with Meta's error in `error.provider` "
     "(`502 meta_unavailable` if Meta could not be reached); the number's `registration_error` says the same.",
     openapi_extra=body_of(RegisterParams),
-    responses=errors_for(400, 401, 404, 409, 424, 502),
+    responses=errors_for(400, 401, 404, 409, 413, 415, 424, 502),
 )
 async def register_phone(
     phone_id: str,

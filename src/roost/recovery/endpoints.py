@@ -68,7 +68,7 @@ async def start_attempt(
     "200 with the business profile; 202 with the session while a step waits out a transient Meta error; "
     "otherwise the attempt's error (a recovered attempt can still be claimed).",
     openapi_extra=body_of(CallbackParams),
-    responses=errors_for(400, 401, 404, 409, 424, 502),
+    responses=errors_for(400, 401, 404, 409, 413, 415, 424, 502),
 )
 async def callback(
     request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(runtime_dependency)
@@ -84,7 +84,7 @@ async def callback(
     description="The attempt becomes `recovered` with the WABA from Meta's FINISH message; claim it once Meta's "
     "account_update webhook has arrived (Roost does so itself when auto-claim is on).",
     openapi_extra=body_of(MarkInterruptedParams),
-    responses=errors_for(400, 401, 404, 409),
+    responses=errors_for(400, 401, 404, 409, 413, 415),
 )
 async def mark_interrupted(
     request: Request,
@@ -140,7 +140,7 @@ async def list_recovered(
     "Meta app, received after the attempt started, and a system user token. 409 `session_not_recovered` unless "
     "the attempt is recovered; 409 `claim_proof_missing` without Meta's webhook.",
     openapi_extra=body_of(ClaimParams),
-    responses=errors_for(400, 401, 404, 409, 424),
+    responses=errors_for(400, 401, 404, 409, 413, 415, 424),
 )
 async def claim(request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(runtime_dependency)) -> JSONResponse:
     params = parse_model(ClaimParams, await read_json_object(request))

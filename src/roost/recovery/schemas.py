@@ -8,7 +8,7 @@ from roost.kit.urls import redirect_uri_problem
 from roost.sessions.schemas import check_metadata
 
 ATTEMPT_ID = r"^wss_[a-zA-Z0-9]+$"
-META_ID = r"^\d{1,32}$"
+META_ID = r"^[0-9]{1,32}$"
 
 
 class AttemptCreateParams(BaseModel):

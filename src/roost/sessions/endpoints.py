@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.idempotency.service import check_key, run_idempotent
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
-from roost.kit.web import parse_model, read_json_object, read_no_body
+from roost.kit.web import parse_model, read_json_object, read_no_body, read_no_query
 from roost.openapi_support import (
     IDEMPOTENCY_KEY_HEADER,
     METADATA_FILTER,
@@ -213,9 +213,12 @@ async def refresh_link(
     "/sessions/{session_id}/events",
     summary="The session's timeline, oldest first",
     response_model=SessionEventList,
-    responses=errors_for(401, 404),
+    responses=errors_for(400, 401, 404),
 )
-async def list_events(session_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+async def list_events(
+    session_id: str, request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    read_no_query(request)
     async with db.begin():
         session = await service.get_session(db, caller, session_id)
         events = await service.list_events(db, session)
@@ -230,7 +233,7 @@ async def list_events(session_id: str, caller: Caller = Depends(require_admin_ke
     "`recovered` finishes Meta's flow but loses the code.",
     openapi_extra=body_of(SimulateParams),
     response_model=EmbeddedSignupSession,
-    responses=errors_for(400, 401, 403, 404, 409),
+    responses=errors_for(400, 401, 403, 404, 409, 413, 415, 502),
 )
 async def simulate_session(
     session_id: str,

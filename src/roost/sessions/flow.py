@@ -3,6 +3,7 @@ callbacks, and the test helper all call these, so every path behaves the same)."
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roost.kit.validation import is_ascii_digits
 from roost.meta.events import SignupMessage
 from roost.sessions.models import SignupSession
 from roost.sessions.prefill import meta_setup
@@ -41,7 +42,7 @@ def user_cancelled(db: AsyncSession, session: SignupSession, now: int) -> None:
 
 def signup_error(db: AsyncSession, session: SignupSession, message: SignupMessage, now: int) -> None:
     """The user gave up after Meta reported an error inside its flow."""
-    meta_code = int(message.error_code) if message.error_code and message.error_code.isdigit() else None
+    meta_code = int(message.error_code) if message.error_code and is_ascii_digits(message.error_code) else None
     transition(
         db, session, SessionStatus.FAILED, at=now, reason="signup_error",
         error={"code": "signup_error", "message": message.error_message or "Meta reported an error.", "meta_code": meta_code},

@@ -10,7 +10,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema, field_validator
 
 # Meta's vertical codes and the friendly names accepted for each (SPEC 3.2).
 VERTICALS: dict[str, tuple[str, ...]] = {
@@ -62,21 +62,25 @@ COUNTRIES = frozenset(
     ZM ZW""".split()
 )
 
-_UTC_OFFSET = re.compile(r"^UTC([+-])(\d{2}):(\d{2})$")
+_UTC_OFFSET = re.compile(r"^UTC([+-])([0-9]{2}):([0-9]{2})$")
 
 
 def _meta_id(value: object) -> str:
     """Meta object ids are digit strings; an integer is accepted and written as one."""
-    if isinstance(value, bool):
-        raise ValueError("must be a Meta id (digits only)")
-    if isinstance(value, int) and value > 0:
-        return str(value)
-    if isinstance(value, str) and re.fullmatch(r"\d{1,32}", value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,32}", value):
         return value
-    raise ValueError("must be a Meta id (digits only)")
+    raise ValueError("must be a Meta id (1 to 32 digits)")
 
 
-MetaId = Annotated[str, BeforeValidator(_meta_id)]
+MetaId = Annotated[
+    str,
+    BeforeValidator(_meta_id),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "pattern": "^[0-9]{1,32}$"}, {"type": "integer", "minimum": 0, "maximum": 10**32 - 1}]},
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -110,7 +114,7 @@ class BusinessPhone(_Strict):
     @classmethod
     def _code(cls, value: object) -> object:
         # "+1" and "1" are friendly spellings of the calling code 1.
-        if isinstance(value, str) and re.fullmatch(r"\+?\d{1,3}", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"\+?[0-9]{1,3}", value.strip()):
             return int(value.strip().lstrip("+"))
         return value
 
@@ -118,11 +122,13 @@ class BusinessPhone(_Strict):
     @classmethod
     def _number(cls, value: object) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:  # as a string its "-" would pass for a separator
+                raise ValueError("must be a national phone number of 4 to 15 digits")
             value = str(value)
         if not isinstance(value, str):
             return value
         digits = re.sub(r"[\s\-.()]", "", value)
-        if not re.fullmatch(r"\d{4,15}", digits):
+        if not re.fullmatch(r"[0-9]{4,15}", digits):
             raise ValueError("must be a national phone number of 4 to 15 digits")
         return digits
 
@@ -151,7 +157,7 @@ class Business(_Strict):
     def _website(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.fullmatch(r"https?://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?", value, flags=re.IGNORECASE):
+        if not re.fullmatch(r"https?://[^\s/?#.]+(?:\.[^\s/?#.]+)+(?:[/?#]\S*)?", value, flags=re.IGNORECASE):
             raise ValueError("must be an http:// or https:// URL such as https://acme.com")
         return value
 
@@ -160,9 +166,11 @@ class Business(_Strict):
     def _timezone(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if _UTC_OFFSET.match(value):
-            _, hours, minutes = _UTC_OFFSET.match(value).groups()
-            if int(hours) <= 14 and int(minutes) < 60:
+        if _UTC_OFFSET.fullmatch(value):
+            sign, hours, minutes = _UTC_OFFSET.fullmatch(value).groups()
+            offset = int(hours) * 60 + int(minutes)
+            # The world's offsets run from UTC-12:00 to UTC+14:00.
+            if int(minutes) < 60 and offset <= (14 * 60 if sign == "+" else 12 * 60):
                 return value
         elif "/" in value or value == "UTC":
             try:
@@ -207,7 +215,7 @@ class Prefill(_Strict):
 
 def meta_timezone(value: str, at: datetime | None = None) -> str:
     """Meta wants `UTC±HH:MM`; an IANA zone becomes its offset at launch time."""
-    if _UTC_OFFSET.match(value):
+    if _UTC_OFFSET.fullmatch(value):
         return value
     offset = (at or datetime.now(timezone.utc)).astimezone(ZoneInfo(value)).utcoffset()
     total_minutes = int(offset.total_seconds() // 60) if offset else 0

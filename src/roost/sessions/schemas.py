@@ -14,7 +14,7 @@ from roost.sessions.prefill import Prefill
 
 METADATA_MAX_BYTES = 10_240
 METADATA_KEY_MAX = 200
-_LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:-([A-Za-z]{4}))?(?:-([A-Za-z]{2}|\d{3}))?$")
+_LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:-([A-Za-z]{4}))?(?:-([A-Za-z]{2}|[0-9]{3}))?$")
 
 
 def compact_json(value: Any) -> str:
@@ -35,7 +35,7 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def normalize_locale(value: str) -> str:
     """BCP 47 language[-Script][-REGION] in its usual casing: pt-br -> pt-BR, zh-hant-tw -> zh-Hant-TW."""
-    match = _LOCALE.match(value.replace("_", "-"))
+    match = _LOCALE.fullmatch(value.replace("_", "-"))
     if not match:
         raise ValueError("must be a BCP 47 language tag such as en, es or pt-BR")
     language, script, region = match.groups()

@@ -30,7 +30,7 @@ class SimulateParams(BaseModel):
     cancel_step: Literal[CANCEL_STEPS] = Field(  # type: ignore[valid-type]
         "PHONE_NUMBER_SETUP", description="The screen where the user gives up (cancelled)"
     )
-    error_code: str = Field("2388002", pattern=r"^\d{1,10}$", description="Meta's in-flow error code (signup_error)")
+    error_code: str = Field("2388002", pattern=r"^[0-9]{1,10}$", description="Meta's in-flow error code (signup_error)")
     phone_verified: StrictBool = Field(True, description="Whether the connected number is verified")
 
 

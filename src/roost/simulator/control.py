@@ -17,6 +17,7 @@ from roost.kit.ids import new_id, random_base62
 from roost.kit.pagination import list_object
 from roost.kit.simulated_meta import SIMULATED_GRAPH_VERSION, SimulatedApp, simulated_app_for
 from roost.kit.timeutil import now_ms
+from roost.kit.validation import is_ascii_digits
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.organizations.service import authenticate
 from roost.simulator import service, webhooks
@@ -313,7 +314,7 @@ async def send_review_update(request: Request) -> dict[str, Any]:
 async def list_deliveries(request: Request) -> dict[str, Any]:
     app = await _app(request)
     raw_limit = request.query_params.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 200:
+    if not is_ascii_digits(raw_limit) or not 1 <= int(raw_limit) <= 200:
         raise errors.invalid("parameter_invalid", "limit must be an integer from 1 to 200", param="limit")
     return list_object(await _emitter(request).deliveries(app.app_id, int(raw_limit)), has_more=False)  # the newest
 

@@ -91,7 +91,7 @@ async def sdk(request: Request) -> Response:
 
 @router.get("/{locale}/sdk.js", include_in_schema=False)
 async def sdk_for_locale(request: Request, locale: str) -> Response:
-    if not LOCALE.match(locale):
+    if not LOCALE.fullmatch(locale):
         raise errors.not_found(f"No SDK for the locale {locale!r}")
     return _sdk(request, locale)
 
@@ -167,7 +167,7 @@ def _is_origin(value: str) -> bool:
 async def dialog(request: Request) -> HTMLResponse:
     query = request.query_params
     locale = query.get("locale") or "en_US"
-    if not LOCALE.match(locale):
+    if not LOCALE.fullmatch(locale):
         locale = "en_US"
     app_id = query.get("app_id", "")
     if not service.is_app_id(app_id):
@@ -180,7 +180,7 @@ async def dialog(request: Request) -> HTMLResponse:
     if not _is_origin(origin):
         return _invalid_page(request, locale, "Invalid origin: the dialog must be opened by FB.login from a web page.")
     nonce = query.get("nonce", "")
-    if not NONCE.match(nonce):
+    if not NONCE.fullmatch(nonce):
         return _invalid_page(request, locale, "Invalid request: missing or malformed nonce.")
     try:
         extras = json.loads(query.get("extras") or "{}")
@@ -227,7 +227,7 @@ class CompleteParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     nonce: str = Field(pattern=NONCE.pattern)
-    app_id: str = Field(pattern=r"^[1-9]\d{0,31}$")
+    app_id: str = Field(pattern=r"^[1-9][0-9]{0,31}$")
     config_id: str | None = Field(None, max_length=32)
     extras: dict[str, Any] = Field(default_factory=dict)
     variant: str = service.FINISH

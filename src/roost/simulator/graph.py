@@ -31,7 +31,7 @@ log = structlog.get_logger("roost.simulator")
 
 router = APIRouter()
 
-VERSION = re.compile(r"^v\d+\.\d+$")
+VERSION = re.compile(r"^v[0-9]+\.[0-9]+$")
 MAX_BODY = 256 * 1024
 OVERRIDE_MAX_LENGTH = 200
 CREDIT_CURRENCIES = ("USD", "EUR", "GBP", "IDR", "INR", "AUD")
@@ -145,9 +145,9 @@ Handler = Callable[[Request, str, dict[str, Any], str], Awaitable[dict[str, Any]
 async def _dispatch(request: Request, path: str) -> dict[str, Any]:
     segments = [segment for segment in path.split("/") if segment]
     version = None
-    if segments and VERSION.match(segments[0]):
+    if segments and VERSION.fullmatch(segments[0]):
         version = segments.pop(0)
-    elif segments and re.match(r"^v\d", segments[0]):
+    elif segments and re.match(r"^v[0-9]", segments[0]):
         raise GraphError(2500, f"Unknown path components: /{segments[0]}")
     params = await _params(request)
     method = request.method
@@ -160,7 +160,7 @@ async def _dispatch(request: Request, path: str) -> dict[str, Any]:
     if not segments:
         raise GraphError(100, f"Unsupported {method.lower()} request.")
     object_id = segments[0]
-    if not re.fullmatch(r"\d{1,32}", object_id):
+    if not re.fullmatch(r"[0-9]{1,32}", object_id):
         raise GraphError(803, f"(#803) Some of the aliases you requested do not exist: {object_id}")
     if len(segments) == 1:
         if method != "GET":

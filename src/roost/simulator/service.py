@@ -168,7 +168,7 @@ def meta_time(ms: int) -> str:
 
 
 def is_app_id(value: Any) -> bool:
-    return isinstance(value, str) and re.fullmatch(r"[1-9]\d{0,31}", value) is not None
+    return isinstance(value, str) and re.fullmatch(r"[1-9][0-9]{0,31}", value) is not None
 
 
 # -- small database helpers --------------------------------------------------------------------
@@ -343,7 +343,7 @@ def first_id(value: Any) -> str | None:
         value = value[0] if value else None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if isinstance(value, str) and re.fullmatch(r"\d{1,32}", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,32}", value.strip()):
         return value.strip()
     return None
 
@@ -362,7 +362,7 @@ def _phone_from_prefill(business: dict[str, Any]) -> tuple[str, str] | None:
     number = phone.get("number")
     code_text = str(code) if isinstance(code, int) and not isinstance(code, bool) else _text(code, 8)
     number_text = re.sub(r"\D", "", number) if isinstance(number, str) else None
-    if code_text and re.fullmatch(r"[1-9]\d{0,3}", code_text) and number_text and 4 <= len(number_text) <= 15:
+    if code_text and re.fullmatch(r"[1-9][0-9]{0,3}", code_text) and number_text and 4 <= len(number_text) <= 15:
         return code_text, number_text
     return None
 
@@ -777,7 +777,7 @@ async def register_phone(db: AsyncSession, phone: SimPhoneNumber, params: dict[s
     if pin is None:
         raise graph_errors.missing_parameter("pin")
     pin = str(pin)
-    if not re.fullmatch(r"\d{6}", pin):
+    if not re.fullmatch(r"[0-9]{6}", pin):
         raise graph_errors.invalid_parameter("Param pin must be 6 characters long.")
 
     now = now_ms()

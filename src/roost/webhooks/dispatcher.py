@@ -28,6 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from roost.config import Settings
 from roost.kit.ids import new_id
 from roost.kit.timeutil import now_ms, to_iso
+from roost.kit.validation import is_ascii_digits
 from roost.runtime import Runtime
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -68,7 +69,7 @@ def parse_retry_after(value: str | None, now: int) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if is_ascii_digits(value):
         wait = int(value) * 1000
     else:
         try:

@@ -1,6 +1,5 @@
 """Webhook endpoints and events over HTTP (SPEC 7.1): thin handlers over webhooks.service."""
 
-import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -38,12 +37,12 @@ class _NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _list_query(request: Request, filters: set[str]) -> dict[str, Any]:
-    """limit / starting_after / ending_before as the service's keywords; every problem reported."""
+def _list_query(request: Request, filters: set[str]) -> pagination.Page:
+    """The page asked for (limit / starting_after / ending_before); every problem reported."""
     parsed = pagination.read_list_query(request.query_params, filters)
     if parsed.problems:
         raise errors.validation_error(parsed.problems)
-    return dataclasses.asdict(parsed.page)
+    return parsed.page
 
 
 def _list(rows: list[Any], has_more: bool, present: Any) -> JSONResponse:
@@ -86,9 +85,9 @@ async def create_endpoint(
     openapi_extra=query_parameters(**page_parameters("An endpoint id")),
 )
 async def list_endpoints(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
-    cursor = _list_query(request, set())
+    page = _list_query(request, set())
     async with db.begin():
-        rows, has_more = await service.list_endpoints(db, caller, **cursor)
+        rows, has_more = await service.list_endpoints(db, caller, page)
     return _list(rows, has_more, service.endpoint_object)
 
 
@@ -147,7 +146,7 @@ async def delete_endpoint(
     description="Returns the endpoint with its new `secret`, shown this once. For 24 hours every delivery is "
     "signed with both the new and the previous secret, so receivers can switch without losing a webhook.",
     response_model=WebhookEndpointWithSecret,
-    responses=errors_for(401, 404),
+    responses=errors_for(400, 401, 404, 413, 415),
 )
 async def rotate_secret(
     endpoint_id: str,
@@ -174,10 +173,10 @@ async def rotate_secret(
 async def list_deliveries(
     endpoint_id: str, request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
 ) -> JSONResponse:
-    cursor = _list_query(request, {"event_id"})
+    page = _list_query(request, {"event_id"})
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id)
-        rows, has_more = await service.list_attempts(db, endpoint, request.query_params.get("event_id"), **cursor)
+        rows, has_more = await service.list_attempts(db, endpoint, request.query_params.get("event_id"), page)
     return _list(rows, has_more, service.attempt_object)
 
 
@@ -193,12 +192,12 @@ async def list_deliveries(
     openapi_extra=query_parameters(**page_parameters("An event id"), type=one_of(EVENT_TYPES, "Events of this type")),
 )
 async def list_events(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
-    cursor = _list_query(request, {"type"})
+    page = _list_query(request, {"type"})
     type = request.query_params.get("type")
     if type is not None and type not in EVENT_TYPES:
         raise errors.invalid("parameter_invalid", f"type must be one of {', '.join(EVENT_TYPES)}", param="type")
     async with db.begin():
-        rows, has_more = await service.list_events(db, caller, type, **cursor)
+        rows, has_more = await service.list_events(db, caller, type, page)
     return _list(rows, has_more, service.event_object)
 
 

@@ -3,16 +3,16 @@
 import base64
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import Select, delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors
 from roost.kit.crypto import Keyring
 from roost.kit.ids import new_id
+from roost.kit.pagination import Page, fetch_page
 from roost.kit.timeutil import to_iso
-from roost.kit.urls import has_space_or_control
+from roost.kit.urls import has_space_or_control, split_url
 from roost.organizations.service import Caller, find_owned
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -57,12 +57,10 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
         return f"must be 1 to {MAX_URL_LENGTH} characters"
     if has_space_or_control(url):
         return "must not contain spaces or control characters"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
+    parts = split_url(url)
+    if parts is None:
         return "must be a valid URL such as https://example.com/webhooks"
+    host = parts.hostname
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not host or not url[len(scheme) + 1 :].startswith("//"):
         return "must be an absolute https:// URL such as https://example.com/webhooks"
@@ -265,57 +263,27 @@ async def resend(db: AsyncSession, caller: Caller, event: WebhookEvent, endpoint
 # -- lists -----------------------------------------------------------------------------------------
 
 
-async def page(
-    db: AsyncSession,
-    query: Select,
-    model: Any,
-    cursor_scope: list[Any],
-    *,
-    limit: int,
-    starting_after: str | None,
-    ending_before: str | None,
-    what: str,
-) -> tuple[list[Any], bool]:
-    """Newest first by (created_at, id), `limit` rows after/before a cursor of this scope."""
-    newest_first = ending_before is None
-    cursor_id = starting_after or ending_before
-    if cursor_id:
-        row = (await db.execute(select(model.created_at, model.id).where(model.id == cursor_id, *cursor_scope))).first()
-        if row is None:
-            param = "starting_after" if newest_first else "ending_before"
-            raise errors.invalid("parameter_invalid", f"{param} must be the id of one of your {what}", param=param)
-        keys, cursor = tuple_(model.created_at, model.id), tuple_(row.created_at, row.id)
-        query = query.where(keys < cursor if newest_first else keys > cursor)
-    order = (model.created_at.desc(), model.id.desc()) if newest_first else (model.created_at.asc(), model.id.asc())
-    rows = list(await db.scalars(query.order_by(*order).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if not newest_first:
-        rows.reverse()
-    return rows, has_more
-
-
-async def list_endpoints(db: AsyncSession, caller: Caller, **cursor: Any) -> tuple[list[WebhookEndpoint], bool]:
+async def list_endpoints(db: AsyncSession, caller: Caller, page: Page) -> tuple[list[WebhookEndpoint], bool]:
     E = WebhookEndpoint
     scope = [E.organization_id == caller.organization_id, E.livemode == caller.livemode]
-    return await page(db, select(E).where(*scope), E, scope, what="webhook endpoints", **cursor)
+    return await fetch_page(db, select(E).where(*scope), E, scope, page, what="webhook endpoints")
 
 
-async def list_events(db: AsyncSession, caller: Caller, type: str | None, **cursor: Any) -> tuple[list[WebhookEvent], bool]:
+async def list_events(db: AsyncSession, caller: Caller, type: str | None, page: Page) -> tuple[list[WebhookEvent], bool]:
     V = WebhookEvent
     scope = [V.organization_id == caller.organization_id, V.livemode == caller.livemode]
     query = select(V).where(*scope)
     if type:
         query = query.where(V.type == type)
-    return await page(db, query, V, scope, what="events", **cursor)
+    return await fetch_page(db, query, V, scope, page, what="events")
 
 
 async def list_attempts(
-    db: AsyncSession, endpoint: WebhookEndpoint, event_id: str | None, **cursor: Any
+    db: AsyncSession, endpoint: WebhookEndpoint, event_id: str | None, page: Page
 ) -> tuple[list[WebhookAttempt], bool]:
     A = WebhookAttempt
     scope = [A.endpoint_id == endpoint.id]
     query = select(A).where(*scope)
     if event_id:
         query = query.where(A.event_id == event_id)
-    return await page(db, query, A, scope, what="delivery attempts", **cursor)
+    return await fetch_page(db, query, A, scope, page, what="delivery attempts")
