@@ -275,10 +275,18 @@ def test_a_forbidden_redirect_uri_is_refused(roost, org, api, uri):
         ({"allowed_origins": [f"https://a{i}.com" for i in range(51)]}, "parameter_invalid", "allowed_origins"),
         ({"name": ""}, "parameter_invalid", "name"),
         ({"name": "x" * 201}, "parameter_invalid", "name"),
+        ({"name": None}, "parameter_invalid", "name"),
+        ({"allowed_origins": None}, "parameter_invalid", "allowed_origins"),
+        ({"allowed_redirect_uris": None}, "parameter_invalid", "allowed_redirect_uris"),
+        ({"branding": None}, "parameter_invalid", "branding"),
+        ({"meta": None}, "parameter_invalid", "meta"),
+        ({"auto_claim": None}, "parameter_invalid", "auto_claim"),
+        ({"token_custody_enabled": None}, "parameter_invalid", "token_custody_enabled"),
     ],
     ids=[
         "typo", "secret-not-settable", "mode-not-settable", "origins-not-list", "origin-not-string",
-        "uris-not-list", "too-many-origins", "empty-name", "long-name",
+        "uris-not-list", "too-many-origins", "empty-name", "long-name", "null-name", "null-origins",
+        "null-uris", "null-branding", "null-meta", "null-auto-claim", "null-custody",
     ],
 )
 def test_a_bad_patch_is_refused(roost, org, api, body, code, param):

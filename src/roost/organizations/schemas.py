@@ -170,34 +170,37 @@ class BrandingParams(BaseModel):
 
 
 class SettingsUpdateParams(BaseModel):
+    """A field left out is left as it is. Only `messages_callback_url` (and the fields inside
+    `meta` and `branding`) can be cleared with null; null anywhere else is refused, since it
+    could mean "clear" or "leave" and the two differ (`[]` empties a list)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = Field(
+    # The None defaults below only mean "not given": the types are not nullable.
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(  # type: ignore[assignment]
         None, description="Shown to your users on the hosted page"
     )
-    allowed_origins: list[str] | None = Field(
+    allowed_origins: list[str] = Field(  # type: ignore[assignment]
         None, max_length=50, description="Origins that may receive the popup result (scheme://host[:port])"
     )
-    allowed_redirect_uris: list[str] | None = Field(
+    allowed_redirect_uris: list[str] = Field(  # type: ignore[assignment]
         None, max_length=50, description="When not empty, a session's redirect_uri must equal one of these"
     )
 
-    branding: BrandingParams | None = Field(
+    branding: BrandingParams = Field(  # type: ignore[assignment]
         None, description="The hosted page's logo and accent colour (organization-wide, both modes)"
     )
-    meta: MetaSettingsParams | None = Field(None, description="This mode's Meta app")
-    auto_claim: bool | None = Field(
+    meta: MetaSettingsParams = Field(None, description="This mode's Meta app")  # type: ignore[assignment]
+    auto_claim: StrictBool = Field(  # type: ignore[assignment]
         None,
-        strict=True,
         description="Claim recovered sessions automatically when Meta's account_update proves them (needs a system user token)",
     )
     messages_callback_url: str | None = Field(
         None,
         max_length=200,
-        description="Where Meta sends your customers' WhatsApp messages (set on each WABA as override_callback_uri)",
+        description="Where Meta sends your customers' WhatsApp messages (set on each WABA as override_callback_uri); "
+        "null clears it",
     )
-
-    # Not nullable (null is refused); the None default only means "not given".
     token_custody_enabled: StrictBool = Field(  # type: ignore[assignment]
         None,
         description="Whether admin keys of this mode may read business tokens "
