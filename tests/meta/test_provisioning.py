@@ -4,6 +4,7 @@ through the `simulate` test helper and the simulator's faults, over real HTTP.""
 import hashlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from typing import Any
 
@@ -431,6 +432,38 @@ def test_attempts_that_keep_dying_are_given_up_after_five(roost, api):
 
 
 # -- outcomes without a connection --------------------------------------------------------------
+
+
+def test_a_session_cancelled_while_simulate_waits_on_meta_stays_cancelled(api):
+    # simulate reads the session, then waits on the (simulated) dialog; a cancel in between wins.
+    session = new_session(api)
+    add_fault(api, call="dialog", kind="latency", delay_ms=2000)
+    answer: dict[str, httpx.Response] = {}
+    player = threading.Thread(target=lambda: answer.update(simulate=simulate(api, session["id"], outcome="recovered")))
+    player.start()
+    wait_until(lambda: get_session(api, session["id"])["started_at"])
+    assert api.delete(f"{SESSIONS}/{session['id']}").status_code == 200
+    player.join(timeout=30)
+
+    assert answer["simulate"].status_code == 409, answer["simulate"].text
+    assert answer["simulate"].json()["error"]["code"] == "session_not_pending"
+    after = get_session(api, session["id"])
+    assert (after["status"], after["waba_id"]) == ("cancelled", None)
+    changes = [event["data"]["to"] for event in events(api, session["id"], "session.status_changed")]
+    assert changes == ["cancelled"]
+
+
+def test_two_sessions_finishing_with_the_same_waba_at_once_share_one_profile(roost, api, org):
+    first = play(api)
+    prefill = {"whatsAppBusinessAccount": {"ids": [first["waba_id"]]}, "preVerifiedPhone": {"ids": [first["phone_number_id"]]}}
+    for _ in range(3):
+        sessions = [new_session(api, prefill=prefill) for _ in range(2)]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda s: simulate(api, s["id"], outcome="completed"), sessions))
+        assert [answer.status_code for answer in answers] == [200, 200], [answer.text for answer in answers]
+        finished = [wait_for_status(api, s["id"], "completed") for s in sessions]
+        assert {s["business_profile_id"] for s in finished} == {first["business_profile_id"]}
+    assert profile_count(roost, org.id) == 1
 
 
 def test_a_cancelled_flow_records_where_the_user_left(roost, api, org):

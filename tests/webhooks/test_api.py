@@ -2,6 +2,7 @@
 and organizations kept apart, lists, resend's rules."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -262,3 +263,19 @@ def test_the_openapi_document_describes_the_webhooks_api(hooks):
     assert create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("WebhookEndpointWithSecret")
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("EndpointCreateParams")
     assert "422" not in create["responses"] and "400" in create["responses"]
+
+
+def test_an_organization_has_at_most_16_endpoints_per_mode_even_when_they_are_created_at_once(api):
+    # Created concurrently (the server counts and inserts under the mode's lock): never 17.
+    def create(index: int) -> int:
+        return api.post(WEBHOOKS, json={"url": f"https://hooks{index}.example.com/roost", "events": ["*"]}).status_code
+
+    for index in range(10):
+        assert create(index) == 201
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(create, range(10, 22)))
+
+    assert sorted(statuses) == [201] * 6 + [400] * 6
+    assert len(api.get(WEBHOOKS, params={"limit": 100}).json()["data"]) == 16
+    refused = api.post(WEBHOOKS, json={"url": "https://one-more.example.com/roost", "events": ["*"]})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "webhook_endpoint_limit_reached"

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit import errors, pagination
 from roost.kit.ids import new_id
 from roost.kit.timeutil import to_iso
-from roost.organizations.service import Caller, find_owned
+from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.profiles.models import BusinessProfile, PhoneNumber
 from roost.sessions.models import SessionMetadataValue
 from roost.sessions.service import metadata_digest
@@ -44,6 +44,10 @@ async def upsert_profile(
     now: int,
 ) -> BusinessProfile:
     """Create the profile, or reconnect the one this organization had for the same WABA."""
+    # Two sessions finishing with the same WABA at once (several processes on PostgreSQL) would
+    # both find no profile and both insert one: the second failing on the unique constraint.
+    # Taking the mode's settings row first makes them create-or-reconnect one after the other.
+    await mode_settings(db, organization_id, livemode, for_update=True)
     profile = await db.scalar(
         select(BusinessProfile)
         .where(

@@ -94,7 +94,12 @@ async def _finish_in_simulator(runtime: Runtime, db, session_id: str, params: Si
         code = None  # the code is lost on the way
     now = now_ms()
     async with db.begin():
-        session = await db.get(SignupSession, session_id, with_for_update=True)
+        # populate_existing: this database session read the row before the simulator call, and
+        # a cancel (or another simulate) may have changed it since: act on the locked row.
+        session = await db.get(SignupSession, session_id, with_for_update=True, populate_existing=True)
+        refusal = _refusal(db, session, now)
+        if refusal is not None:
+            raise refusal
         if finish is not None:
             flow.record_message(db, session, finish, now)
         if code is None and finish is not None and finish.kind == "finish":

@@ -235,7 +235,9 @@ class Dispatcher:
             endpoints = {row.id: row for row in await db.scalars(select(E).where(E.id.in_({d.endpoint_id for d in deliveries})))}
         jobs, bodies, keys = [], {}, {}
         for delivery in deliveries:
-            event, endpoint = events[delivery.event_id], endpoints[delivery.endpoint_id]
+            event, endpoint = events[delivery.event_id], endpoints.get(delivery.endpoint_id)
+            if endpoint is None:  # deleted since the claim's first read: it goes with its endpoint
+                continue
             if event.id not in bodies:
                 bodies[event.id] = payload(event)
             if endpoint.id not in keys:

@@ -75,10 +75,13 @@ def delivery_row(event_id: str, endpoint_id: str, organization_id: str, livemode
 def _fan_out(_mapper: Any, connection: Connection, target: WebhookEvent) -> None:
     # Runs inside the flush, on the transaction's own connection: deliveries commit with the event.
     E = WebhookEndpoint
+    # FOR SHARE (PostgreSQL; SQLite has one writer anyway): an endpoint being deleted meanwhile
+    # either goes first (and is not found here) or waits for these deliveries and deletes them
+    # too. Without it, deliveries could be left owed to an endpoint that no longer exists.
     endpoints = connection.execute(
-        select(E.id, E.events).where(
-            E.organization_id == target.organization_id, E.livemode == target.livemode, E.enabled.is_(True)
-        )
+        select(E.id, E.events)
+        .where(E.organization_id == target.organization_id, E.livemode == target.livemode, E.enabled.is_(True))
+        .with_for_update(read=True)
     ).all()
     rows = [
         delivery_row(target.id, endpoint_id, target.organization_id, target.livemode, target.created_at)

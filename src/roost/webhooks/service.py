@@ -13,7 +13,7 @@ from roost.kit.ids import new_id
 from roost.kit.pagination import Page, fetch_page
 from roost.kit.timeutil import to_iso
 from roost.kit.urls import has_space_or_control, split_url
-from roost.organizations.service import Caller, find_owned
+from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from roost.webhooks.network import address_refusal, literal_address
@@ -151,6 +151,9 @@ async def create_endpoint(
     db: AsyncSession, keyring: Keyring, caller: Caller, *, url: str, events: list[str], description: str | None,
     enabled: bool, now: int,
 ) -> tuple[WebhookEndpoint, str]:
+    # The mode's settings row, locked, makes concurrent creates count one after the other: the
+    # limit holds across processes on PostgreSQL.
+    await mode_settings(db, caller.organization_id, caller.livemode, for_update=True)
     count = await db.scalar(
         select(func.count()).where(
             WebhookEndpoint.organization_id == caller.organization_id, WebhookEndpoint.livemode == caller.livemode
