@@ -149,7 +149,9 @@ async def callback(runtime: Runtime, caller: Caller, params: Any) -> Outcome:
         )
     taken = await runtime.provisioner.accept_code(params.attempt_id, params.code, finish, params.redirect_uri)
     if not taken:
-        raise errors.conflict("session_processing", "A code for this attempt was already accepted")
+        raise errors.conflict(
+            "session_processing", "This attempt takes no code any more: one was already accepted, or it has ended (see its status)"
+        )
     await runtime.provisioner.wait_until_idle(params.attempt_id, WAIT_SECONDS)
     return await outcome_of(runtime, caller, params.attempt_id)
 
