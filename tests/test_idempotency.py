@@ -300,3 +300,37 @@ def test_concurrent_identical_requests_create_exactly_one_session(roost, org):
     assert sum("Idempotent-Replayed" not in r.headers for r in created) == 1
     for response in in_use:
         assert response.json()["error"]["code"] == "idempotency_key_in_use"
+
+
+# -- the other creates: admin keys and webhook endpoints -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "secret", "table"),
+    [
+        ("/v1/organization/admin-keys", {"name": "ci"}, "admin_key", "admin_keys"),
+        ("/v1/organization/webhooks", {"url": "https://hooks.example.com/x", "events": ["*"]}, "secret", "webhook_endpoints"),
+    ],
+    ids=["admin-key", "webhook-endpoint"],
+)
+def test_a_retried_create_of_a_key_or_an_endpoint_makes_one(roost, org, api, path, body, secret, table):
+    # The client library retries creates with the same key after a timeout or a 5xx: the
+    # retry must get the first answer (its secret included), not a second object.
+    def count() -> int:
+        return roost.sql(f"SELECT count(*) FROM {table} WHERE organization_id = :o", o=org.id)[0][0]
+
+    before = count()
+    key = str(uuid.uuid4())
+    first = api.post(path, json=body, headers={"Idempotency-Key": key})
+    again = api.post(path, json=body, headers={"Idempotency-Key": key})
+
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.json() == first.json() and again.json()[secret] == first.json()[secret]
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert count() == before + 1
+    other = api.post(path, json={**body, **({"name": "other"} if "name" in body else {"description": "other"})},
+                     headers={"Idempotency-Key": key})
+    assert (other.status_code, other.json()["error"]["code"]) == (409, "idempotency_key_reused")
+    # Scoped per endpoint: the same key on a session create is a different request.
+    assert api.post(SESSIONS, json={}, headers={"Idempotency-Key": key}).status_code == 201
+    assert count() == before + 1

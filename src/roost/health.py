@@ -15,7 +15,11 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and migrations current")
+@router.get(
+    "/readyz",
+    summary="Readiness: database reachable and migrations current",
+    responses={503: {"description": "Not ready: the database is unreachable or its migrations are behind (same shape)"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     runtime = request.app.state.runtime
     try:

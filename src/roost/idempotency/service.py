@@ -90,6 +90,33 @@ async def run_idempotent(
     return StoredResponse(status, body, replayed=False)
 
 
+async def create_once(
+    db: AsyncSession,
+    keyring: Keyring,
+    caller: Caller,
+    idempotency_key: str | None,
+    request_body: dict[str, Any],
+    work: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+    *,
+    scope: str | None,
+) -> StoredResponse:
+    """A create endpoint's `work` in one transaction: once per Idempotency-Key when one is sent.
+
+    `scope` keeps the keys of different endpoints apart (the same key on two endpoints is two
+    requests), hashed so that any 255-character key still fits. Session creation has none: its
+    keys were stored unscoped from the start."""
+    if idempotency_key is None:
+        async with db.begin():
+            status, body = await work()
+        return StoredResponse(status, body, replayed=False)
+    key = idempotency_key if scope is None else f"{scope}:{sha256_hex(idempotency_key)}"
+    return await run_idempotent(db, keyring, caller, key, request_body, work)
+
+
+def replay_headers(stored: StoredResponse) -> dict[str, str]:
+    return {"Idempotent-Replayed": "true"} if stored.replayed else {}
+
+
 def _matches(identity: tuple[str, bool, str]) -> list:
     organization_id, livemode, key = identity
     return [

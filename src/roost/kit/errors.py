@@ -49,6 +49,8 @@ class ApiError(Exception):
 
 
 def invalid(code: str, message: str, param: str | None = None, **kw: Any) -> ApiError:
+    if param is not None:  # as validation_error does: a client reads `errors` on every 400 with a param
+        kw.setdefault("errors", [{"param": param, "code": code, "message": message}])
     return ApiError(400, "invalid_request_error", code, message, param=param, **kw)
 
 

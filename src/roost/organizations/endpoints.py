@@ -1,15 +1,17 @@
 """Admin keys and organization settings over HTTP (thin: parse, call the service, shape)."""
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roost.idempotency.service import check_key, create_once, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.meta.config import live_endpoints
-from roost.openapi_support import body_of, errors_for, one_of, page_parameters, query_parameters
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for, one_of, page_parameters, query_parameters
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
 from roost.organizations.models import AdminKey, ModeSettings, Organization
@@ -46,16 +48,29 @@ async def list_admin_keys(request: Request, caller: Caller = Depends(require_adm
     "/admin-keys",
     status_code=201,
     summary="Create an admin key of the caller's mode (the secret is shown once)",
-    openapi_extra=body_of(AdminKeyCreateParams),
-    responses=errors_for(400, 401, 413, 415),
+    description="The response holds the key (`admin_key`), shown this once (and to a retry with the same "
+    "`Idempotency-Key`).",
+    openapi_extra={**body_of(AdminKeyCreateParams), **IDEMPOTENCY_KEY_HEADER},
+    responses=errors_for(400, 401, 409, 413, 415),
 )
 async def create_admin_key(
-    request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
-) -> dict:
-    params = parse_model(AdminKeyCreateParams, await read_json_object(request))
-    async with db.begin():
+    request: Request,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(runtime_dependency),
+) -> JSONResponse:
+    body = await read_json_object(request)
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+    params = parse_model(AdminKeyCreateParams, body)
+
+    async def work() -> tuple[int, dict]:
         key, secret = await service.create_admin_key(db, caller.organization_id, caller.livemode, params.name)
-    return admin_key_object(key, secret)
+        return 201, admin_key_object(key, secret)
+
+    stored = await create_once(db, runtime.keyring, caller, idempotency_key, body, work, scope="admin-key")
+    return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
 
 
 @router.delete("/admin-keys/{key_id}", summary="Revoke an admin key", responses=errors_for(400, 401, 404, 413, 415))

@@ -4,9 +4,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.idempotency.service import check_key, run_idempotent
+from roost.idempotency.service import check_key, create_once, replay_headers
 from roost.kit import errors, pagination
-from roost.kit.crypto import sha256_hex
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
 from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, METADATA_FILTER, body_of, errors_for, page_parameters, query_parameters
@@ -48,17 +47,8 @@ async def start_attempt(
         await db.flush()
         return 201, result
 
-    if idempotency_key is None:
-        async with db.begin():
-            status, result = await work()
-        replayed = False
-    else:
-        # Keyed apart from session creation (the same key on both endpoints is two requests);
-        # hashed so that any 255-character key still fits.
-        scoped_key = f"start-attempt:{sha256_hex(idempotency_key)}"
-        stored = await run_idempotent(db, runtime.keyring, caller, scoped_key, body, work)
-        status, result, replayed = stored.status, stored.body, stored.replayed
-    return JSONResponse(result, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else {})
+    stored = await create_once(db, runtime.keyring, caller, idempotency_key, body, work, scope="start-attempt")
+    return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
 
 
 @router.post(

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.idempotency.service import check_key, run_idempotent
+from roost.idempotency.service import check_key, create_once, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object, read_no_body, read_no_query
@@ -86,17 +86,10 @@ async def create_session(
         )
         return 201, service.present(session, now, url)
 
-    if idempotency_key is None:
-        async with db.begin():
-            status, result = await work()
-        replayed = False
-    else:
-        stored = await run_idempotent(db, runtime.keyring, caller, idempotency_key, body, work)
-        status, result, replayed = stored.status, stored.body, stored.replayed
-    if not replayed:
+    stored = await create_once(db, runtime.keyring, caller, idempotency_key, body, work, scope=None)
+    if not stored.replayed:
         runtime.metrics.sessions_created.labels("live" if caller.livemode else "test").inc()
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(result, status_code=status, headers=headers)
+    return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
 
 
 @router.get(
@@ -233,7 +226,11 @@ async def list_events(
     "`recovered` finishes Meta's flow but loses the code.",
     openapi_extra=body_of(SimulateParams),
     response_model=EmbeddedSignupSession,
-    responses=errors_for(400, 401, 403, 404, 409, 413, 415, 502),
+    responses=errors_for(
+        400, 401, 403, 404, 409, 413, 415, 502,
+        s403="A live key or a live session (test_mode_required): simulate is a test helper",
+        s502="The simulator refused the signup (simulator_error)",
+    ),
 )
 async def simulate_session(
     session_id: str,

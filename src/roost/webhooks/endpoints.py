@@ -2,15 +2,16 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roost.idempotency.service import check_key, create_once, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
-from roost.openapi_support import body_of, errors_for, one_of, page_parameters, query_parameters, text
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for, one_of, page_parameters, query_parameters, text
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.runtime import Runtime, get_db, runtime_dependency
@@ -56,25 +57,33 @@ def _list(rows: list[Any], has_more: bool, present: Any) -> JSONResponse:
     "/webhooks",
     status_code=201,
     summary="Create a webhook endpoint",
-    description="The response holds the endpoint's signing `secret` (`whsec_…`), shown this once.",
-    openapi_extra=body_of(EndpointCreateParams),
+    description="The response holds the endpoint's signing `secret` (`whsec_…`), shown this once (and to a retry "
+    "with the same `Idempotency-Key`).",
+    openapi_extra={**body_of(EndpointCreateParams), **IDEMPOTENCY_KEY_HEADER},
     response_model=WebhookEndpointWithSecret,
-    responses=errors_for(400, 401, 413, 415),
+    responses=errors_for(400, 401, 409, 413, 415),
 )
 async def create_endpoint(
     request: Request,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
-    context = {"allow_private": runtime.settings.webhook_allow_private}
-    params = parse_model(EndpointCreateParams, await read_json_object(request), context)
-    async with db.begin():
+    body = await read_json_object(request)
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+    params = parse_model(EndpointCreateParams, body, {"allow_private": runtime.settings.webhook_allow_private})
+
+    async def work() -> tuple[int, dict]:
         endpoint, secret = await service.create_endpoint(
             db, runtime.keyring, caller, url=params.url, events=params.events, description=params.description,
             enabled=params.enabled, now=now_ms(),
         )
-    return JSONResponse(service.endpoint_object(endpoint, secret), status_code=201)
+        return 201, service.endpoint_object(endpoint, secret)
+
+    stored = await create_once(db, runtime.keyring, caller, idempotency_key, body, work, scope="webhook-endpoint")
+    return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
 
 
 @router.get(

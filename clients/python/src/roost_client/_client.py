@@ -367,7 +367,7 @@ class WebhookEndpoints(_Resource):
         self,
         *,
         url: str,
-        events: Sequence[str] = NOT_GIVEN,
+        events: Sequence[str],
         description: str = NOT_GIVEN,
         enabled: bool = NOT_GIVEN,
         idempotency_key: str | None = AUTO,
