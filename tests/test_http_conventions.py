@@ -60,6 +60,13 @@ def test_every_response_carries_a_request_id_equal_to_the_errors(roost, org, met
         assert response.json()["error"]["request_id"] == request_id
 
 
+def test_the_favicon_browsers_ask_for_is_no_content_not_a_404(roost):
+    # Every hosted page makes the browser ask for it: a 404 would be an error in its console.
+    with roost.http() as http:
+        response = http.get("/favicon.ico")
+    assert (response.status_code, response.content) == (204, b"")
+
+
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
 def test_operations_endpoints_carry_a_request_id_too(roost, path):
     with roost.http() as http:

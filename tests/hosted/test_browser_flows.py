@@ -222,8 +222,25 @@ def test_the_dialog_closed_without_any_event(hosted, page, api):
 
     visible(page, "flow-cancelled")
     visible(page, "try-again")
+    # No redirect and no opener: no "Return to <platform>", which would only cancel the session.
+    assert page.locator('[data-testid="flow-return"]').is_hidden()
     after = get_session(api, session["id"])
     assert after["status"] == "pending" and after["started_at"] is not None and after["last_step"] is None
+
+
+def test_a_code_from_an_earlier_meta_window_still_connects(hosted, page, api):
+    # "Open the Facebook window again" opens a second one; the user finishes in the first.
+    session = create_session(api)
+    open_link(page, session["url"])
+    first = start_flow(page)
+    with page.expect_popup() as second:
+        visible(page, "waiting").locator('[data-action="connect"]').click()
+    second.value.wait_for_load_state()
+    first.click('[data-testid="es-sim-finish"]')
+
+    visible(page, "result-completed")
+    assert get_session(api, session["id"])["status"] == "completed"
+    assert page.errors == []
 
 
 def test_a_late_code_still_completes(hosted, platform, page, api, org):

@@ -193,10 +193,12 @@ def test_the_flow_works_by_keyboard(hosted, page, api):
     session = create_session(api)
     open_link(page, session["url"])
     page.wait_for_function("!!window.FB && !document.querySelector('[data-testid=connect-button]').disabled")
+    focused = "document.activeElement && document.activeElement.getAttribute('data-testid')"
     for _ in range(10):
         page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.getAttribute('data-testid')") == "connect-button":
+        if page.evaluate(focused) == "connect-button":
             break
+    assert page.evaluate(focused) == "connect-button", "Tab never reached the connect button"
     with page.expect_popup() as popup_info:
         page.keyboard.press("Enter")
     popup_info.value.click('[data-testid="es-sim-finish"]')

@@ -159,8 +159,17 @@
   function afterLaunch(work) { return (launched || Promise.resolve()).then(work); }
 
   function onLogin(attempt, response) {
-    if (attempt !== flow || ended) { return; }
     var code = response && response.authResponse && response.authResponse.code;
+    if (code && !ended && attempt !== flow) {
+      // Finished in an earlier Meta window (the user opened another, then went back to the first):
+      // the code is as good; Roost takes the first code of a session.
+      afterLaunch(function () { return deliver('code', { code: code }); }).then(function (result) {
+        if (result.ok) { schedule(0); } else { refused(result); }
+      }, function () {});
+      progress();
+      return;
+    }
+    if (attempt !== flow || ended) { return; }
     if (code) {
       // Meta's code lives about 30 seconds: it goes to Roost the moment it arrives.
       attempt.code = true;
@@ -219,6 +228,8 @@
     one('[data-stopped="cancelled"]').hidden = kind !== 'cancelled';
     one('[data-stopped="error"]').hidden = kind !== 'error';
     one('[data-meta-message]').textContent = message ? String(message) : '';
+    // "Return to <platform>" only where there is something to return to (a redirect or the opener).
+    one('[data-testid="flow-return"]').hidden = !canReturn();
     show('stopped');
     poll(T.idle_poll_ms);
   }
@@ -316,9 +327,10 @@
     all('[data-hb]').forEach(function (element) { element.hidden = element.getAttribute('data-hb') !== which; });
   }
 
+  function canReturn() { return cfg.has_redirect || (cfg.has_targets && hasOpener()); }
+
   function offerReturn() {
-    var canReturn = cfg.has_redirect || (cfg.has_targets && hasOpener());
-    handbackNote(canReturn && one('[data-hb="return"]') ? 'return' : 'close');
+    handbackNote(canReturn() && one('[data-hb="return"]') ? 'return' : 'close');
   }
 
   function returnNow() {
