@@ -44,6 +44,7 @@ TIMING = {
     "no_event_grace_ms": 1200,
     "redirect_delay_ms": 1500,
     "close_delay_ms": 400,
+    "payment_note_ms": 8000,  # how long a completed page with the payment-method note stays before it goes
     "sdk_timeout_ms": 15000,
     "deliver_for_ms": 25000,  # how long the page resends Meta's code if Roost is unreachable (a code lives ~30 s)
 }

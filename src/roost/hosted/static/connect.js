@@ -317,7 +317,8 @@
   function refused(result) {
     var code = errorCode(result);
     if (code === 'session_in_use') { inUse(); return; }
-    if (code === 'link_invalid') { ended = true; show('result-unknown'); offerReturn(); return; }
+    // The link was replaced: this page can no longer ask for the result, so it offers no Return.
+    if (code === 'link_invalid') { ended = true; show('result-unknown'); handbackNote('close'); return; }
     poll(T.poll_ms);  // not pending any more, or a passing problem: the status says what happened
   }
 
@@ -341,6 +342,9 @@
 
   function handBack(result) {
     var targets = result.targets || [];
+    // A Tech Provider's customer must read the payment-method step before the page goes.
+    var reading = result.params && result.params.status === 'completed' && one('[data-testid="payment-note"]')
+      ? T.payment_note_ms : 0;
     if (hasOpener() && targets.length) {
       var message = { type: 'roost:embedded_signup' };
       Object.keys(result.params).forEach(function (name) { message[name] = result.params[name]; });
@@ -349,11 +353,11 @@
         try { window.opener.postMessage(message, origin); } catch (e) { /* not a valid target */ }
       });
       handbackNote('posted');
-      window.setTimeout(function () { window.close(); }, T.close_delay_ms);
+      window.setTimeout(function () { window.close(); }, Math.max(T.close_delay_ms, reading));
     } else if (result.redirect_url) {
       one('[data-continue]').setAttribute('href', result.redirect_url);
       handbackNote('redirect');
-      window.setTimeout(function () { window.location.assign(result.redirect_url); }, T.redirect_delay_ms);
+      window.setTimeout(function () { window.location.assign(result.redirect_url); }, Math.max(T.redirect_delay_ms, reading));
     } else {
       handbackNote('close');
     }
