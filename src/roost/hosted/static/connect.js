@@ -160,18 +160,10 @@
 
   function onLogin(attempt, response) {
     var code = response && response.authResponse && response.authResponse.code;
-    if (code && !ended && attempt !== flow) {
-      // Finished in an earlier Meta window (the user opened another, then went back to the first):
-      // the code is as good; Roost takes the first code of a session.
-      afterLaunch(function () { return deliver('code', { code: code }); }).then(function (result) {
-        if (result.ok) { schedule(0); } else { refused(result); }
-      }, function () {});
-      progress();
-      return;
-    }
-    if (attempt !== flow || ended) { return; }
-    if (code) {
-      // Meta's code lives about 30 seconds: it goes to Roost the moment it arrives.
+    if (code && !ended) {
+      // Meta's code lives about 30 seconds: it goes to Roost the moment it arrives. Also one from
+      // an earlier Meta window (the user opened another, then finished in the first): Roost
+      // takes a session's first code, whichever window it came from.
       attempt.code = true;
       progress();
       afterLaunch(function () { return deliver('code', { code: code }); }).then(function (result) {
@@ -179,6 +171,7 @@
       }, function () {});
       return;
     }
+    if (attempt !== flow || ended) { return; }
     // No code. A message from the dialog may still be on its way: give it a moment.
     window.setTimeout(function () {
       if (attempt === flow && !ended && !attempt.finish && !attempt.stopped) { stopped('cancelled'); }
