@@ -140,11 +140,11 @@ def page_parameters(noun: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def errors_for(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
-    """Documented error responses of an authenticated endpoint (429 applies to every one).
-    `described` gives an operation's own wording for a status (`s403="…"`)."""
-    own = {int(name[1:]): text for name, text in described.items()}
-    return error_responses({status: own.get(status, _DESCRIPTIONS[status]) for status in (*statuses, 429)})
+def errors_for(*statuses: int, own: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """Documented error responses of an authenticated endpoint (429 applies to every one);
+    `own` words a status for this operation where the general description would mislead."""
+    described = {**_DESCRIPTIONS, **(own or {})}
+    return error_responses({status: described[status] for status in (*statuses, 429)})
 
 
 def error_responses(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:

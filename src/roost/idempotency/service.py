@@ -8,8 +8,9 @@ there is never a committed object whose key has no stored response.
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header, Request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from roost.idempotency.models import IdempotencyRecord
 from roost.kit import errors
 from roost.kit.crypto import Keyring, sha256_hex
 from roost.kit.timeutil import now_ms
+from roost.kit.web import read_json_object
 from roost.organizations.service import Caller
 
 RETENTION_MS = 24 * 3600 * 1000
@@ -30,6 +32,18 @@ class StoredResponse:
     status: int
     body: dict[str, Any]
     replayed: bool
+
+
+# The header as the create endpoints take it (documented by openapi_support.IDEMPOTENCY_KEY_HEADER).
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)]
+
+
+async def read_create_body(request: Request, idempotency_key: str | None) -> dict[str, Any]:
+    """A create's JSON body, then its Idempotency-Key checked (a bad body is reported first)."""
+    body = await read_json_object(request)
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+    return body
 
 
 def canonical(body: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -109,21 +110,20 @@ async def read_no_body(request: Request) -> None:
     thought it was passing must not be silently ignored."""
     body = await read_json_object(request)
     if body:
-        raise errors.validation_error(
-            [{"param": key, "code": "parameter_unknown", "message": f"{key} is not a known parameter"} for key in body]
-        )
+        raise _unknown(body)
 
 
 def read_no_query(request: Request) -> None:
     """For a read that takes no query parameters: each one given is refused as unknown, as on
     the lists (a filter a client thought it was applying must not be silently ignored)."""
     if request.query_params:
-        raise errors.validation_error(
-            [
-                {"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"}
-                for name in dict.fromkeys(request.query_params.keys())
-            ]
-        )
+        raise _unknown(dict.fromkeys(request.query_params.keys()))
+
+
+def _unknown(names: Iterable[str]) -> errors.ApiError:
+    return errors.validation_error(
+        [{"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"} for name in names]
+    )
 
 
 def _too_deep() -> errors.ApiError:

@@ -406,19 +406,14 @@ class Provisioner:
         registering, so each verification leads to one attempt at most, never a blind repeat."""
         async with self.sessions() as db:
             async with db.begin():
-                phones = list(
-                    await db.scalars(
-                        select(PhoneNumber)
-                        .where(
-                            PhoneNumber.code_verification_status != "VERIFIED",
-                            PhoneNumber.cloud_api_registered.is_(False),
-                            PhoneNumber.is_on_biz_app.is_(False),
-                            PhoneNumber.onboarded_at > now - REGISTRATION_WINDOW_MS,
-                            PhoneNumber.updated_at < now - VERIFICATION_CHECK_EVERY_MS,
-                        )
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)
-                    )
+                phones = await _claim_phones(
+                    db,
+                    limit,
+                    PhoneNumber.code_verification_status != "VERIFIED",
+                    PhoneNumber.cloud_api_registered.is_(False),
+                    PhoneNumber.is_on_biz_app.is_(False),
+                    PhoneNumber.onboarded_at > now - REGISTRATION_WINDOW_MS,
+                    PhoneNumber.updated_at < now - VERIFICATION_CHECK_EVERY_MS,
                 )
                 for phone in phones:
                     phone.updated_at = now  # checked now: the next look is a few minutes away
@@ -452,17 +447,12 @@ class Provisioner:
         dying is left alone after MAX_INTERRUPTED_ATTEMPTS."""
         async with self.sessions() as db:
             async with db.begin():
-                phones = list(
-                    await db.scalars(
-                        select(PhoneNumber)
-                        .where(
-                            PhoneNumber.registration_started_at < now - REGISTRATION_LEASE_MS,
-                            PhoneNumber.cloud_api_registered.is_(False),
-                            PhoneNumber.registration_attempts < MAX_INTERRUPTED_ATTEMPTS,
-                        )
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)
-                    )
+                phones = await _claim_phones(
+                    db,
+                    limit,
+                    PhoneNumber.registration_started_at < now - REGISTRATION_LEASE_MS,
+                    PhoneNumber.cloud_api_registered.is_(False),
+                    PhoneNumber.registration_attempts < MAX_INTERRUPTED_ATTEMPTS,
                 )
                 for phone in phones:
                     phone.registration_started_at = now  # claimed: other processes pass it by
@@ -478,6 +468,13 @@ class Provisioner:
                     await self.register_number(phone_id)
                     resumed += 1
             return resumed
+
+
+async def _claim_phones(db, limit: int, *conditions: Any) -> list[PhoneNumber]:
+    """Up to `limit` numbers matching `conditions`, locked; those another process holds are
+    skipped (the caller marks what it took before committing, so they pass it by after)."""
+    query = select(PhoneNumber).where(*conditions).limit(limit).with_for_update(skip_locked=True)
+    return list(await db.scalars(query))
 
 
 class StepRefused(Exception):

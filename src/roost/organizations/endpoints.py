@@ -1,11 +1,11 @@
 """Admin keys and organization settings over HTTP (thin: parse, call the service, shape)."""
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.idempotency.service import check_key, create_once, replay_headers
+from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
@@ -55,14 +55,12 @@ async def list_admin_keys(request: Request, caller: Caller = Depends(require_adm
 )
 async def create_admin_key(
     request: Request,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
+    idempotency_key: IdempotencyKeyHeader = None,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
-    body = await read_json_object(request)
-    if idempotency_key is not None:
-        check_key(idempotency_key)
+    body = await read_create_body(request, idempotency_key)
     params = parse_model(AdminKeyCreateParams, body)
 
     async def work() -> tuple[int, dict]:

@@ -112,7 +112,8 @@ async def disconnect_profile(
     "`token_custody_enabled` setting is on (403 `token_custody_disabled`), and only for a connected profile "
     "(409 `profile_disconnected`). Every read is recorded in the audit log (`GET /v1/organization/audit-log`).",
     responses=errors_for(
-        401, 403, 404, 409, s403="A test key (live_mode_required), or token custody is switched off (token_custody_disabled)"
+        401, 403, 404, 409,
+        own={403: "A test key (live_mode_required), or token custody is switched off (token_custody_disabled)"},
     ),
 )
 async def read_access_token(

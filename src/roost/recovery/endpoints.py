@@ -1,10 +1,10 @@
 """The platform-run popup flow and recovery over HTTP (SPEC 5.3): thin handlers over recovery.service."""
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.idempotency.service import check_key, create_once, replay_headers
+from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
@@ -32,14 +32,12 @@ router = APIRouter(prefix="/v1/organization/whatsapp/business-profiles", tags=["
 )
 async def start_attempt(
     request: Request,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
+    idempotency_key: IdempotencyKeyHeader = None,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
-    body = await read_json_object(request)
-    if idempotency_key is not None:
-        check_key(idempotency_key)
+    body = await read_create_body(request, idempotency_key)
     params = parse_model(AttemptCreateParams, body)
 
     async def work() -> tuple[int, dict]:

@@ -1,10 +1,10 @@
 """The embedded signup sessions API (SPEC 3): thin handlers over sessions.service."""
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.idempotency.service import check_key, create_once, replay_headers
+from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms, parse_time
 from roost.kit.web import parse_model, read_json_object, read_no_body, read_no_query
@@ -64,14 +64,12 @@ def _ensure_mode_available(runtime: Runtime, mode: ModeSettings) -> None:
 )
 async def create_session(
     request: Request,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
+    idempotency_key: IdempotencyKeyHeader = None,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
-    body = await read_json_object(request)
-    if idempotency_key is not None:
-        check_key(idempotency_key)
+    body = await read_create_body(request, idempotency_key)
     params = parse_model(
         SessionCreateParams, body, {"allow_insecure_redirects": runtime.settings.allow_insecure_redirects}
     )
@@ -228,8 +226,10 @@ async def list_events(
     response_model=EmbeddedSignupSession,
     responses=errors_for(
         400, 401, 403, 404, 409, 413, 415, 502,
-        s403="A live key or a live session (test_mode_required): simulate is a test helper",
-        s502="The simulator refused the signup (simulator_error)",
+        own={
+            403: "A live key or a live session (test_mode_required): simulate is a test helper",
+            502: "The simulator refused the signup (simulator_error)",
+        },
     ),
 )
 async def simulate_session(

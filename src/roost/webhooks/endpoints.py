@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.idempotency.service import check_key, create_once, replay_headers
+from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
@@ -65,14 +65,12 @@ def _list(rows: list[Any], has_more: bool, present: Any) -> JSONResponse:
 )
 async def create_endpoint(
     request: Request,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),  # IDEMPOTENCY_KEY_HEADER
+    idempotency_key: IdempotencyKeyHeader = None,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
-    body = await read_json_object(request)
-    if idempotency_key is not None:
-        check_key(idempotency_key)
+    body = await read_create_body(request, idempotency_key)
     params = parse_model(EndpointCreateParams, body, {"allow_private": runtime.settings.webhook_allow_private})
 
     async def work() -> tuple[int, dict]:
