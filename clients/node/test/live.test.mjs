@@ -28,11 +28,12 @@ for (const backend of BACKENDS) {
     let limited;
     let roost;
     before(async () => {
-      // Started side by side: one that sends webhooks to the test's loopback receiver (with a
-      // worker that looks for work often), and one with a tiny rate limit.
+      // One server sends webhooks to the test's loopback receiver (with a worker that looks for
+      // work often). On SQLite, another one with a tiny rate limit starts beside it: the client
+      // retries a 429 the same way whichever database counts it.
       [server, limited] = await Promise.all([
         startRoost(backend, { ROOST_WEBHOOK_ALLOW_PRIVATE: "1", ROOST_WORKER_INTERVAL_SECONDS: "0.2" }),
-        startRoost(backend, { ROOST_RATE_LIMIT_PER_MINUTE: "3" }),
+        backend === "sqlite" ? startRoost(backend, { ROOST_RATE_LIMIT_PER_MINUTE: "3" }) : undefined,
       ]);
       roost = new Roost({ apiKey: server.apiKey, baseUrl: server.baseUrl });
     });
@@ -246,6 +247,7 @@ for (const backend of BACKENDS) {
       await assert.rejects(roost.recovery.claim({ attempt_id: recovered[0] }), ConflictError);
     });
 
+    if (backend !== "sqlite") return;
     test("a 429 is retried after Retry-After, then thrown with it", async () => {
       let tries = 0;
       const counting = (...args) => {

@@ -1,7 +1,7 @@
 // A real `roost serve` in a child process, as a platform runs it: `roost init --json` prints a
 // test admin key, `roost serve --port <free port>` answers once /healthz does. On SQLite (a file in
-// a temp directory) or on a private PostgreSQL database of ROOST_TEST_DATABASE_URL's server,
-// created and dropped with the Python suite's own helpers (tests/support.py).
+// a temp directory) or on a private PostgreSQL database on ROOST_TEST_DATABASE_URL's server, made
+// and dropped with psql (importing the Python suite's helpers for it costs seconds on a busy machine).
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
@@ -18,9 +18,17 @@ const BIN = join(REPO, ".venv", "bin");
 /** The databases to test on: SQLite always, PostgreSQL when ROOST_TEST_DATABASE_URL is set. */
 export const BACKENDS = ["sqlite", ...(process.env.ROOST_TEST_DATABASE_URL ? ["postgres"] : [])];
 
-async function python(code) {
-  const { stdout } = await run(join(BIN, "python"), ["-c", code], { cwd: REPO, env: process.env });
-  return stdout.trim();
+/** Run one statement on the PostgreSQL server of ROOST_TEST_DATABASE_URL. */
+async function postgres(statement) {
+  await run("psql", [process.env.ROOST_TEST_DATABASE_URL, "-q", "-v", "ON_ERROR_STOP=1", "-c", statement]);
+}
+
+async function privatePostgresDatabase() {
+  const name = `roost_node_test_${process.pid}_${randomBytes(4).toString("hex")}`;
+  await postgres(`CREATE DATABASE "${name}"`);
+  const url = new URL(process.env.ROOST_TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => postgres(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
 }
 
 function freePort() {
@@ -40,9 +48,8 @@ export async function startRoost(backend, settings = {}) {
     throw new Error(`${BIN}/roost is missing: run ./scripts/venv (or ./scripts/test) in the repository first`);
   }
   const directory = mkdtempSync(join(tmpdir(), "roost-node-"));
-  const database = backend === "postgres"
-    ? await python("from tests.support import private_postgres_database as p; print(p())")
-    : `sqlite:///${join(directory, "roost.db")}`;
+  const postgresDatabase = backend === "postgres" ? await privatePostgresDatabase() : undefined;
+  const database = postgresDatabase?.url ?? `sqlite:///${join(directory, "roost.db")}`;
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("ROOST_")));
   Object.assign(env, {
     ROOST_DATABASE_URL: database,
@@ -53,9 +60,7 @@ export async function startRoost(backend, settings = {}) {
   });
   const stopped = async () => {
     rmSync(directory, { recursive: true, force: true });
-    if (backend === "postgres") {
-      await python(`from tests.support import drop_postgres_database as d; d(${JSON.stringify(database)})`);
-    }
+    await postgresDatabase?.drop();
   };
   let apiKey;
   try {
