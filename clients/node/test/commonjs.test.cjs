@@ -3,7 +3,7 @@ const assert = require("node:assert/strict");
 const { createServer } = require("node:http");
 const { test } = require("node:test");
 
-const client = require("../dist/cjs/index.js");
+const client = require("roost-client"); // this package, through its "exports" (dist/cjs)
 
 test("require() loads the client, and its answers and errors work", async () => {
   const server = createServer((request, response) => {

@@ -20,7 +20,7 @@ import {
   Roost,
   RoostError,
   VERSION,
-} from "../dist/esm/index.js";
+} from "roost-client"; // this package, through its "exports" (dist/esm)
 import { recorder as startRecorder } from "./helpers/recorder.mjs";
 
 const KEY = "sk_admin_test_recorded";
