@@ -256,6 +256,7 @@ export class Transport {
 
   /** One try: the answer's JSON, or throws the RoostError it carries (or the caller's abort). */
   private async once<T>(call: Call): Promise<WithResponse<T>> {
+    if (call.signal?.aborted) throw call.signal.reason;
     const timeout = call.timeout ?? this.timeout;
     const controller = new AbortController();
     let timedOut = false;
@@ -264,13 +265,13 @@ export class Transport {
       controller.abort();
     }, timeout);
     const onAbort = (): void => controller.abort(call.signal?.reason);
-    if (call.signal?.aborted) throw call.signal.reason;
     call.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       let response: Response;
       let raw: string;
       try {
-        response = await this.fetch(this.url(call), {
+        const send = this.fetch; // called unbound: a browser's fetch refuses another `this`
+        response = await send(this.url(call), {
           method: call.method,
           headers: this.headers(call),
           body: call.body === undefined ? undefined : JSON.stringify(call.body),

@@ -385,6 +385,8 @@ test("a timeout is an APITimeoutError; the caller's abort is not retried", async
   const pending = roost.sessions.get("wss_1", { signal: controller.signal, timeout: 10_000 });
   controller.abort(new Error("user gave up"));
   await assert.rejects(pending, /user gave up/);
+  await assert.rejects(roost.sessions.get("wss_1", { signal: AbortSignal.abort(new Error("gave up before")) }),
+    /gave up before/);
 });
 
 // Errors -------------------------------------------------------------------------------------------
