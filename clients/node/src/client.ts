@@ -91,11 +91,11 @@ abstract class Resource {
 /** Embedded signup sessions (docs/api.md). */
 export class Sessions extends Resource {
   /** A new session; its `url` is the one-time hosted page link. Sends an Idempotency-Key. */
-  create(params: SessionCreateParams = {}, options?: CreateOptions): Answer<EmbeddedSignupSession> {
+  async create(params: SessionCreateParams = {}, options?: CreateOptions): Answer<EmbeddedSignupSession> {
     return this.createOnce(SESSIONS, params, options);
   }
 
-  get(sessionId: string, options?: RequestOptions): Answer<EmbeddedSignupSession> {
+  async get(sessionId: string, options?: RequestOptions): Answer<EmbeddedSignupSession> {
     return this.request({ method: "GET", path: `${SESSIONS}/${segment(sessionId, "sessionId")}` }, options);
   }
 
@@ -105,12 +105,12 @@ export class Sessions extends Resource {
   }
 
   /** Cancel a pending session (409 `session_not_pending` / `session_processing` otherwise). */
-  cancel(sessionId: string, options?: RequestOptions): Answer<EmbeddedSignupSession> {
+  async cancel(sessionId: string, options?: RequestOptions): Answer<EmbeddedSignupSession> {
     return this.request({ method: "DELETE", path: `${SESSIONS}/${segment(sessionId, "sessionId")}` }, options);
   }
 
   /** A fresh `url` for an unstarted pending session (the old link stops working). */
-  refreshLink(sessionId: string, options?: RequestOptions): Answer<EmbeddedSignupSession> {
+  async refreshLink(sessionId: string, options?: RequestOptions): Answer<EmbeddedSignupSession> {
     return this.request({ method: "POST", path: `${SESSIONS}/${segment(sessionId, "sessionId")}/link` }, options);
   }
 
@@ -120,13 +120,13 @@ export class Sessions extends Resource {
   }
 
   /** Test helper (test keys only): play an outcome through the Meta simulator, without a browser. */
-  simulate(sessionId: string, params: SessionSimulateParams, options?: RequestOptions): Answer<EmbeddedSignupSession> {
+  async simulate(sessionId: string, params: SessionSimulateParams, options?: RequestOptions): Answer<EmbeddedSignupSession> {
     const path = `${SESSIONS}/${segment(sessionId, "sessionId")}/simulate`;
     return this.request({ method: "POST", path, body: bodyOf(params) }, options);
   }
 
   /** Conversion counts of hosted sessions. */
-  funnel(params: FunnelParams = {}, options?: RequestOptions): Answer<Funnel> {
+  async funnel(params: FunnelParams = {}, options?: RequestOptions): Answer<Funnel> {
     return this.request({ method: "GET", path: "/v1/organization/embedded-signup/funnel", query: encodeQuery(params) },
       options);
   }
@@ -138,22 +138,22 @@ export class BusinessProfiles extends Resource {
     return this.paginate(PROFILES, params, options);
   }
 
-  get(profileId: string, options?: RequestOptions): Answer<BusinessProfile> {
+  async get(profileId: string, options?: RequestOptions): Answer<BusinessProfile> {
     return this.request({ method: "GET", path: `${PROFILES}/${segment(profileId, "profileId")}` }, options);
   }
 
   /** Disconnect (soft delete): Roost unsubscribes its app from the WABA. */
-  disconnect(profileId: string, options?: RequestOptions): Answer<BusinessProfile> {
+  async disconnect(profileId: string, options?: RequestOptions): Answer<BusinessProfile> {
     return this.request({ method: "DELETE", path: `${PROFILES}/${segment(profileId, "profileId")}` }, options);
   }
 
   /** Another name for disconnect. */
-  delete(profileId: string, options?: RequestOptions): Answer<BusinessProfile> {
+  async delete(profileId: string, options?: RequestOptions): Answer<BusinessProfile> {
     return this.disconnect(profileId, options);
   }
 
   /** The business token (live keys only, when the organization allows it; each read is audited). */
-  accessToken(profileId: string, options?: RequestOptions): Answer<AccessToken> {
+  async accessToken(profileId: string, options?: RequestOptions): Answer<AccessToken> {
     return this.request({ method: "GET", path: `${PROFILES}/${segment(profileId, "profileId")}/access-token` },
       options);
   }
@@ -162,7 +162,7 @@ export class BusinessProfiles extends Resource {
 export class PhoneNumbers extends Resource {
   /** One registration attempt (Meta allows 10 per number in 72 h, so it is never retried once it
    * may have reached the server). */
-  register(phoneNumberId: string, params: PhoneNumberRegisterParams = {}, options?: RequestOptions): Answer<PhoneNumber> {
+  async register(phoneNumberId: string, params: PhoneNumberRegisterParams = {}, options?: RequestOptions): Answer<PhoneNumber> {
     const path = `${PHONE_NUMBERS}/${segment(phoneNumberId, "phoneNumberId")}/register`;
     return this.request({ method: "POST", path, body: bodyOf(params) }, options);
   }
@@ -170,18 +170,18 @@ export class PhoneNumbers extends Resource {
 
 /** Organization settings, per mode (`mode: "test" | "live"`, default: the key's). */
 export class Settings extends Resource {
-  get(params: ModeParams = {}, options?: RequestOptions): Answer<OrganizationSettings> {
+  async get(params: ModeParams = {}, options?: RequestOptions): Answer<OrganizationSettings> {
     return this.request({ method: "GET", path: SETTINGS, query: encodeQuery(params) }, options);
   }
 
   /** Change what you pass; null clears a field. `mode` goes in the query. */
-  update(params: SettingsUpdateParams, options?: RequestOptions): Answer<OrganizationSettings> {
+  async update(params: SettingsUpdateParams, options?: RequestOptions): Answer<OrganizationSettings> {
     return this.request({ method: "PATCH", path: SETTINGS, query: encodeQuery({ mode: params.mode }),
       body: bodyOf(params, ["mode"]) }, options);
   }
 
   /** A new `redirect_secret` for the mode; the old one stops signing at once. */
-  rotateRedirectSecret(params: ModeParams = {}, options?: RequestOptions): Answer<OrganizationSettings> {
+  async rotateRedirectSecret(params: ModeParams = {}, options?: RequestOptions): Answer<OrganizationSettings> {
     return this.request({ method: "POST", path: `${SETTINGS}/redirect-secret/rotate`, query: encodeQuery(params) },
       options);
   }
@@ -194,11 +194,11 @@ export class AdminKeys extends Resource {
   }
 
   /** A key of the caller's mode; `admin_key` holds the full key, shown this once. */
-  create(params: AdminKeyCreateParams = {}, options?: CreateOptions): Answer<AdminKey> {
+  async create(params: AdminKeyCreateParams = {}, options?: CreateOptions): Answer<AdminKey> {
     return this.createOnce(ADMIN_KEYS, params, options);
   }
 
-  revoke(keyId: string, options?: RequestOptions): Answer<AdminKey> {
+  async revoke(keyId: string, options?: RequestOptions): Answer<AdminKey> {
     return this.request({ method: "DELETE", path: `${ADMIN_KEYS}/${segment(keyId, "keyId")}` }, options);
   }
 }
@@ -206,7 +206,7 @@ export class AdminKeys extends Resource {
 /** Where Roost sends signed events. */
 export class WebhookEndpoints extends Resource {
   /** The answer carries the endpoint's `secret` (whsec_…), shown this once. */
-  create(params: WebhookEndpointCreateParams, options?: CreateOptions): Answer<WebhookEndpoint> {
+  async create(params: WebhookEndpointCreateParams, options?: CreateOptions): Answer<WebhookEndpoint> {
     return this.createOnce(WEBHOOKS, params, options);
   }
 
@@ -214,22 +214,22 @@ export class WebhookEndpoints extends Resource {
     return this.paginate(WEBHOOKS, params, options);
   }
 
-  get(endpointId: string, options?: RequestOptions): Answer<WebhookEndpoint> {
+  async get(endpointId: string, options?: RequestOptions): Answer<WebhookEndpoint> {
     return this.request({ method: "GET", path: `${WEBHOOKS}/${segment(endpointId, "endpointId")}` }, options);
   }
 
-  update(endpointId: string, params: WebhookEndpointUpdateParams, options?: RequestOptions): Answer<WebhookEndpoint> {
+  async update(endpointId: string, params: WebhookEndpointUpdateParams, options?: RequestOptions): Answer<WebhookEndpoint> {
     return this.request({ method: "PATCH", path: `${WEBHOOKS}/${segment(endpointId, "endpointId")}`,
       body: bodyOf(params) }, options);
   }
 
   /** Delete the endpoint: `{id, object, deleted: true}`. */
-  delete(endpointId: string, options?: RequestOptions): Answer<DeletedObject> {
+  async delete(endpointId: string, options?: RequestOptions): Answer<DeletedObject> {
     return this.request({ method: "DELETE", path: `${WEBHOOKS}/${segment(endpointId, "endpointId")}` }, options);
   }
 
   /** A new secret; the old one keeps signing too for 24 hours. */
-  rotateSecret(endpointId: string, options?: RequestOptions): Answer<WebhookEndpoint> {
+  async rotateSecret(endpointId: string, options?: RequestOptions): Answer<WebhookEndpoint> {
     return this.request({ method: "POST", path: `${WEBHOOKS}/${segment(endpointId, "endpointId")}/rotate-secret` },
       options);
   }
@@ -247,12 +247,12 @@ export class Events extends Resource {
     return this.paginate(EVENTS, params, options);
   }
 
-  get(eventId: string, options?: RequestOptions): Answer<Event> {
+  async get(eventId: string, options?: RequestOptions): Answer<Event> {
     return this.request({ method: "GET", path: `${EVENTS}/${segment(eventId, "eventId")}` }, options);
   }
 
   /** Queue the event again (same webhook-id) to one endpoint or every subscribed one. */
-  resend(eventId: string, params: EventResendParams = {}, options?: RequestOptions): Answer<EventResend> {
+  async resend(eventId: string, params: EventResendParams = {}, options?: RequestOptions): Answer<EventResend> {
     return this.request({ method: "POST", path: `${EVENTS}/${segment(eventId, "eventId")}/resend`,
       body: bodyOf(params) }, options);
   }
@@ -261,18 +261,18 @@ export class Events extends Resource {
 /** The platform-run popup flow and recovery: for platforms that call FB.login on their own page. */
 export class Recovery extends Resource {
   /** Sends an Idempotency-Key. */
-  startAttempt(params: StartAttemptParams = {}, options?: CreateOptions): Answer<RecoveryAttempt> {
+  async startAttempt(params: StartAttemptParams = {}, options?: CreateOptions): Answer<RecoveryAttempt> {
     return this.createOnce(`${PROFILES}/start-attempt`, params, options);
   }
 
   /** Hand Meta's code over at once (it lives about 30 seconds): the business profile, or (answer
    * 202) the session while a provisioning step backs off. */
-  callback(params: RecoveryCallbackParams, options?: RequestOptions): Answer<BusinessProfile | EmbeddedSignupSession> {
+  async callback(params: RecoveryCallbackParams, options?: RequestOptions): Answer<BusinessProfile | EmbeddedSignupSession> {
     return this.request({ method: "POST", path: `${PROFILES}/callback`, body: bodyOf(params) }, options);
   }
 
   /** The user finished Meta's flow but the code was lost: the attempt becomes `recovered`. */
-  markInterrupted(params: MarkInterruptedParams, options?: RequestOptions): Answer<EmbeddedSignupSession> {
+  async markInterrupted(params: MarkInterruptedParams, options?: RequestOptions): Answer<EmbeddedSignupSession> {
     return this.request({ method: "POST", path: `${PROFILES}/mark-interrupted`, body: bodyOf(params) }, options);
   }
 
@@ -281,7 +281,7 @@ export class Recovery extends Resource {
   }
 
   /** Turn a `recovered` attempt into a connected business profile (or the session, answer 202). */
-  claim(params: ClaimParams, options?: RequestOptions): Answer<BusinessProfile | EmbeddedSignupSession> {
+  async claim(params: ClaimParams, options?: RequestOptions): Answer<BusinessProfile | EmbeddedSignupSession> {
     return this.request({ method: "POST", path: `${PROFILES}/claim`, body: bodyOf(params) }, options);
   }
 }

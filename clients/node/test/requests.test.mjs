@@ -169,7 +169,8 @@ test("ids are escaped into one path segment, and an empty id is refused before s
   await client().sessions.get("wss_1/../../admin-keys?x=1");
   assert.equal(recorder.last.path, `${S}/wss_1%2F..%2F..%2Fadmin-keys%3Fx%3D1`);
   assert.deepEqual(recorder.last.query, []);
-  assert.throws(() => client().sessions.get(""), TypeError);
+  await assert.rejects(client().sessions.get(""), TypeError); // a promise: rejected, not thrown
+  assert.throws(() => client().sessions.events(""), TypeError); // a pager: when it is made
   assert.equal(recorder.requests.length, 1);
 });
 
