@@ -113,6 +113,11 @@ def test_platform_run_flow_and_recovery(roost, roost_server):
     assert isinstance(interrupted, EmbeddedSignupSession) and interrupted.status == "recovered"
     recovered = list(roost.recovery.recovered_attempts(metadata={"externalUserId": user}))
     assert [(type(r), r.attempt_id) for r in recovered] == [(RecoveredAttempt, other.attempt_id)]
+    third = roost.recovery.start_attempt(metadata={"externalUserId": user})
+    roost.recovery.mark_interrupted(attempt_id=third.attempt_id, waba_id="524126980791430")
+    # One item a page: the second page is asked for with the first item's attempt_id.
+    paged = [r.attempt_id for r in roost.recovery.recovered_attempts(metadata={"externalUserId": user}, limit=1)]
+    assert paged == [third.attempt_id, other.attempt_id]
     with pytest.raises(ConflictError):  # no account_update from Meta proves the WABA yet
         roost.recovery.claim(attempt_id=other.attempt_id)
 

@@ -254,4 +254,7 @@ def next_page_call(call: Call, items: list[Any]) -> Call:
 
 
 def _item_id(item: Any) -> str:
-    return item["id"] if isinstance(item, (dict, RoostObject)) else str(item)
+    """The cursor of a list item: its `id`, or `attempt_id` for recovered attempts (which have no id)."""
+    if not isinstance(item, (dict, RoostObject)):
+        return str(item)
+    return item.get("id") or item["attempt_id"]
