@@ -1,7 +1,10 @@
 """scripts/start and scripts/roost as a new user runs them from a fresh checkout: the commands they
 print work as printed, in a shell, without the virtual environment activated."""
 
+import os
+import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -62,7 +65,7 @@ def test_the_commands_scripts_start_prints_work_as_printed(tmp_path):
     assert "(Acme Cloud)" in first and "sk_admin_test_" in first
     assert "set-branding" not in first  # named already
 
-    again = start(env=env, cwd=CHECKOUT)
+    again = shell("./scripts/roost init", env, CHECKOUT)  # what the next ./scripts/start prints first
     assert "Already initialised" in again and "sk_admin_test_" not in again
     command = hinted(again, "keys create")
     assert command.startswith("./scripts/roost keys create --org org_")
@@ -79,3 +82,45 @@ def test_scripts_roost_runs_from_anywhere_and_names_itself_in_its_hints(tmp_path
     rename = hinted(created, "set-branding")
     assert rename.startswith(f"{wrapper} orgs set-branding org_")
     assert '"name": "Your platform"' in shell(rename, env, elsewhere)
+
+
+def test_the_example_platform_takes_free_ports_when_its_own_are_taken(tmp_path):
+    """examples/platform/run.sh beside another server on its ports (say ./scripts/start's Roost)
+    says so and runs on others, the platform talking to its own Roost."""
+    taken = []
+    for _ in range(2):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken.append(listener)
+    roost_port, platform_port = (listener.getsockname()[1] for listener in taken)
+    env = roost_env(ROOST_PORT=str(roost_port), PLATFORM_PORT=str(platform_port), EXAMPLE_DATA=str(tmp_path / "data"))
+    output = tmp_path / "run.out"
+    with open(output, "w") as out:
+        process = subprocess.Popen(["examples/platform/run.sh"], env=env, cwd=CHECKOUT, stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        platform_url = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and platform_url is None:
+            assert process.poll() is None, f"run.sh exited {process.returncode}:\n{output.read_text()}"
+            opened = re.search(r"open (http://127\.0\.0\.1:\d+)", output.read_text())
+            platform_url = opened.group(1) if opened else time.sleep(0.1)
+        assert platform_url, output.read_text()
+        printed = output.read_text()
+        assert f"Port {roost_port} is in use" in printed and f"Port {platform_port} is in use" in printed
+        assert f":{roost_port}" not in printed.split("Roost: ")[1].split()[0]
+        with httpx.Client(base_url=platform_url, timeout=10) as browser:
+            while time.monotonic() < deadline:
+                assert process.poll() is None, f"run.sh exited {process.returncode}:\n{output.read_text()}"
+                try:
+                    signed_in = browser.post("/signin", data={"name": "Ana"}, follow_redirects=True)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert signed_in.status_code == 200 and "Hello, Ana" in signed_in.text, output.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+        for listener in taken:
+            listener.close()

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from roost_client import Roost, redirects, webhooks
-from roost_client.errors import RoostError
+from roost_client.errors import AuthenticationError, RoostError
 
 USER_COOKIE = "platform_user"
 
@@ -248,14 +248,20 @@ document.getElementById('connect-popup').addEventListener('click', () => {{
 
 
 def app_from_environment() -> FastAPI:
-    roost = Roost(os.environ["ROOST_KEY"], base_url=os.environ.get("ROOST_URL", "http://127.0.0.1:8000"))
+    roost_url = os.environ.get("ROOST_URL", "http://127.0.0.1:8000")
     platform = Platform(
-        roost=roost,
+        roost=Roost(os.environ["ROOST_KEY"], base_url=roost_url),
         public_url=os.environ.get("PLATFORM_URL", "http://127.0.0.1:8001"),
-        roost_public_url=os.environ.get("ROOST_URL", "http://127.0.0.1:8000"),
+        roost_public_url=roost_url,
     )
     try:
         platform.set_up_roost()
+    except AuthenticationError as problem:
+        raise SystemExit(
+            f"could not set Roost up for the example: {problem}. The Roost at {roost_url} does not know this "
+            "example's key: is it another Roost (e.g. the one ./scripts/start runs)? Point ROOST_URL at the "
+            "example's own, or start the example with ./examples/platform/run.sh, which finds a free port."
+        ) from problem
     except RoostError as problem:
         raise SystemExit(f"could not set Roost up for the example: {problem}") from problem
     return create_app(platform)

@@ -160,29 +160,28 @@ def init(
 ) -> None:
     """Create the first organization, named after your platform, and a test admin key, once."""
 
-    async def first_organization(runtime: Runtime) -> Organization | None:
+    def summary(organization: Organization, secret: str | None) -> dict[str, Any]:
+        return {"organization_id": organization.id, "name": organization.name, "admin_key": secret, "created": bool(secret)}
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
         async with runtime.sessions() as db, db.begin():
             existing = await service.list_organizations(db)
-            return existing[0] if existing else None
-
-    async def create(runtime: Runtime) -> dict[str, Any]:
+        if existing:
+            return summary(existing[0], None)
+        chosen = name
+        if chosen is None and not as_json and sys.stdin.isatty():  # asked outside any transaction
+            chosen = typer.prompt("Your platform's name, shown to your users on the connect page", default=DEFAULT_PLATFORM_NAME)
+        chosen = _platform_name(chosen if chosen is not None else DEFAULT_PLATFORM_NAME)
         async with runtime.sessions() as db, db.begin():
             existing = await service.list_organizations(db)  # another init may have won meanwhile
             if existing:
-                return {"organization_id": existing[0].id, "name": existing[0].name, "admin_key": None, "created": False}
+                return summary(existing[0], None)
             organization = await service.create_organization(db, runtime.keyring, chosen)
             await db.flush()
             _, secret = await service.create_admin_key(db, organization.id, livemode=False, name="created by roost init")
-            return {"organization_id": organization.id, "name": organization.name, "admin_key": secret, "created": True}
+            return summary(organization, secret)
 
-    existing = _with_database(first_organization)
-    if existing is not None:
-        result = {"organization_id": existing.id, "name": existing.name, "admin_key": None, "created": False}
-    else:
-        if name is None and not as_json and sys.stdin.isatty():
-            name = typer.prompt("Your platform's name, shown to your users on the connect page", default=DEFAULT_PLATFORM_NAME)
-        chosen = _platform_name(name if name is not None else DEFAULT_PLATFORM_NAME)
-        result = _with_database(create)
+    result = _with_database(work)
     if as_json:
         _echo_json(result)
         return
