@@ -394,7 +394,8 @@ def test_prefill_is_shown_and_an_xss_payload_does_not_run(roost, site, page, sim
 @pytest.mark.parametrize(("width", "locale"), [(360, "es_LA"), (1280, "pt_BR")])
 def test_the_dialog_reads_well_on_a_phone_and_a_desktop(browser, roost, sim_app, width, locale, tmp_path):
     """The flow comes first; the test shortcuts look like tools, not like Meta's buttons, stay out
-    of the way on a phone, and speak the dialog's language; no empty band above a step's heading."""
+    of the way on a phone, and speak the dialog's language; no empty band above a step's heading.
+    To look at it: ROOST_DIALOG_SCREENSHOTS=<a directory> saves the screenshots there."""
     from tests.simulator.test_dialog_http import dialog_params
 
     context = browser.new_context(viewport={"width": width, "height": 740})
@@ -402,8 +403,8 @@ def test_the_dialog_reads_well_on_a_phone_and_a_desktop(browser, roost, sim_app,
         page = context.new_page()
         page.goto(f"{roost.base_url}/_sim/dialog?" + "&".join(
             f"{name}={quote(value)}" for name, value in dialog_params(sim_app, locale=locale).items()))
-        if os.environ.get("ROOST_SCREENSHOTS"):
-            page.screenshot(path=f"{os.environ['ROOST_SCREENSHOTS']}/dialog-{width}-{locale}.png", full_page=True)
+        if os.environ.get("ROOST_DIALOG_SCREENSHOTS"):
+            page.screenshot(path=f"{os.environ['ROOST_DIALOG_SCREENSHOTS']}/dialog-{width}-{locale}.png", full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         card = page.locator("main.card").bounding_box()
         heading = page.locator('[data-testid="es-sim-step-login"] h1').bounding_box()
@@ -419,7 +420,7 @@ def test_the_dialog_reads_well_on_a_phone_and_a_desktop(browser, roost, sim_app,
             page.locator('[data-testid="es-sim-controls"] summary').click()
         assert page.locator('[data-testid="es-sim-finish"]').is_visible()
         assert page.eval_on_selector('[data-testid="es-sim-finish"]', style) != flow_button.evaluate(style)
-        if os.environ.get("ROOST_SCREENSHOTS"):
-            page.screenshot(path=f"{os.environ['ROOST_SCREENSHOTS']}/dialog-{width}-{locale}-open.png", full_page=True)
+        if os.environ.get("ROOST_DIALOG_SCREENSHOTS"):
+            page.screenshot(path=f"{os.environ['ROOST_DIALOG_SCREENSHOTS']}/dialog-{width}-{locale}-open.png", full_page=True)
     finally:
         context.close()
