@@ -101,17 +101,11 @@ def test_a_second_init_creates_nothing_and_says_so(cli):
     assert cli.db_path.with_name("x.db.key").read_text() == key_file_before
 
 
-def test_init_names_the_platform_from_its_option_or_the_environment(tmp_path):
+def test_init_names_the_platform_from_its_option(tmp_path):
     by_option = Cli(tmp_path / "option")
     by_option.directory.mkdir()
     assert by_option.json("init", "--name", "  Acme Cloud ")["name"] == "Acme Cloud"
     assert by_option.query("SELECT name FROM organizations") == [("Acme Cloud",)]
-
-    by_environment = Cli(tmp_path / "environment")
-    by_environment.directory.mkdir()
-    by_environment.env["ROOST_PLATFORM_NAME"] = "Zeta Shops"
-    assert "Zeta Shops" in by_environment("init").stdout
-    assert by_environment.query("SELECT name FROM organizations") == [("Zeta Shops",)]
 
     refused = Cli(tmp_path / "refused")
     refused.directory.mkdir()

@@ -152,7 +152,7 @@ def _name_hint(organization_id: str, name: str) -> str | None:
 @app.command()
 def init(
     name: str | None = typer.Option(
-        None, "--name", envvar="ROOST_PLATFORM_NAME", show_envvar=True,
+        None, "--name",
         help=f"Your platform's name, shown to your users on the connect page (asked for in a terminal; "
         f"otherwise {DEFAULT_PLATFORM_NAME!r})",
     ),
