@@ -17,10 +17,9 @@ from tests.support import free_port
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
-def start(*args: str, env: dict[str, str], cwd: Path) -> str:
-    """./scripts/start with `args` until it serves; stop it and return what it printed."""
+def start(*args: str, env: dict[str, str], cwd: Path, output: Path) -> str:
+    """./scripts/start with `args` until it serves; stop it and return what it printed (kept in `output`)."""
     port = free_port()
-    output = cwd / "start.out"
     with open(output, "w") as out:
         process = subprocess.Popen(
             ["./scripts/start", *args, "--port", str(port)], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -61,7 +60,7 @@ def test_the_commands_scripts_start_prints_work_as_printed(tmp_path):
     env = roost_env(ROOST_DATABASE_URL=f"sqlite:///{tmp_path / 'roost.db'}")
     env["PATH"] = ":".join(part for part in env["PATH"].split(":") if not part.startswith(str(CHECKOUT)))
 
-    first = start("--name", "Acme Cloud", env=env, cwd=CHECKOUT)
+    first = start("--name", "Acme Cloud", env=env, cwd=CHECKOUT, output=tmp_path / "start.out")
     assert "(Acme Cloud)" in first and "sk_admin_test_" in first
     assert "set-branding" not in first  # named already
 
