@@ -3,9 +3,12 @@ JSON logs of `roost serve` (secrets redacted, a request id on each request line)
 
 import base64
 import json
+import os
+import pty
 import re
 import sqlite3
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from roost.config import Settings
 from roost.db.migrate import head_revision
 from roost.kit.crypto import Keyring
 from roost.organizations.service import KEY_CACHE_SECONDS
-from tests.processes import RoostServer, run_roost, run_roost_json, roost_env
+from tests.processes import COMMAND, RoostServer, run_roost, run_roost_json, roost_env
 from tests.support import PG_URL, SEED_BODY, SESSIONS, RunningRoost, free_port
 
 TEST_KEY = re.compile(r"^sk_admin_test_[A-Za-z0-9]{33,}$")
@@ -67,8 +70,9 @@ def fresh_cli(tmp_path) -> Cli:
 
 def test_init_prints_the_organization_and_a_test_key(cli):
     output = cli.init_output
-    assert set(output) == {"organization_id", "admin_key", "created"}
+    assert set(output) == {"organization_id", "name", "admin_key", "created"}
     assert output["created"] is True
+    assert output["name"] == "My platform"  # no terminal to ask in, no --name
     assert ORG_ID.match(output["organization_id"])
     assert TEST_KEY.match(output["admin_key"]), output["admin_key"]
     assert cli.query("SELECT id FROM organizations") == [(output["organization_id"],)]
@@ -89,10 +93,56 @@ def test_a_second_init_creates_nothing_and_says_so(cli):
     assert again.stdout.count("sk_admin_") == 0
 
     as_json = cli.json("init")
-    assert as_json == {"organization_id": cli.init_output["organization_id"], "admin_key": None, "created": False}
+    assert as_json == {
+        "organization_id": cli.init_output["organization_id"], "name": "My platform", "admin_key": None, "created": False,
+    }
     assert cli.query("SELECT count(*) FROM organizations") == [(1,)]
     assert cli.query("SELECT count(*) FROM admin_keys") == [(1,)]
     assert cli.db_path.with_name("x.db.key").read_text() == key_file_before
+
+
+def test_init_names_the_platform_from_its_option(tmp_path):
+    by_option = Cli(tmp_path / "option")
+    by_option.directory.mkdir()
+    assert by_option.json("init", "--name", "  Acme Cloud ")["name"] == "Acme Cloud"
+    assert by_option.query("SELECT name FROM organizations") == [("Acme Cloud",)]
+
+    refused = Cli(tmp_path / "refused")
+    refused.directory.mkdir()
+    result = refused("init", "--name", "  ", check=False)
+    assert result.returncode == 2 and "--name" in result.stderr
+    assert not refused.db_path.exists() or refused.query("SELECT count(*) FROM organizations") == [(0,)]
+
+
+def test_init_asks_for_the_name_in_a_terminal(fresh_cli):
+    controller, terminal = pty.openpty()
+    child = subprocess.Popen([*COMMAND, "init"], stdin=terminal, stdout=terminal, stderr=terminal,
+                             env=fresh_cli.env, cwd=fresh_cli.directory)
+    os.close(terminal)
+    seen = b""
+    while b"connect page" not in seen:
+        seen += os.read(controller, 1024)
+    os.write(controller, b"Acme Cloud\n")
+    assert child.wait(timeout=60) == 0
+    os.close(controller)
+    assert fresh_cli.query("SELECT name FROM organizations") == [("Acme Cloud",)]
+
+
+def test_a_name_given_to_a_later_init_is_not_lost_silently(fresh_cli):
+    """init names the organization only when it creates it; given a name later, it says how to
+    rename, and that command works as printed (in a shell, the virtual environment not activated)."""
+    fresh_cli("init")
+    renaming = fresh_cli("init", "--name", "Acme's Cloud").stdout
+    assert "stays 'My platform'" in renaming
+    line = next(line for line in renaming.splitlines() if "set-branding" in line)
+    shell(line.split(" with: ", 1)[1], fresh_cli)
+    assert fresh_cli.query("SELECT name FROM organizations") == [("Acme's Cloud",)]
+
+
+def shell(command: str, cli: Cli) -> subprocess.CompletedProcess:
+    result = subprocess.run(["bash", "-c", command], env=cli.env, cwd=cli.directory, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+    return result
 
 
 # -- orgs ----------------------------------------------------------------------------------
@@ -130,6 +180,15 @@ def test_orgs_create_refuses_an_empty_name(cli):
     assert result.returncode != 0
     assert "name" in result.stderr
     assert cli.query("SELECT count(*) FROM organizations") == before
+
+
+def test_doctor_names_the_address_session_links_point_at(cli):
+    report = json.loads(cli("doctor", "--port", "9123", "--json").stdout)
+    checks = {check["id"]: check for check in report["checks"]}
+    assert "http://127.0.0.1:9123 " in checks["public_url"]["message"]
+    assert "(http://127.0.0.1:9123/_sim)" in checks["simulator"]["message"]
+    default = json.loads(cli("doctor", "--json").stdout)
+    assert "http://127.0.0.1:8000/_sim" in json.dumps(default) and "<port>" not in json.dumps(default)
 
 
 # -- keys ----------------------------------------------------------------------------------

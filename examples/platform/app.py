@@ -7,7 +7,8 @@ What a real integration does, in one small FastAPI app:
 - offers the redirect flow (a form that 303s to the session URL) and the popup flow
   (`roost.js`, with a session created when the page is rendered, so the popup opens in the click);
 - verifies the redirect/popup result's signature and `state`, then asks Roost for the session;
-- receives Roost's webhooks, verified with the Standard Webhooks signature;
+- receives Roost's webhooks, verified with the Standard Webhooks signature, and shows each user
+  the ones about their own connections;
 - shows the user's connected numbers, read from Roost.
 
 State lives in memory: restart the app and it forgets its users (Roost keeps everything).
@@ -26,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from roost_client import Roost, redirects, webhooks
-from roost_client.errors import RoostError
+from roost_client.errors import AuthenticationError, RoostError
 
 USER_COOKIE = "platform_user"
 
@@ -50,6 +51,10 @@ class Platform:
     webhook_secret: str = ""
     users: dict[str, User] = field(default_factory=dict)
     webhook_log: list[dict[str, Any]] = field(default_factory=list)
+    # Whose is an event: the platform knows whom it created each session for; a webhook about a
+    # business profile or a phone number leads back to the session that connected the profile.
+    session_owners: dict[str, str] = field(default_factory=dict)
+    profile_sessions: dict[str, str] = field(default_factory=dict)
 
     @property
     def callback_url(self) -> str:
@@ -79,6 +84,7 @@ class Platform:
             prefill={"business": {"name": f"{user.name}'s business"}},
         )
         user.pending_states[session.id] = state
+        self.session_owners[session.id] = user.id
         return session
 
     def accept_result(self, user: User, result: dict[str, str]) -> Any:
@@ -89,6 +95,27 @@ class Platform:
         if result.get("status") != "pending":  # "pending" = the link is in use elsewhere: not over
             user.pending_states.pop(result["session_id"], None)
         return self.roost.sessions.get(result["session_id"])
+
+    def record_webhook(self, webhook_id: str, event: dict[str, Any]) -> None:
+        """Keep each webhook-id once (delivery is at least once), with the session it is about."""
+        if any(entry["id"] == webhook_id for entry in self.webhook_log):
+            return
+        data, kind = event.get("data") or {}, event["type"]
+        session_id = data.get("id") if kind.startswith("embedded_signup.session.") else data.get("session_id")
+        profile_id = data.get("id") if kind.startswith("whatsapp.business_profile.") else data.get("business_profile_id")
+        if session_id and profile_id:
+            self.profile_sessions[profile_id] = session_id
+        self.webhook_log.append({
+            "id": webhook_id, "type": kind, "object_id": data.get("id"),
+            "session_id": session_id, "business_profile_id": profile_id,
+        })
+
+    def webhooks_of(self, user: User) -> list[dict[str, Any]]:
+        def owner(entry: dict[str, Any]) -> str | None:
+            session_id = entry["session_id"] or self.profile_sessions.get(entry["business_profile_id"] or "")
+            return self.session_owners.get(session_id or "")
+
+        return [entry for entry in self.webhook_log if owner(entry) == user.id]
 
     def connected_numbers(self, user: User) -> list[dict[str, Any]]:
         numbers = []
@@ -169,15 +196,7 @@ def create_app(platform: Platform) -> FastAPI:
             event = webhooks.verify(body, request.headers, platform.webhook_secret)
         except webhooks.WebhookVerificationError:
             return Response(status_code=400)
-        # At-least-once delivery: the same webhook-id can come twice; keep it once.
-        if all(entry["id"] != request.headers["webhook-id"] for entry in platform.webhook_log):
-            data = event.get("data") or {}
-            platform.webhook_log.append({
-                "id": request.headers["webhook-id"],
-                "type": event["type"],
-                "object_id": data.get("id"),
-                "user": (data.get("metadata") or {}).get("externalUserId"),
-            })
+        platform.record_webhook(request.headers["webhook-id"], event)
         return Response(status_code=204)
 
     @app.get("/healthz")
@@ -220,7 +239,7 @@ def render_dashboard(platform: Platform, user: User, popup_url: str, notices: li
     ) or "<li>No WhatsApp number connected yet.</li>"
     events = "".join(
         f"<li data-testid='webhook'>{html.escape(entry['type'])} {html.escape(entry['object_id'] or '')}</li>"
-        for entry in platform.webhook_log if entry["user"] in (user.id, None)
+        for entry in platform.webhooks_of(user)
     ) or "<li>None yet.</li>"
     notice_html = "".join(f"<p data-testid='notice'>{html.escape(text)}</p>" for text in notices)
     return f"""<!doctype html><meta charset="utf-8"><title>Example platform</title>
@@ -248,14 +267,20 @@ document.getElementById('connect-popup').addEventListener('click', () => {{
 
 
 def app_from_environment() -> FastAPI:
-    roost = Roost(os.environ["ROOST_KEY"], base_url=os.environ.get("ROOST_URL", "http://127.0.0.1:8000"))
+    roost_url = os.environ.get("ROOST_URL", "http://127.0.0.1:8000")
     platform = Platform(
-        roost=roost,
+        roost=Roost(os.environ["ROOST_KEY"], base_url=roost_url),
         public_url=os.environ.get("PLATFORM_URL", "http://127.0.0.1:8001"),
-        roost_public_url=os.environ.get("ROOST_URL", "http://127.0.0.1:8000"),
+        roost_public_url=roost_url,
     )
     try:
         platform.set_up_roost()
+    except AuthenticationError as problem:
+        raise SystemExit(
+            f"could not set Roost up for the example: {problem}. The Roost at {roost_url} does not know this "
+            "example's key: is it another Roost (e.g. the one ./scripts/start runs)? Point ROOST_URL at the "
+            "example's own, or start the example with ./examples/platform/run.sh, which finds a free port."
+        ) from problem
     except RoostError as problem:
         raise SystemExit(f"could not set Roost up for the example: {problem}") from problem
     return create_app(platform)

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from roost import __version__, health, worker
+from roost import __version__, health, home, worker
 from roost.db.migrate import upgrade_async
 from roost.kit import errors
 from roost.kit.validation import dotted
@@ -60,6 +60,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.include_router(inbound_router)
     app.include_router(webhooks_router)
     app.include_router(health.router)
+    app.include_router(home.router)
     app.include_router(hosted_router)
     app.include_router(roost_js_router)
     simulator = build_simulator(runtime)

@@ -3,6 +3,8 @@
 import asyncio
 import gc
 import json
+import shlex
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -11,6 +13,7 @@ import uvicorn
 
 from roost.config import Settings
 from roost.db import migrate
+from roost.kit.command import roost_command
 from roost.kit.crypto import new_key_text
 from roost.kit.timeutil import to_iso
 from roost.organizations import service
@@ -126,31 +129,77 @@ def secret_key() -> None:
     typer.echo(new_key_text())
 
 
+DEFAULT_PLATFORM_NAME = "My platform"
+
+
+def _platform_name(name: str) -> str:
+    """An organization's name as the hosted page shows it, or exit 2 saying why not."""
+    if not 1 <= len(name.strip()) <= 200:
+        typer.echo("Invalid value: --name must be 1 to 200 characters", err=True)
+        raise typer.Exit(2)
+    return name.strip()
+
+
+def _name_hint(organization_id: str, name: str) -> str | None:
+    if name != DEFAULT_PLATFORM_NAME:
+        return None
+    return (
+        f'Your users see "{DEFAULT_PLATFORM_NAME}" on the connect page. Set your platform\'s name with: '
+        f'{roost_command()} orgs set-branding {organization_id} --name "Your platform"'
+    )
+
+
 @app.command()
-def init(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
-    """Create the first organization and a test admin key, once."""
+def init(
+    name: str | None = typer.Option(
+        None, "--name",
+        help=f"Your platform's name, shown to your users on the connect page (asked for in a terminal; "
+        f"otherwise {DEFAULT_PLATFORM_NAME!r})",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Create the first organization, named after your platform, and a test admin key, once."""
+
+    def summary(organization: Organization, secret: str | None) -> dict[str, Any]:
+        return {"organization_id": organization.id, "name": organization.name, "admin_key": secret, "created": bool(secret)}
 
     async def work(runtime: Runtime) -> dict[str, Any]:
         async with runtime.sessions() as db, db.begin():
             existing = await service.list_organizations(db)
+        if existing:
+            return summary(existing[0], None)
+        chosen = name
+        if chosen is None and not as_json and sys.stdin.isatty():  # asked outside any transaction
+            chosen = typer.prompt("Your platform's name, shown to your users on the connect page", default=DEFAULT_PLATFORM_NAME)
+        chosen = _platform_name(chosen if chosen is not None else DEFAULT_PLATFORM_NAME)
+        async with runtime.sessions() as db, db.begin():
+            existing = await service.list_organizations(db)  # another init may have won meanwhile
             if existing:
-                return {"organization_id": existing[0].id, "admin_key": None, "created": False}
-            organization = await service.create_organization(db, runtime.keyring, "My platform")
+                return summary(existing[0], None)
+            organization = await service.create_organization(db, runtime.keyring, chosen)
             await db.flush()
             _, secret = await service.create_admin_key(db, organization.id, livemode=False, name="created by roost init")
-            return {"organization_id": organization.id, "admin_key": secret, "created": True}
+            return summary(organization, secret)
 
     result = _with_database(work)
     if as_json:
         _echo_json(result)
-    elif result["created"]:
-        typer.echo(f"Created organization {result['organization_id']}.")
+        return
+    if result["created"]:
+        typer.echo(f"Created organization {result['organization_id']} ({result['name']}).")
         typer.echo(f"Test admin key (shown once, keep it safe): {result['admin_key']}")
     else:
         typer.echo(
-            f"Already initialised: organization {result['organization_id']} exists, nothing was created. "
-            f"Create another key with: roost keys create --org {result['organization_id']} --mode test"
+            f"Already initialised: organization {result['organization_id']} ({result['name']}) exists, nothing was "
+            f"created. Create another key with: {roost_command()} keys create --org {result['organization_id']} --mode test"
         )
+    if not result["created"] and name is not None and name.strip() != result["name"]:
+        typer.echo(
+            f"The name stays {result['name']!r}: init names the organization only when it creates it. Rename it with: "
+            f"{roost_command()} orgs set-branding {result['organization_id']} --name {shlex.quote(name.strip())}"
+        )
+    elif hint := _name_hint(result["organization_id"], result["name"]):
+        typer.echo(hint)
 
 
 def _organization_summary(organization: Organization) -> dict[str, Any]:
@@ -195,7 +244,7 @@ def orgs_list(as_json: bool = typer.Option(False, "--json", help="Print JSON")) 
     for row in rows:
         typer.echo(f"{row['id']}  {row['created_at']}  {row['name']}")
     if not rows:
-        typer.echo("No organizations yet: run `roost init`.")
+        typer.echo(f"No organizations yet: run `{roost_command()} init`.")
 
 
 @orgs_app.command("show")
@@ -292,9 +341,8 @@ def orgs_set_branding(
     if name is None and logo_url is None and accent_color is None:
         typer.echo("Nothing to set: pass --name, --logo-url or --accent-color (see --help).", err=True)
         raise typer.Exit(2)
-    if name is not None and not 1 <= len(name.strip()) <= 200:
-        typer.echo("Invalid value: --name must be 1 to 200 characters", err=True)
-        raise typer.Exit(2)
+    if name is not None:
+        name = _platform_name(name)
     given = {field: (value or None) for field, value in (("logo_url", logo_url), ("accent_color", accent_color)) if value is not None}
     try:
         branding = BrandingParams.model_validate(given)
@@ -309,7 +357,7 @@ def orgs_set_branding(
             if organization is None:
                 return None
             if name is not None:
-                organization.name = name.strip()
+                organization.name = name
             for field in given:
                 setattr(organization, field, getattr(branding, field))
             return {
@@ -403,6 +451,7 @@ def keys_revoke(key_id: str) -> None:
 @app.command()
 def doctor(
     org: str | None = typer.Option(None, "--org", help="Check only this organization's live Meta app (org_…)"),
+    port: int = typer.Option(8000, "--port", help="The port `roost serve` listens on (session links use it without ROOST_PUBLIC_URL)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Check the configuration and, for live mode, Meta (app credentials, system user token, webhook
@@ -412,7 +461,7 @@ def doctor(
 
     settings = _settings()
     configure_logging("error")  # the report is the output; Graph call failures are in it already
-    report = asyncio.run(checks.run(settings, organization_id=org))
+    report = asyncio.run(checks.run(settings, organization_id=org, port=port))
     if as_json:
         _echo_json(report.as_dict())
     else:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roost.config import Settings
 from roost.db.engine import create_engine, is_sqlite, session_factory, sqlite_path
 from roost.db.migrate import current_revision, head_revision
+from roost.kit.command import roost_command
 from roost.kit.crypto import Keyring
 from roost.kit.urls import LOOPBACK_HOSTS
 from roost.meta.config import MetaApp, resolve_meta_app
@@ -100,14 +101,14 @@ def _keyring(settings: Settings, report: Report) -> Keyring | None:
             keyring = Keyring(settings.secret_key.get_secret_value())
         except ValueError as problem:
             report.add(SERVER, "secret_key", FAIL, f"ROOST_SECRET_KEY is not valid: {problem}",
-                       "Generate a key with `roost secret-key`; to rotate, put the new key first: <new>,<old>")
+                       f"Generate a key with `{roost_command()} secret-key`; to rotate, put the new key first: <new>,<old>")
             return None
         report.add(SERVER, "secret_key", OK, "ROOST_SECRET_KEY is set and valid")
         return keyring
     path = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
     if path is None:
         report.add(SERVER, "secret_key", FAIL, "ROOST_SECRET_KEY is not set (required with PostgreSQL)",
-                   "Generate one with `roost secret-key`, keep it in your secret manager, set ROOST_SECRET_KEY")
+                   f"Generate one with `{roost_command()} secret-key`, keep it in your secret manager, set ROOST_SECRET_KEY")
         return None
     key_file = path.with_name(path.name + ".key")
     if not key_file.exists():
@@ -128,7 +129,7 @@ async def _database(settings: Settings, report: Report) -> AsyncEngine | None:
     path = sqlite_path(settings.database_url) if is_sqlite(settings.database_url) else None
     if path is not None and not path.exists():
         report.add(SERVER, "database.reachable", FAIL, f"The SQLite database {path} does not exist",
-                   "Run `roost migrate` (or `roost init`), or correct ROOST_DATABASE_URL")
+                   f"Run `{roost_command()} migrate` (or `{roost_command()} init`), or correct ROOST_DATABASE_URL")
         return None
     engine = create_engine(settings.database_url)
     try:
@@ -144,7 +145,7 @@ async def _database(settings: Settings, report: Report) -> AsyncEngine | None:
     head = head_revision()
     if current != head:
         report.add(SERVER, "database.migrations", FAIL, f"Migrations are not current (database at {current}, code at {head})",
-                   "Run `roost migrate` (or start Roost with ROOST_MIGRATE_ON_START=1)")
+                   f"Run `{roost_command()} migrate` (or start Roost with ROOST_MIGRATE_ON_START=1)")
         await engine.dispose()
         return None
     report.add(SERVER, "database.migrations", OK, f"Migrations current ({head})")
@@ -166,12 +167,19 @@ async def _stored_data_readable(engine: AsyncEngine, keyring: Keyring, report: R
     report.add(SERVER, "secret_key.decrypts", OK, "The secret key decrypts the stored data")
 
 
-def _public_url(settings: Settings, report: Report, live: bool) -> None:
+def _loopback_url(port: int) -> str:
+    """Where session links point without ROOST_PUBLIC_URL (as `roost serve --port` makes them)."""
+    return f"http://127.0.0.1:{port}"
+
+
+def _public_url(settings: Settings, report: Report, live: bool, port: int) -> None:
     url = settings.public_url
     if not url:
         status = FAIL if live else WARN
-        report.add(SERVER, "public_url", status, "ROOST_PUBLIC_URL is not set: session links point at http://127.0.0.1",
-                   "Set ROOST_PUBLIC_URL to the https:// address your users reach Roost at")
+        report.add(SERVER, "public_url", status,
+                   f"ROOST_PUBLIC_URL is not set: session links point at {_loopback_url(port)} (this machine only)",
+                   "Set ROOST_PUBLIC_URL to the https:// address your users reach Roost at "
+                   "(serving on another port for now? give the doctor the same --port)")
         return
     scheme = urlsplit(url).scheme.lower()
     if scheme == "https":
@@ -186,9 +194,9 @@ def _public_url(settings: Settings, report: Report, live: bool) -> None:
                    "Serve Roost over HTTPS: link tokens and cookies travel in the clear otherwise")
 
 
-def _other_settings(settings: Settings, report: Report) -> None:
+def _other_settings(settings: Settings, report: Report, port: int) -> None:
     if settings.simulator:
-        where = (settings.simulator_url or settings.public_url or "http://127.0.0.1:<port>").rstrip("/")
+        where = (settings.simulator_url or settings.public_url or _loopback_url(port)).rstrip("/")
         report.add(SERVER, "simulator", OK, f"Simulator on: test mode available ({where}/_sim)")
     else:
         report.add(SERVER, "simulator", WARN, "Simulator off: test keys get simulator_disabled",
@@ -210,9 +218,9 @@ def _other_settings(settings: Settings, report: Report) -> None:
 
 
 async def _live_apps(
-    engine: AsyncEngine, settings: Settings, keyring: Keyring, organization_id: str | None, report: Report
+    engine: AsyncEngine, settings: Settings, keyring: Keyring, organization_id: str | None, report: Report, port: int
 ) -> list[LiveApp]:
-    simulator_url = (settings.simulator_url or settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+    simulator_url = (settings.simulator_url or settings.public_url or _loopback_url(port)).rstrip("/")
     found: dict[tuple[str, str], LiveApp] = {}
     undecryptable = False
     async with session_factory(engine)() as db:
@@ -220,7 +228,7 @@ async def _live_apps(
         if organization_id is not None:
             if await db.get(Organization, organization_id) is None:
                 report.add("Live mode", "organization", FAIL, f"No such organization: {organization_id}",
-                           "List them with `roost orgs list`")
+                           f"List them with `{roost_command()} orgs list`")
                 return []
             query = query.where(ModeSettings.organization_id == organization_id)
         for mode in await db.scalars(query):
@@ -229,7 +237,7 @@ async def _live_apps(
             except Exception:  # noqa: BLE001 - its secrets do not decrypt (reported above)
                 report.add("Live mode", "organization.meta", FAIL,
                            f"The live Meta settings of {mode.organization_id} cannot be decrypted",
-                           "Put back the secret key they were stored with, or set them again: `roost orgs set-meta`")
+                           f"Put back the secret key they were stored with, or set them again: `{roost_command()} orgs set-meta`")
                 undecryptable = True
                 continue
             if app is None:
@@ -245,7 +253,7 @@ async def _live_apps(
             found.setdefault((server_app.app_id, server_app.app_secret), LiveApp(server_app, "server", []))
     if organization_id is not None and not found and not undecryptable:
         report.add("Live mode", "organization.meta", FAIL, f"{organization_id} has no live Meta app",
-                   f"Set ROOST_META_APP_ID/_APP_SECRET/_CONFIG_ID, or `roost orgs set-meta {organization_id} …`")
+                   f"Set ROOST_META_APP_ID/_APP_SECRET/_CONFIG_ID, or `{roost_command()} orgs set-meta {organization_id} …`")
     return list(found.values())
 
 
@@ -269,7 +277,7 @@ async def _check_app(live: LiveApp, graph: GraphClient, public_url: str, report:
     except MetaError as error:
         report.add(section, "meta.app_credentials", FAIL, f"Meta refused the app id and secret: {_meta_problem(error)}",
                    "Copy the App ID and App secret from App settings → Basic into ROOST_META_APP_ID / "
-                   "ROOST_META_APP_SECRET (or `roost orgs set-meta … --app-id … --app-secret …`)")
+                   f"ROOST_META_APP_SECRET (or `{roost_command()} orgs set-meta … --app-id … --app-secret …`)")
         report.add(section, "meta.system_user_token", SKIP, "System user token not checked (needs valid app credentials)")
         report.add(section, "meta.webhook_subscription", SKIP, "Webhook subscription not checked (needs valid app credentials)")
         return
@@ -284,7 +292,7 @@ async def _check_app(live: LiveApp, graph: GraphClient, public_url: str, report:
     await _check_subscription(section, app, graph, public_url, report)
     if not app.verify_token:
         report.add(section, "meta.verify_token", WARN, "No webhook verify token: Meta cannot verify Roost's callback URL",
-                   "Set ROOST_META_VERIFY_TOKEN (or `roost orgs set-meta … --verify-token …`) to the value in the App Dashboard")
+                   f"Set ROOST_META_VERIFY_TOKEN (or `{roost_command()} orgs set-meta … --verify-token …`) to the value in the App Dashboard")
     if app.is_solution_partner and not app.credit_line_id:
         report.add(section, "meta.credit_line", FAIL, "Solution Partner without a credit line id: provisioning cannot share it",
                    "Find it with GET /{your business id}/extendedcredits and set ROOST_META_CREDIT_LINE_ID")
@@ -388,8 +396,9 @@ def _by_hand(apps: list[LiveApp], public_url: str, report: Report) -> None:
 
 
 async def run(
-    settings: Settings, *, organization_id: str | None = None, http: httpx.AsyncClient | None = None
+    settings: Settings, *, organization_id: str | None = None, http: httpx.AsyncClient | None = None, port: int = 8000
 ) -> Report:
+    """`port` is the one `roost serve` listens on: without ROOST_PUBLIC_URL, session links use it."""
     report = Report()
     keyring = _keyring(settings, report)
     engine = await _database(settings, report)
@@ -398,18 +407,18 @@ async def run(
             await _stored_data_readable(engine, keyring, report)
         apps: list[LiveApp] = []
         if engine is not None and keyring is not None:
-            apps = await _live_apps(engine, settings, keyring, organization_id, report)
+            apps = await _live_apps(engine, settings, keyring, organization_id, report, port)
         elif settings.live_meta_configured() or organization_id:
             report.add("Live mode", "meta", SKIP, "Live Meta apps not checked (needs the database and the secret key)")
         live = bool(apps) or settings.live_meta_configured()
-        _public_url(settings, report, live)
-        _other_settings(settings, report)
+        _public_url(settings, report, live, port)
+        _other_settings(settings, report, port)
         if not apps:
             if organization_id is None and engine is not None and keyring is not None:
                 report.add("Live mode", "meta", WARN, "No live Meta app is configured: live keys get meta_not_configured",
-                           "Fine for test mode only; to go live see docs/live-mode.md (ROOST_META_* or `roost orgs set-meta`)")
+                           f"Fine for test mode only; to go live see docs/live-mode.md (ROOST_META_* or `{roost_command()} orgs set-meta`)")
             return report
-        public_url = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+        public_url = (settings.public_url or _loopback_url(port)).rstrip("/")
         client = http or httpx.AsyncClient(timeout=settings.meta_timeout_seconds, follow_redirects=False)
         try:
             for live_app in apps:

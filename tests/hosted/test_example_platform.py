@@ -74,6 +74,17 @@ def test_redirect_and_popup_connections(example, page):
     assert len({entry["id"] for entry in platform.webhook_log}) == len(platform.webhook_log)
     assert page.errors == []
 
+    # Each user sees the webhooks about their own connections only, the numbers' too.
+    wait_for(lambda: webhook_types(platform).count("whatsapp.phone_number.registered") == 2, timeout=30)
+    page.reload()
+    shown = page.locator('[data-testid="webhook"]').all_inner_texts()
+    for kind in ("embedded_signup.session.completed", "whatsapp.phone_number.registered"):
+        assert sum(text.startswith(kind + " ") for text in shown) == 2, shown
+    with httpx.Client(base_url=url) as other_browser:
+        other = other_browser.post("/signin", data={"name": "Bo"}, follow_redirects=True)
+    assert "Hello, Bo" in other.text
+    assert "data-testid='webhook'" not in other.text and "None yet." in other.text
+
 
 def test_forged_results_and_webhooks_are_refused(example, page):
     roost, platform, url = example

@@ -190,6 +190,9 @@ def test_live_mode_csp_names_metas_hosts(start_roost):
     assert "https://*.facebook.com" in csp["connect-src"] and "https://*.facebook.com" in csp["img-src"]
     assert server.base_url not in " ".join(csp["script-src"])  # no simulator in live mode
     assert page_config(response)["meta"]["sdk_url"] == "https://connect.facebook.net/en_US/sdk.js"
+    # A Tech Provider's (the default) live customer adds a payment method: the link, and time to read it.
+    assert '<p class="note" data-testid="payment-note" data-hold>One more step' in response.text
+    assert 'href="https://business.facebook.com/wa/manage/home/"' in response.text
 
 
 def test_an_organizations_own_sdk_and_dialog_origins_shape_its_live_page(start_roost):
@@ -208,8 +211,11 @@ def test_an_organizations_own_sdk_and_dialog_origins_shape_its_live_page(start_r
     assert config["dialog_origins"] == ["https://dialog.example.net"]
 
 
-def test_a_tech_providers_customer_is_told_to_add_a_payment_method(api, browser_a):
-    assert 'data-testid="payment-note"' in browser_a.page(create_session(api)).text
+def test_in_test_mode_the_payment_step_is_only_described(api, browser_a):
+    """No real account to pay for: no link to Meta's WhatsApp Manager, and no hold (data-hold)."""
+    text = browser_a.page(create_session(api)).text
+    assert '<p class="note" data-testid="payment-note">Test mode: in live mode, your customer is asked here' in text
+    assert "business.facebook.com" not in text
 
 
 def test_a_solution_partners_customer_is_not(api, browser_a):

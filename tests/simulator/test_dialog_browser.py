@@ -7,6 +7,7 @@ FB.login from a click, and records every message event and the login callback.
 import json
 import os
 import threading
+from urllib.parse import quote
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -388,3 +389,38 @@ def test_prefill_is_shown_and_an_xss_payload_does_not_run(roost, site, page, sim
     # Finishing still works with the hostile prefill, and creates the number from business.phone.
     popup.click('[data-testid="es-sim-finish"]')
     assert login_result(page)["response"]["status"] == "connected"
+
+
+@pytest.mark.parametrize(("width", "locale"), [(360, "es_LA"), (1280, "pt_BR")])
+def test_the_dialog_reads_well_on_a_phone_and_a_desktop(browser, roost, sim_app, width, locale, tmp_path):
+    """The flow comes first; the test shortcuts look like tools, not like Meta's buttons, stay out
+    of the way on a phone, and speak the dialog's language; no empty band above a step's heading.
+    To look at it: ROOST_DIALOG_SCREENSHOTS=<a directory> saves the screenshots there."""
+    from tests.simulator.test_dialog_http import dialog_params
+
+    context = browser.new_context(viewport={"width": width, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto(f"{roost.base_url}/_sim/dialog?" + "&".join(
+            f"{name}={quote(value)}" for name, value in dialog_params(sim_app, locale=locale).items()))
+        if os.environ.get("ROOST_DIALOG_SCREENSHOTS"):
+            page.screenshot(path=f"{os.environ['ROOST_DIALOG_SCREENSHOTS']}/dialog-{width}-{locale}.png", full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        card = page.locator("main.card").bounding_box()
+        heading = page.locator('[data-testid="es-sim-step-login"] h1').bounding_box()
+        assert heading["y"] - card["y"] <= 24  # the card's padding, no empty status line above
+        controls = page.locator('[data-testid="es-sim-controls"]')
+        text = controls.inner_text()
+        assert "Finish" not in text and "current_step" not in text and "error_code" not in text
+        flow_button = page.locator('[data-testid="es-sim-step-login"] button[data-action="next"]')
+        style = "e => getComputedStyle(e).backgroundColor"
+        if width == 360:  # folded to one line; one tap opens it
+            assert controls.bounding_box()["height"] <= 60
+            assert not page.locator('[data-testid="es-sim-finish"]').is_visible()
+            page.locator('[data-testid="es-sim-controls"] summary').click()
+        assert page.locator('[data-testid="es-sim-finish"]').is_visible()
+        assert page.eval_on_selector('[data-testid="es-sim-finish"]', style) != flow_button.evaluate(style)
+        if os.environ.get("ROOST_DIALOG_SCREENSHOTS"):
+            page.screenshot(path=f"{os.environ['ROOST_DIALOG_SCREENSHOTS']}/dialog-{width}-{locale}-open.png", full_page=True)
+    finally:
+        context.close()

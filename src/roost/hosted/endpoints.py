@@ -75,6 +75,15 @@ def with_security_headers(response: Response) -> Response:
     return response
 
 
+def _payment_note(meta_app: MetaApp | None, livemode: bool) -> str | None:
+    """A Tech Provider's customer adds a payment method in WhatsApp Manager after connecting: live,
+    the completed page says so with the link and stays long enough to be read; in test mode there
+    is no real account to pay for, so the page only says what a live customer will see, and goes."""
+    if meta_app is None or meta_app.is_solution_partner:
+        return None
+    return "live" if livemode else "test"
+
+
 def is_hosted_path(path: str) -> bool:
     return path == "/embed" or path.startswith("/embed/")
 
@@ -104,7 +113,7 @@ CONFIG_SLOT = "<roost-config/>"  # escaped text never holds a '<', so only the s
 @lru_cache(maxsize=512)
 def _skeleton(
     language: str, screen: str, *, platform: str | None, logo_url: str | None, has_redirect: bool, has_targets: bool,
-    payment_note: bool = False,
+    payment_note: str | None = None,
 ) -> str:
     """The translated page for one organization's branding and one screen, rendered once; each
     request only fills in its configuration (rendering is most of the page's server time)."""
@@ -231,7 +240,7 @@ async def connect_page(request: Request) -> Response:
             logo_url=organization.logo_url,
             has_redirect=bool(session.redirect_uri),
             has_targets=has_targets,
-            payment_note=meta_app is not None and not meta_app.is_solution_partner,
+            payment_note=_payment_note(meta_app, page.mode.livemode),
         )
     config["screen"] = screen
     html = _skeleton(language, screen, **context).replace(CONFIG_SLOT, htmlsafe_json_dumps(config), 1)

@@ -335,8 +335,8 @@
 
   function handBack(result) {
     var targets = result.targets || [];
-    // A Tech Provider's customer must read the payment-method step before the page goes.
-    var reading = result.params && result.params.status === 'completed' && one('[data-testid="payment-note"]')
+    // A Tech Provider's customer must read the payment-method step before the page goes (live only).
+    var reading = result.params && result.params.status === 'completed' && one('[data-testid="payment-note"][data-hold]')
       ? T.payment_note_ms : 0;
     if (hasOpener() && targets.length) {
       var message = { type: 'roost:embedded_signup' };

@@ -148,5 +148,9 @@
     else if (action === 'close') { closeWindow(); }
   });
 
+  // On a phone the shortcuts fold to one line, so that the flow comes first (one tap opens them).
+  var shortcuts = document.querySelector('.controls details');
+  if (shortcuts && window.matchMedia('(max-width: 480px)').matches) { shortcuts.open = false; }
+
   show(0);
 })();
