@@ -5,15 +5,16 @@ from ROOST_TRUSTED_PROXIES, several processes, and provisioning drained on SIGTE
 import json
 import re
 import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from roost.kit.crypto import new_key_text
-from tests.hosted.test_page_http import finish_message, token_of
-from tests.processes import RoostServer, database_for, execute_sql, release_database, roost_env, run_roost, run_roost_json
+from tests.hosted.helpers import CodeInFlight, wait_for
+from tests.processes import (
+    RoostServer, database_for, execute_sql, release_database, roost_env, run_roost, run_roost_json,
+)
 from tests.support import PG_URL, SESSIONS
 
 LIMIT = 32_768
@@ -38,8 +39,7 @@ def server(tmp_path_factory):
 
 
 def connect(server: RoostServer, source: str = "127.0.0.1") -> socket.socket:
-    connection = socket.create_connection(("127.0.0.1", server.port), timeout=10, source_address=(source, 0))
-    return connection
+    return socket.create_connection(("127.0.0.1", server.port), timeout=10, source_address=(source, 0))
 
 
 def read_until_closed(connection: socket.socket) -> bytes:
@@ -113,12 +113,8 @@ def test_a_huge_head_is_refused_without_the_server_growing(server):
     assert sent < 100 * len(chunk), "the server read the whole 100 MB head"
     assert grown_kib < 8 * 1024, f"the server grew by {grown_kib} KiB"
     assert response == b"" or status_of(response) == 431
-    assert httpx_get(server, "/healthz") == 200
-
-
-def httpx_get(server: RoostServer, path: str) -> int:
     with server.client() as client:
-        return client.get(path).status_code
+        assert client.get("/healthz").status_code == 200  # and it still serves
 
 
 # -- time --------------------------------------------------------------------------------------
@@ -229,8 +225,9 @@ def children_of(pid: int) -> list[int]:
 def test_serve_with_two_workers_runs_two_processes_that_answer_and_stop_together(tmp_path):
     database_url = database_for("postgres", tmp_path)
     env = roost_env(ROOST_DATABASE_URL=database_url, ROOST_SECRET_KEY=new_key_text())
-    server = RoostServer(env, tmp_path, name="workers", extra_args=("--workers", "2", "--no-worker"))
+    server = RoostServer(env, tmp_path, name="workers", extra_args=("--workers", "2", "--no-worker"), wait=False)
     try:
+        server.wait_until_ready(timeout=90)  # three interpreters starting at once on a busy machine
         # uvicorn's supervisor also starts a helper for its pipes; the two serving processes
         # are those that hold the app (the command line names no module of its own).
         deadline = time.monotonic() + 20
@@ -267,32 +264,19 @@ def test_sigterm_lets_provisioning_in_flight_finish(tmp_path):
     env = roost_env(ROOST_DATABASE_URL=f"sqlite:///{tmp_path / 'roost.db'}", ROOST_SHUTDOWN_GRACE_SECONDS="20")
     org = run_roost_json("orgs", "create", "Draining", "--json", env=env, cwd=tmp_path)
     server = RoostServer(env, tmp_path, name="drain")
+
+    def session_column(signup: CodeInFlight, column: str):
+        statement = f"SELECT {column} FROM embedded_signup_sessions WHERE id = :id"
+        return execute_sql(env["ROOST_DATABASE_URL"], statement, id=signup.session["id"])[0][0]
+
     try:
         with server.client(org["admin_key"]) as api, server.client() as page:
-            session = api.post(SESSIONS, json={}).json()
-            assert api.post("/_sim/control/faults", json={"call": "subscribed_apps", "kind": "latency", "delay_ms": 2000}).status_code == 201
-            signup = api.post("/_sim/control/signups", json={}).json()
-            token = token_of(session)
-            origin = {"Origin": server.base_url}
-            assert page.post("/embed/api/launch", json={"token": token}, headers=origin).status_code == 200
-            page.post("/embed/api/message", json={"token": token, "message": finish_message(signup["waba_id"])}, headers=origin)
-            answer = {}
-            sender = threading.Thread(
-                target=lambda: answer.update(
-                    response=page.post("/embed/api/code", json={"token": token, "code": signup["code"]}, headers=origin)
-                )
-            )
-            sender.start()
-            deadline = time.monotonic() + 10
-            while not execute_sql(env["ROOST_DATABASE_URL"], "SELECT code_received_at FROM embedded_signup_sessions WHERE id = :id", id=session["id"])[0][0]:
-                assert time.monotonic() < deadline, "the code never arrived"
-                time.sleep(0.05)
+            signup = CodeInFlight(api, page, delay_ms=2000)
+            wait_for(lambda: session_column(signup, "code_received_at"), timeout=10, every=0.05)
             assert server.stop() in (0, -15)  # uvicorn raises the signal again once it has stopped
-            sender.join()
+            answer = signup.answer()
         assert "timeout graceful shutdown exceeded" not in server.stderr()
-        assert answer["response"].status_code == 200
-        assert answer["response"].json() == {"accepted": True}
-        status = execute_sql(env["ROOST_DATABASE_URL"], "SELECT status FROM embedded_signup_sessions WHERE id = :id", id=session["id"])
-        assert status[0][0] == "completed"
+        assert (answer.status_code, answer.json()) == (200, {"accepted": True})
+        assert session_column(signup, "status") == "completed"
     finally:
         server.stop()

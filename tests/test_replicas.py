@@ -7,7 +7,6 @@ signup loses nothing. Runs only with ROOST_TEST_DATABASE_URL and /usr/sbin/nginx
 import os
 import subprocess
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -17,8 +16,9 @@ import pytest
 from roost.kit.crypto import new_key_text
 from roost.kit.timeutil import now_ms
 from tests.hosted.conftest import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
-from tests.hosted.helpers import event_types, get_session, open_link, start_flow, visible, wait_for, wait_status
-from tests.hosted.test_page_http import finish_message, token_of
+from tests.hosted.helpers import (
+    CodeInFlight, event_types, get_session, open_link, start_flow, visible, wait_for, wait_status,
+)
 from tests.processes import (
     RoostProcess, RoostServer, database_for, execute_sql, release_database, roost_env, run_roost, run_roost_json,
 )
@@ -187,51 +187,41 @@ def test_an_idempotency_key_holds_across_replicas(cluster):
         assert len(listed) == 2  # the first key's session and the concurrent key's
 
 
+def took_the_code(replica: RoostServer, session_id: str) -> bool:
+    lines = replica.stderr().splitlines()
+    return any('"event": "code_received"' in line and f'"session_id": "{session_id}"' in line for line in lines)
+
+
 def test_a_replica_killed_while_it_provisions_loses_nothing(cluster):
     """Meta's code reaches one replica, which dies (SIGKILL) in the middle of provisioning. The
     page's request fails at the balancer; the worker resumes from the last finished step once
     the dead replica's lease runs out (aged here rather than waiting its 90 s)."""
     with cluster.api(cluster.new_key()) as api, httpx.Client(base_url=cluster.public_url, timeout=30) as page:
-        session = api.post(SESSIONS, json={}).json()
-        fault = {"call": "subscribed_apps", "kind": "latency", "delay_ms": 5000}
-        assert api.post("/_sim/control/faults", json=fault).status_code == 201
-        signup = api.post("/_sim/control/signups", json={}).json()
-        token, origin = token_of(session), {"Origin": cluster.public_url}
-        assert page.post("/embed/api/launch", json={"token": token}, headers=origin).status_code == 200
-        message = {"token": token, "message": finish_message(signup["waba_id"])}
-        assert page.post("/embed/api/message", json=message, headers=origin).status_code == 200
-        answer: dict[str, httpx.Response] = {}
-        code = {"token": token, "code": signup["code"]}
-        sender = threading.Thread(target=lambda: answer.update(code=page.post("/embed/api/code", json=code, headers=origin)))
-        sender.start()
+        flow = CodeInFlight(api, page, delay_ms=5000)
+        session_id, waba_id = flow.session["id"], flow.signup["waba_id"]
 
-        def provisioning_replica() -> RoostServer | None:
-            return next((r for r in cluster.replicas if '"code_received"' in r.stderr() and session["id"] in r.stderr()), None)
+        def step_status(step: str) -> str | None:
+            steps = get_session(api, session_id)["provisioning"]  # empty until the code arrived
+            return next((item["status"] for item in steps if item["step"] == step), None)
 
-        victim = wait_for(provisioning_replica, timeout=15, every=0.05)
-        time.sleep(0.5)  # into the slow subscription call
+        wait_for(lambda: step_status("subscribe_app") == "running", timeout=15, every=0.05)
+        (victim,) = [replica for replica in cluster.replicas if took_the_code(replica, session_id)]
         victim.process.kill()
         victim.process.wait()
-        sender.join()
-        assert answer["code"].status_code == 502  # the balancer lost its upstream mid-request
+        assert flow.answer().status_code == 502  # the balancer lost its upstream mid-request
 
-        held = execute_sql(
-            cluster.database_url,
-            "SELECT status, provisioning_lease_until FROM embedded_signup_sessions WHERE id = :id", id=session["id"],
-        )[0]
-        assert held[0] == "pending" and held[1] > now_ms()  # the dead replica's lease
-        execute_sql(
-            cluster.database_url,
-            "UPDATE embedded_signup_sessions SET provisioning_lease_until = :now, provisioning_next_at = :now WHERE id = :id",
-            now=now_ms(), id=session["id"],
-        )
-        wait_status(api, session["id"], "completed", timeout=30)
+        statement = "SELECT status, provisioning_lease_until FROM embedded_signup_sessions WHERE id = :id"
+        status, lease_until = execute_sql(cluster.database_url, statement, id=session_id)[0]
+        assert status == "pending" and lease_until > now_ms()  # the dead replica's lease
+        statement = "UPDATE embedded_signup_sessions SET provisioning_lease_until = :now, provisioning_next_at = :now WHERE id = :id"
+        execute_sql(cluster.database_url, statement, now=now_ms(), id=session_id)
+        wait_status(api, session_id, "completed", timeout=30)
         # The number's registration, the last step, goes on after the session completed.
-        done = wait_for(lambda: (s := get_session(api, session["id"]))["provisioning"][-1]["finished_at"] and s)
-        assert done["business_profile_id"] and done["waba_id"] == signup["waba_id"]
+        done = wait_for(lambda: (now := get_session(api, session_id))["provisioning"][-1]["finished_at"] and now)
+        assert done["business_profile_id"] and done["waba_id"] == waba_id
         assert {step["status"] for step in done["provisioning"]} <= {"succeeded", "skipped"}, done["provisioning"]
-        types = event_types(api, session["id"])
+        types = event_types(api, session_id)
         assert types.count("meta.code_received") == 1
         assert types.count("session.status_changed") == 1  # pending to completed, once
         profiles = api.get("/v1/organization/whatsapp/business-profiles", params={"limit": 100}).json()["data"]
-        assert [profile["id"] for profile in profiles if profile["waba_id"] == signup["waba_id"]] == [done["business_profile_id"]]
+        assert [profile["id"] for profile in profiles if profile["waba_id"] == waba_id] == [done["business_profile_id"]]

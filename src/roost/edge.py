@@ -204,6 +204,10 @@ def run(app_factory: Any, settings: Settings, *, host: str, port: int, workers: 
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
+        # How long a process of `--workers N` may take to answer its supervisor's ping, also
+        # while it starts (imports everything before it can answer). uvicorn's 5 s is too short
+        # on a busy or CPU-limited machine: the process is killed and started again, for ever.
+        timeout_worker_healthcheck=30,
     )
     if workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
