@@ -18,7 +18,7 @@ from tests.processes import (
 from tests.support import PG_URL, SESSIONS
 
 LIMIT = 32_768
-SHORT = 1.0  # the head, body and keep-alive timeouts of the module's server, in seconds
+SHORT = 1.5  # the head, body and keep-alive timeouts of the module's server, in seconds
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_a_slow_body_that_keeps_coming_is_served(server):
     with connect(server) as connection:
         connection.sendall(create_request(server, body))
         for start in range(0, len(body), 8):
-            time.sleep(SHORT * 0.6)
+            time.sleep(SHORT * 0.4)
             connection.sendall(body[start : start + 8])
         response = connection.recv(65536)
     assert status_of(response) == 201

@@ -151,8 +151,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.body_timer = None
         if self.transport.is_closing():
             return
-        if self.flow.read_paused:
-            # Reading stopped because the application has not taken what came: not the client's fault.
+        if self.flow.read_paused or self.cycle.waiting_for_100_continue:
+            # Reading stopped because the application has not taken what came, or the client
+            # waits for the "100 Continue" the application has not asked for yet: not its fault.
             self.body_timer = self.loop.call_later(self.limits.body_timeout, self.body_too_slow)
             return
         # The application may be answering already: no response of ours, the connection just ends
