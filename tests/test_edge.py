@@ -1,4 +1,4 @@
-"""The HTTP edge of a real `roost serve` on loopback (docs/deploying.md, "The HTTP edge"): the
+"""The HTTP edge of a real `roost serve` on loopback (docs/deploying.md, section 8): the
 request head limited in size and time, a stalled body dropped, keep-alive, proxy headers only
 from ROOST_TRUSTED_PROXIES, several processes, and provisioning drained on SIGTERM."""
 
