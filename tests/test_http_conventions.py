@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from roost.db.migrate import head_revision
 from roost.kit.crypto import new_key_text
 from tests.processes import RoostServer, roost_env
-from tests.support import SEED_BODY, SESSIONS
+from tests.support import SEED_BODY, SESSIONS, wait_for_room_in_window
 
 SETTINGS = "/v1/organization/settings"
 ADMIN_KEYS = "/v1/organization/admin-keys"
@@ -25,13 +25,6 @@ def assert_error(response, status: int, type_: str, code: str) -> dict:
     assert error["message"]
     assert error["request_id"] == response.headers["Request-Id"]
     return error
-
-
-def wait_for_room_in_window(needed_seconds: float = 3.0) -> None:
-    """The limit counts per fixed minute: start a burst early enough that it stays in one window."""
-    left = 60 - time.time() % 60
-    if left < needed_seconds:
-        time.sleep(left + 0.05)
 
 
 # -- Request-Id ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from roost.kit.crypto import new_key_text
 from tests.processes import RoostProcess, RoostServer, roost_env, run_roost_json
-from tests.support import PG_URL, SESSIONS
+from tests.support import PG_URL, SESSIONS, wait_for_room_in_window
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs ROOST_TEST_DATABASE_URL (PostgreSQL)")
 
@@ -91,13 +91,6 @@ def processes(deployment):
     deployment.stop_all()
 
 
-def wait_for_room_in_window(needed_seconds: float = 5.0) -> None:
-    """The limit counts per fixed minute: start a burst early enough that it stays in one window."""
-    left = 60 - time.time() % 60
-    if left < needed_seconds:
-        time.sleep(left + 0.05)
-
-
 def test_processes_share_one_rate_limit(processes):
     key = processes.new_org("Rate limited platform")["admin_key"]
     first = processes.serve("serve-a", ROOST_RATE_LIMIT_PER_MINUTE="10")
@@ -105,7 +98,7 @@ def test_processes_share_one_rate_limit(processes):
     first.wait_until_ready()
     second.wait_until_ready()
 
-    wait_for_room_in_window()
+    wait_for_room_in_window(5.0)
     with first.client(key) as a, second.client(key) as b:
         responses = [a.get(SETTINGS) for _ in range(6)] + [b.get(SETTINGS) for _ in range(5)]
     assert [response.status_code for response in responses] == [200] * 10 + [429]

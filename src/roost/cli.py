@@ -1,15 +1,14 @@
 """The `roost` command."""
 
 import asyncio
-import gc
 import json
 import shlex
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import typer
-import uvicorn
 
 from roost.config import Settings
 from roost.db import migrate
@@ -68,9 +67,14 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     port: int = typer.Option(8000, help="Port to listen on"),
     no_worker: bool = typer.Option(False, "--no-worker", help="Do not run the background worker in this process"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Processes answering on the one port (above 1: PostgreSQL only)"
+    ),
 ) -> None:
     """Run the API, the hosted pages and (unless --no-worker) the background worker."""
-    from roost.app import create_app
+    from roost import edge
+    from roost.app import process_app
+    from roost.db.engine import is_sqlite
 
     settings = _settings()
     try:
@@ -78,22 +82,17 @@ def serve(
     except (ConfigurationError, ValueError) as problem:
         typer.echo(f"Configuration error: {problem}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({"event": "roost_starting", "url": runtime.public_url, "listen": f"{host}:{port}"}))
-    application = create_app(runtime, run_worker=not no_worker)
-    # What exists now (modules, the app, SQLAlchemy's mappings: ~150,000 objects) lives as long as
-    # the process. Freezing it keeps the garbage collector's full passes from walking it all,
-    # which otherwise stalls a request for tens of milliseconds now and then.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        access_log=False,
-        log_level="warning",
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-    )
+    if workers > 1 and is_sqlite(settings.database_url):
+        asyncio.run(runtime.close())
+        typer.echo("Configuration error: --workers above 1 needs PostgreSQL (SQLite serves from one process)", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps({"event": "roost_starting", "url": runtime.public_url, "listen": f"{host}:{port}", "workers": workers}))
+    if workers == 1:
+        factory = partial(process_app, port, not no_worker, runtime)
+    else:
+        asyncio.run(runtime.close())  # it checked the configuration; each process builds its own
+        factory = partial(process_app, port, not no_worker)
+    edge.run(factory, settings, host=host, port=port, workers=workers)
 
 
 @app.command()

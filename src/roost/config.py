@@ -66,7 +66,25 @@ class Settings(BaseSettings):
     )
     retention_days: int = Field(90, ge=1, le=3650, description="Session events, webhook events and delivery logs older than this many days are purged")
     log_level: str = "info"
-    trusted_proxies: str = Field("", description="Comma-separated IPs whose X-Forwarded-* headers are believed")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated IPs or networks (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are believed"
+    )
+    http_max_head_bytes: int = Field(
+        32_768, ge=1024, le=1_048_576, description="Request line and headers together; a larger head gets 431"
+    )
+    http_head_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="A connection whose request head is not complete this long after it began is dropped (408)"
+    )
+    http_body_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="A request body that sends nothing for this long drops its connection"
+    )
+    http_keep_alive_seconds: float = Field(
+        5.0, gt=0, le=3600, description="An idle keep-alive connection is closed after this long"
+    )
+    shutdown_grace_seconds: float = Field(
+        25.0, ge=0, le=3600,
+        description="On SIGTERM: how long requests in flight and provisioning started here may take to finish",
+    )
 
     def live_meta_configured(self) -> bool:
         return bool(self.meta_app_id and self.meta_app_secret and self.meta_config_id)

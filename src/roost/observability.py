@@ -150,6 +150,7 @@ class RequestContextMiddleware:
                 method=scope["method"],
                 path=scope.get("path"),
                 status=status_holder["status"],
+                client=(scope.get("client") or (None,))[0],  # behind a proxy: as ROOST_TRUSTED_PROXIES allows
                 duration_ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()

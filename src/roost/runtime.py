@@ -1,6 +1,7 @@
 """What one Roost process holds: settings, database engine, keyring, public URL."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 
 import httpx
@@ -46,9 +47,26 @@ class Runtime:
     # reaches Meta's simulated Graph API without a network round trip.
     simulator_http: httpx.AsyncClient | None = None
     provisioner: Provisioner = field(init=False)
+    # Work a request started that goes on without it (provisioning after Meta's code, even if the
+    # page leaves): the process does not close its database under it at shutdown.
+    background: set[asyncio.Task] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.provisioner = Provisioner(sessions=self.sessions, keyring=self.keyring, meta_for=self.meta_for)
+
+    def run_in_background(self, work: Coroutine) -> asyncio.Task:
+        task = asyncio.create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    async def stop_background(self) -> None:
+        """At shutdown, after uvicorn's grace (the requests that started this work waited for it
+        as long as the grace allowed): what still runs is cancelled. Provisioning's lease lets a
+        worker resume it from its last finished step."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
 
     @property
     def simulator_url(self) -> str:

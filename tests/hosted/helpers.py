@@ -1,8 +1,10 @@
 """Helpers for the hosted page's tests: sessions, the page's screens, Meta's dialog, the result."""
 
+import json
+import threading
 import time
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 
@@ -13,6 +15,15 @@ SCREENS = (
     "connect-screen", "waiting", "progress", "flow-cancelled", "flow-error", "result-completed", "result-recovered",
     "result-failed", "result-cancelled", "result-expired", "result-unknown", "result-in-use",
 )
+
+
+def token_of(session: dict[str, Any]) -> str:
+    return parse_qs(urlsplit(session["url"]).query)["token"][0]
+
+
+def finish_message(waba_id: str = "524126980791429") -> str:
+    return json.dumps({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH", "version": 3,
+                       "data": {"waba_id": waba_id, "phone_number_id": "106540352242922", "business_id": "2729063490586005"}})
 
 
 def create_session(api: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -110,3 +121,29 @@ def set_fault(org: Org, **fault: Any) -> None:
     with org.client() as client:
         response = client.post("/_sim/control/faults", json=fault)
         assert response.status_code in (200, 201), response.text
+
+
+class CodeInFlight:
+    """The page's calls, without a browser, up to Meta's code, which is sent in the background
+    while the simulator answers provisioning's subscription call `delay_ms` late."""
+
+    def __init__(self, api: httpx.Client, page: httpx.Client, delay_ms: int) -> None:
+        self.session = create_session(api)
+        fault = {"call": "subscribed_apps", "kind": "latency", "delay_ms": delay_ms}
+        assert api.post("/_sim/control/faults", json=fault).status_code == 201
+        self.signup = api.post("/_sim/control/signups", json={}).json()
+        token, origin = token_of(self.session), {"Origin": str(page.base_url).rstrip("/")}
+        assert page.post("/embed/api/launch", json={"token": token}, headers=origin).status_code == 200
+        message = {"token": token, "message": finish_message(self.signup["waba_id"])}
+        assert page.post("/embed/api/message", json=message, headers=origin).status_code == 200
+        code = {"token": token, "code": self.signup["code"]}
+        self._answer: list[httpx.Response] = []
+        self._sender = threading.Thread(
+            target=lambda: self._answer.append(page.post("/embed/api/code", json=code, headers=origin))
+        )
+        self._sender.start()
+
+    def answer(self) -> httpx.Response:
+        """The page's code request's answer, once it came."""
+        self._sender.join()
+        return self._answer[0]

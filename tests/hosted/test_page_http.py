@@ -3,19 +3,14 @@
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from roost.hosted.service import cookie_is_secure
 from roost.hosted.signing import verify
-from tests.hosted.helpers import create_session, event_types, get_session, redirect_secret
+from tests.hosted.helpers import create_session, event_types, finish_message, get_session, redirect_secret, token_of
 from tests.support import SEED_BODY, SESSIONS
-
-
-def token_of(session: dict[str, Any]) -> str:
-    return parse_qs(urlsplit(session["url"]).query)["token"][0]
 
 
 class Browser:
@@ -54,11 +49,6 @@ def page_config(response: httpx.Response) -> dict[str, Any]:
     match = re.search(r'<script type="application/json" id="roost-config">(.*?)</script>', response.text, re.S)
     assert match, response.text[:500]
     return json.loads(match.group(1))
-
-
-def finish_message(waba_id: str = "524126980791429") -> str:
-    return json.dumps({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH", "version": 3,
-                       "data": {"waba_id": waba_id, "phone_number_id": "106540352242922", "business_id": "2729063490586005"}})
 
 
 # -- the link ----------------------------------------------------------------------------------

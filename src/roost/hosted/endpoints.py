@@ -369,11 +369,7 @@ async def message(request: Request) -> JSONResponse:
     return JSONResponse({"kind": parsed.kind})
 
 
-_running: set[asyncio.Task] = set()
-
-
 def _provisioning_done(task: asyncio.Task) -> None:
-    _running.discard(task)
     if not task.cancelled() and task.exception() is not None:
         # Seen here when the page went away before the answer (otherwise the request logs it);
         # the worker resumes provisioning from the last finished step.
@@ -401,8 +397,7 @@ async def code(request: Request) -> JSONResponse:
             raise errors.conflict("session_processing", "Meta's code for this session has already arrived")
         session_id = page.session.id
         finish = await service.latest_finish(db, page.session)
-    task = asyncio.create_task(runtime.provisioner.accept_code(session_id, value, finish))
-    _running.add(task)
+    task = runtime.run_in_background(runtime.provisioner.accept_code(session_id, value, finish))
     task.add_done_callback(_provisioning_done)
     accepted = await asyncio.shield(task)
     return JSONResponse({"accepted": accepted})

@@ -4,7 +4,7 @@ from typing import Any
 
 # Each error type answers with these HTTP statuses only.
 STATUSES_BY_TYPE = {
-    "invalid_request_error": {400, 404, 405, 409, 413, 415, 429},
+    "invalid_request_error": {400, 404, 405, 408, 409, 413, 415, 429, 431},
     "authentication_error": {401, 403},
     "provider_error": {402, 424},
     "api_error": {500, 502, 503},

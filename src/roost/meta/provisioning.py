@@ -97,6 +97,8 @@ class Provisioner:
                 session.provisioning_lease_until = now + LEASE_MS
                 session.provisioning_next_at = now + LEASE_MS  # resume point if this process dies
                 record_event(db, session, "meta.code_received", now, {"with_finish": finish is not None})
+            # Which process took the code: if it dies now, its lease says when another resumes.
+            log.info("code_received", session_id=session_id)
             try:
                 token = await graph.exchange_code(code, redirect_uri)
             except MetaError as error:

@@ -27,7 +27,12 @@ async def _main() -> None:
     async with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Several processes may start at once: one migrates, the others wait, then find it done.
-            await connection.execute(text("SELECT pg_advisory_lock(7410523)"))
+            # They wait between tries, not in pg_advisory_lock: a statement blocked there holds a
+            # snapshot, which a CREATE INDEX CONCURRENTLY of the migrating process waits for (a
+            # deadlock PostgreSQL ends by failing the waiting process's start).
+            while not (await connection.execute(text("SELECT pg_try_advisory_lock(7410523)"))).scalar():
+                await connection.commit()
+                await asyncio.sleep(0.2)
             await connection.commit()
         await connection.run_sync(_run)
         await connection.commit()
