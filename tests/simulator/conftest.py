@@ -9,6 +9,17 @@ import httpx
 import pytest
 
 from tests.simulator.helpers import GRAPH_VERSION, Receiver
+from tests.support import RunningRoost, make_settings
+
+
+@pytest.fixture(scope="session")
+def roost(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRoost]:
+    """The simulator's tests call receivers on loopback, so their server lets the simulator reach
+    private addresses (ROOST_WEBHOOK_ALLOW_PRIVATE=1); tests/meta/conformance checks the guard."""
+    settings = make_settings(backend, tmp_path_factory.mktemp(f"roost-sim-{backend}"), webhook_allow_private=True)
+    server = RunningRoost(settings).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
