@@ -48,11 +48,13 @@ def onboard(api: httpx.Client, graph: httpx.Client, app: dict[str, Any], **body:
     return Onboarded(token, result["business_id"], result["waba_id"], result["phone_number_id"], result)
 
 
-def meta_error(response: httpx.Response, status: int, code: int, subcode: int | None = None) -> dict[str, Any]:
+def meta_error(
+    response: httpx.Response, status: int, code: int, subcode: int | None = None, error_type: str = "OAuthException"
+) -> dict[str, Any]:
     """Assert Meta's error envelope, exactly, and return its `error`."""
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert error["type"] == "OAuthException"
+    assert error["type"] == error_type
     assert error["code"] == code
     assert isinstance(error["fbtrace_id"], str) and len(error["fbtrace_id"]) >= 10
     if subcode is None:

@@ -153,7 +153,8 @@ def test_client_wabas_lists_the_shared_wabas_newest_first(graph, api, sim_app):
     first = signup(api)
     second = signup(api, variant="FINISH_ONLY_WABA")
 
-    response = graph.get(f"/{sim_app['partner_business_id']}/client_whatsapp_business_accounts", headers=bearer(sim_app["system_user_token"]))
+    response = graph.get(f"/{sim_app['partner_business_id']}/client_whatsapp_business_accounts",
+                         params={"fields": "id,owner_business_info"}, headers=bearer(sim_app["system_user_token"]))
 
     assert response.status_code == 200, response.text
     data = response.json()["data"]
