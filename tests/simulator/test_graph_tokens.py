@@ -70,7 +70,7 @@ def test_debug_token_of_another_apps_token_is_refused(roost, graph, api, sim_app
 
 
 def test_debug_token_needs_an_access_token(graph):
-    error = meta_error(graph.get("/debug_token", params={"input_token": "x"}), 400, 104)
+    error = meta_error(graph.get("/debug_token", params={"input_token": "x"}), 401, 104)
     assert error["message"] == "An access token is required to request this resource."
 
 

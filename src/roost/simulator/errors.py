@@ -48,7 +48,7 @@ def status_for(code: int) -> int:
         return 500
     if code in (2, 133004):
         return 503
-    if code in (0, 102, 190):
+    if code in (0, 102, 104, 190):  # 104 (no token): under 401 in Meta's published description
         return 401
     if code in (10, 368) or 200 <= code <= 299:
         return 403

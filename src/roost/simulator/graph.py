@@ -380,7 +380,12 @@ async def _subscribed_apps(request: Request, waba_id: str, params: dict[str, Any
 
 
 def _is_web_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        httpx.URL(value)
+    except (ValueError, httpx.InvalidURL):
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
