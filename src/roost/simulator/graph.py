@@ -4,7 +4,6 @@ One catch-all route parses the path the way Graph does (a version, an object id,
 authenticates the access token, applies any injected fault for the call, then the rules.
 """
 
-import base64
 import json
 import re
 import secrets
@@ -254,8 +253,13 @@ async def _node(request: Request, object_id: str, params: dict[str, Any]) -> dic
 
 def _graph_url(request: Request) -> str:
     """This Graph API's base URL with the request's version (`…/graph/v25.0`)."""
-    base = str(request.url).split("?")[0]
+    base = _url_of(request)
     return base[: base.index("/graph/") + len("/graph/")] + request.state.graph_version
+
+
+def _url_of(request: Request) -> str:
+    """The request's URL without its query: where `paging.next` and `previous` lead."""
+    return str(request.url).split("?")[0]
 
 
 def _phone_fields(phone: SimPhoneNumber, webhook_configuration: dict[str, str]) -> dict[str, Any]:
@@ -303,7 +307,7 @@ async def _phone_numbers(request: Request, waba_id: str, params: dict[str, Any],
         available = [_phone_fields(phone, config) for phone in await _phones_of(db, waba.id)]
     selection = fields.parse(str(params["fields"])) if params.get("fields") else None
     items = [fields.answer(item, fields.PHONE_NUMBER_IN_LIST, selection) for item in available]
-    return fields.page(items, str(request.url).split("?")[0], dict(request.query_params))
+    return fields.page(items, _url_of(request), dict(request.query_params))
 
 
 # -- subscribed_apps ---------------------------------------------------------------------------------
@@ -470,7 +474,7 @@ async def _client_wabas(request: Request, partner_id: str, params: dict[str, Any
         for waba in await service.shared_wabas(db, caller.app_id):
             business = await db.get(SimBusiness, waba.business_id)
             items.append(fields.select(service.waba_object(waba, business), fields.WABA, params.get("fields")))
-    return fields.page(items, str(request.url).split("?")[0], dict(request.query_params))
+    return fields.page(items, _url_of(request), dict(request.query_params))
 
 
 async def _credit_sharing_and_attach(request: Request, credit_line_id: str, params: dict[str, Any], method: str) -> dict[str, Any]:
