@@ -3,15 +3,29 @@
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
+
+from tests.support import RunningRoost, make_settings
 
 GRAPH_VERSION = "v25.0"
+
+
+@contextmanager
+def running_roost(backend: str, tmp_path_factory: pytest.TempPathFactory, name: str, **settings: Any) -> Iterator[RunningRoost]:
+    """A server of its own with these settings, for a fixture that outlives one test."""
+    server = RunningRoost(make_settings(backend, tmp_path_factory.mktemp(f"{name}-{backend}"), **settings)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.meta.helpers import SETTINGS, play, steps
-from tests.simulator.helpers import GRAPH_VERSION, bearer, meta_error, onboard, wait_until
-from tests.support import RunningRoost, make_settings
+from tests.simulator.helpers import GRAPH_VERSION, bearer, meta_error, onboard, running_roost, wait_until
+from tests.support import RunningRoost
 
 SECRET = b"internal-secret-7f3c"
 
@@ -21,9 +21,8 @@ SECRET = b"internal-secret-7f3c"
 @pytest.fixture(scope="module")
 def guarded(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRoost]:
     """A server with the default settings: private addresses are off limits."""
-    server = RunningRoost(make_settings(backend, tmp_path_factory.mktemp(f"roost-guarded-{backend}"))).start()
-    yield server
-    server.stop()
+    with running_roost(backend, tmp_path_factory, "roost-guarded") as server:
+        yield server
 
 
 @pytest.fixture

@@ -23,16 +23,20 @@ class Recording:
         if "/graph/" not in request.url.path:
             return  # the simulator's control API (test mode's `simulate`), not Meta's
         await response.aread()
-        self.exchanges.append(
-            Exchange.of(request.method, str(request.url), dict(request.headers), request.content,
-                        response.status_code, response.content)
-        )
+        self.exchanges.append(exchange_of(response))
 
     def attach(self, client: httpx.AsyncClient) -> None:
         client.event_hooks["response"].append(self.on_response)
 
     def paths(self) -> list[str]:
         return [f"{exchange.method} {exchange.path}" for exchange in self.exchanges]
+
+
+def exchange_of(response: httpx.Response) -> Exchange:
+    """A response that has been read, with its request, as the checks take it."""
+    request = response.request
+    return Exchange.of(request.method, str(request.url), dict(request.headers), request.content,
+                       response.status_code, response.content)
 
 
 def recorded_calls(roost: Any, app: dict[str, Any], use: Callable[[GraphClient], Awaitable[T]]) -> tuple[T, Recording]:
