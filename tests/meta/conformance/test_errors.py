@@ -71,6 +71,7 @@ def test_the_token_and_object_errors_roost_handles(api, graph):
                                                    headers=bearer(token)), 400, 100)
     found += mismatches("unknown edge", graph.get(f"/{mine['waba_id']}/nope", headers=bearer(token)), 400, 2500)
     found += mismatches("wrong method", graph.post(f"/{mine['waba_id']}/phone_numbers", headers=bearer(token)), 400, 100, 33, METHOD)
+    found += mismatches("PUT", graph.put(f"/{mine['waba_id']}", headers=bearer(token)), 400, 100, None, METHOD)
     found += mismatches("wrong proof", graph.post(f"/{mine['business_id']}/system_user_access_tokens",
                                                   params={"fetch_only": "true", "appsecret_proof": "0" * 64},
                                                   headers=bearer(app["system_user_token"])), 400, 100)
