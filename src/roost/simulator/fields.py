@@ -97,6 +97,16 @@ def _parse_one(text: str, position: int) -> tuple[Selection, int]:
     return Selection(name, limit, fields), position
 
 
+def unparse(selections: tuple[Selection, ...]) -> str:
+    """The `fields` text of parsed selections (for a nested list's `paging.next`)."""
+    parts = []
+    for selection in selections:
+        limit = f".limit({selection.limit})" if selection.limit is not None else ""
+        inner = f"{{{unparse(selection.fields)}}}" if selection.fields is not None else ""
+        parts.append(f"{selection.name}{limit}{inner}")
+    return ",".join(parts)
+
+
 def _syntax_error(text: str, position: int) -> GraphError:
     return invalid_parameter(f'Syntax error "Expected end of string instead of "{text[position:position + 1]}"." '
                              f"at character {position}: {text}")
@@ -129,7 +139,8 @@ def answer(available: dict[str, Any], node: NodeType, selections: tuple[Selectio
             continue
         if isinstance(value, Connection):
             items = [answer(item, value.node, selection.fields) for item in value.items]
-            result[selection.name] = page(items, value.url, {}, selection.limit)
+            query = {"fields": unparse(selection.fields)} if selection.fields else {}
+            result[selection.name] = page(items, value.url, query, selection.limit)
         elif isinstance(value, dict):
             result[selection.name] = _struct(value, selection, node)
         elif selection.fields is not None:

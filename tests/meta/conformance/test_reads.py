@@ -43,4 +43,7 @@ def test_reads_answer_their_defaults_selections_and_pages_as_meta_describes(api,
     assert set(reads["list first page"].json()["paging"]) == {"cursors", "next"}
     assert reads["list last page"].json()["data"] == [{"id": phone}]
     assert set(reads["list last page"].json()["paging"]) == {"cursors", "previous"}
-    assert set(reads["waba nested"].json()["phone_numbers"]["paging"]) == {"cursors", "next"}
+    nested = reads["waba nested"].json()["phone_numbers"]
+    assert set(nested["paging"]) == {"cursors", "next"}
+    rest = graph.get(nested["paging"]["next"], headers=system)  # the same selection, the next number
+    assert rest.json()["data"] == [{"status": "PENDING", "id": phone}], rest.text
