@@ -4,6 +4,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from roost.runtime import Runtime
+from roost.webhooks.network import guarded_client
 
 SIMULATOR_INTERNAL_URL = "http://simulator.roost.internal"
 
@@ -19,7 +20,13 @@ def build_simulator(runtime: Runtime) -> ASGIApp | None:
         sessions=runtime.sessions,
         public_url=runtime.public_url,
         simulator_url=runtime.simulator_url,
-        webhook_client=httpx.AsyncClient(timeout=10),
+        # Everything the simulator fetches or posts (callback handshakes, webhooks) is steered by
+        # whoever holds a test key: the same address rules as outbound webhooks, but Roost's own
+        # public URL, where Meta's callbacks normally go, is always reachable.
+        webhook_client=guarded_client(
+            allow_private=runtime.settings.webhook_allow_private, timeout=10, max_connections=16,
+            user_agent=None, exempt_urls=[runtime.public_url],
+        ),
     )
     runtime.simulator_http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=simulator),

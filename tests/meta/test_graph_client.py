@@ -117,11 +117,12 @@ def test_the_wabas_phone_numbers_and_details_are_read(call, onboarded):
     waba = call(lambda graph: graph.waba(onboarded["waba_id"], onboarded["token"]))
     phone = call(lambda graph: graph.phone_number(onboarded["phone_number_id"], onboarded["token"]))
 
-    assert [item["id"] for item in phones] == [onboarded["phone_number_id"]]
-    assert phones[0]["code_verification_status"] == "VERIFIED"
-    assert waba["id"] == onboarded["waba_id"]
-    assert waba["owner_business_info"]["id"] == onboarded["business_id"]
-    assert phone["id"] == onboarded["phone_number_id"]
+    assert [item.id for item in phones] == [onboarded["phone_number_id"]]
+    assert phones[0].code_verification_status == "VERIFIED"
+    assert (phones[0].status, phones[0].platform_type, phones[0].is_on_biz_app) == ("PENDING", "NOT_APPLICABLE", False)
+    assert waba.id == onboarded["waba_id"]
+    assert waba.owner_business_info.id == onboarded["business_id"]
+    assert phone == phones[0]
 
 
 def test_every_page_of_a_wabas_phone_numbers_is_read(roost, call, onboarded):
@@ -135,7 +136,7 @@ def test_every_page_of_a_wabas_phone_numbers_is_read(roost, call, onboarded):
             id=f"9{n:05d}", waba=onboarded["waba_id"], number=f"555{n:07d}", at=n,
         )
     phones = call(lambda graph: graph.phone_numbers(onboarded["waba_id"], onboarded["token"]))
-    ids = [phone["id"] for phone in phones]
+    ids = [phone.id for phone in phones]
     assert len(ids) == 230 == len(set(ids))  # three pages of 100
     assert {f"9{n:05d}" for n in range(1, 230)} | {onboarded["phone_number_id"]} == set(ids)
 
@@ -174,7 +175,7 @@ def test_a_business_token_is_fetched_with_the_system_user_token(roost, app, call
     assert minted == [(onboarded["business_id"], "fetch")]
     # The fetched token reaches the customer's WABA.
     phones = call(lambda graph: graph.phone_numbers(onboarded["waba_id"], token))
-    assert [phone["id"] for phone in phones] == [onboarded["phone_number_id"]]
+    assert [phone.id for phone in phones] == [onboarded["phone_number_id"]]
 
 
 def test_the_appsecret_proof_is_checked(app, call, onboarded):
@@ -191,7 +192,7 @@ def test_a_transient_error_on_a_read_is_retried(roost, api, call, onboarded):
 
     phones = call(lambda graph: graph.phone_numbers(onboarded["waba_id"], onboarded["token"]))
 
-    assert [phone["id"] for phone in phones] == [onboarded["phone_number_id"]]
+    assert [phone.id for phone in phones] == [onboarded["phone_number_id"]]
     assert fault_use(roost, fault) == (1, 0)
 
 

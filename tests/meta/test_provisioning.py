@@ -277,9 +277,10 @@ def https_receiver(tmp_path) -> Iterator[HttpsReceiver]:
 
 def test_a_messages_callback_url_becomes_the_wabas_override(start_roost, https_receiver, monkeypatch):
     # Meta only calls HTTPS URLs and checks them with a handshake: a server that trusts the
-    # receiver's throw-away CA (as an operator would with SSL_CERT_FILE) plays Meta here.
+    # receiver's throw-away CA (as an operator would with SSL_CERT_FILE) plays Meta here; the
+    # receiver is on loopback, which the simulator reaches only with ROOST_WEBHOOK_ALLOW_PRIVATE.
     monkeypatch.setenv("SSL_CERT_FILE", str(https_receiver.ca_file))
-    server = start_roost()
+    server = start_roost(webhook_allow_private=True)
     org = server.new_org()
     with org.client() as api:
         response = api.patch(SETTINGS, json={"messages_callback_url": https_receiver.url})

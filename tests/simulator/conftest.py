@@ -8,7 +8,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.simulator.helpers import GRAPH_VERSION, Receiver
+from tests.simulator.helpers import GRAPH_VERSION, Receiver, running_roost
+from tests.support import RunningRoost
+
+
+@pytest.fixture(scope="session")
+def roost(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRoost]:
+    """The simulator's tests call receivers on loopback, so their server lets the simulator reach
+    private addresses (ROOST_WEBHOOK_ALLOW_PRIVATE=1); tests/meta/conformance checks the guard."""
+    with running_roost(backend, tmp_path_factory, "roost-sim", webhook_allow_private=True) as server:
+        yield server
 
 
 @pytest.fixture

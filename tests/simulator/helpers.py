@@ -3,15 +3,29 @@
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
+
+from tests.support import RunningRoost, make_settings
 
 GRAPH_VERSION = "v25.0"
+
+
+@contextmanager
+def running_roost(backend: str, tmp_path_factory: pytest.TempPathFactory, name: str, **settings: Any) -> Iterator[RunningRoost]:
+    """A server of its own with these settings, for a fixture that outlives one test."""
+    server = RunningRoost(make_settings(backend, tmp_path_factory.mktemp(f"{name}-{backend}"), **settings)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -48,11 +62,13 @@ def onboard(api: httpx.Client, graph: httpx.Client, app: dict[str, Any], **body:
     return Onboarded(token, result["business_id"], result["waba_id"], result["phone_number_id"], result)
 
 
-def meta_error(response: httpx.Response, status: int, code: int, subcode: int | None = None) -> dict[str, Any]:
+def meta_error(
+    response: httpx.Response, status: int, code: int, subcode: int | None = None, error_type: str = "OAuthException"
+) -> dict[str, Any]:
     """Assert Meta's error envelope, exactly, and return its `error`."""
     assert response.status_code == status, response.text
     error = response.json()["error"]
-    assert error["type"] == "OAuthException"
+    assert error["type"] == error_type
     assert error["code"] == code
     assert isinstance(error["fbtrace_id"], str) and len(error["fbtrace_id"]) >= 10
     if subcode is None:

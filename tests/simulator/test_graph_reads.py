@@ -7,18 +7,21 @@ import pytest
 
 from tests.simulator.helpers import bearer, meta_error, onboard, signup
 
-PHONE_FIELDS = {
+# What the list answers without `fields` (Meta's "Get all phone numbers" guide) …
+LISTED_BY_DEFAULT = {
     "id",
     "display_phone_number",
     "verified_name",
     "code_verification_status",
     "quality_rating",
-    "status",
     "platform_type",
-    "is_on_biz_app",
     "last_onboarded_time",
     "throughput",
+    "webhook_configuration",
 }
+# … and the node itself (Meta's description of GET /{Phone-Number-ID}).
+NODE_BY_DEFAULT = {"id", "display_phone_number", "verified_name", "quality_rating"}
+STATE = {"fields": "status,platform_type,is_on_biz_app,code_verification_status"}
 PREFILL = {
     "setup": {
         "business": {"name": "Acme Corp", "email": "a@acme.com", "website": "https://acme.com",
@@ -28,7 +31,7 @@ PREFILL = {
 }
 
 
-def test_a_new_number_is_verified_pending_and_not_on_the_cloud_api(graph, api, sim_app):
+def test_a_new_number_is_verified_pending_and_not_on_the_cloud_api(roost, graph, api, sim_app):
     account = onboard(api, graph, sim_app, extras=PREFILL)
 
     response = graph.get(f"/{account.waba_id}/phone_numbers", headers=bearer(account.token))
@@ -37,17 +40,19 @@ def test_a_new_number_is_verified_pending_and_not_on_the_cloud_api(graph, api, s
     body = response.json()
     assert set(body["paging"]["cursors"]) == {"before", "after"}
     (phone,) = body["data"]
-    assert set(phone) == PHONE_FIELDS
+    assert set(phone) == LISTED_BY_DEFAULT
     assert phone["id"] == account.phone_number_id
     assert phone["display_phone_number"] == "+1 631-555-0123"
     assert phone["verified_name"] == "Acme Support"
     assert phone["code_verification_status"] == "VERIFIED"
     assert phone["quality_rating"] == "NA"
-    assert phone["status"] == "PENDING"
     assert phone["platform_type"] == "NOT_APPLICABLE"
-    assert phone["is_on_biz_app"] is False
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000", phone["last_onboarded_time"])
     assert phone["throughput"] == {"level": "NOT_APPLICABLE"}
+    assert phone["webhook_configuration"] == {"application": f"{roost.base_url}/meta/webhooks/{sim_app['app_id']}"}
+    state = graph.get(f"/{account.waba_id}/phone_numbers", params=STATE, headers=bearer(account.token)).json()["data"]
+    assert state == [{"status": "PENDING", "platform_type": "NOT_APPLICABLE", "is_on_biz_app": False,
+                      "code_verification_status": "VERIFIED", "id": account.phone_number_id}]
 
 
 def test_phone_numbers_are_listed_newest_onboarded_first(graph, api, sim_app):
@@ -64,7 +69,7 @@ def test_phone_numbers_are_listed_newest_onboarded_first(graph, api, sim_app):
 def test_a_coexistence_number_is_already_connected_on_the_business_app(graph, api, sim_app):
     account = onboard(api, graph, sim_app, variant="FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING")
 
-    phone = graph.get(f"/{account.waba_id}/phone_numbers", headers=bearer(account.token)).json()["data"][0]
+    phone = graph.get(f"/{account.waba_id}/phone_numbers", params=STATE, headers=bearer(account.token)).json()["data"][0]
 
     assert phone["is_on_biz_app"] is True
     assert phone["status"] == "CONNECTED"
@@ -81,14 +86,37 @@ def test_an_only_waba_signup_has_no_phone_numbers(graph, api, sim_app):
     assert response.json() == {"data": []}
 
 
-def test_one_phone_number_reads_as_in_the_list(graph, api, sim_app):
+def test_one_phone_number_answers_only_its_default_fields(graph, api, sim_app):
     account = onboard(api, graph, sim_app)
     listed = graph.get(f"/{account.waba_id}/phone_numbers", headers=bearer(account.token)).json()["data"][0]
 
     response = graph.get(f"/{account.phone_number_id}", headers=bearer(account.token))
 
     assert response.status_code == 200
-    assert response.json() == listed
+    assert response.json() == {name: listed[name] for name in NODE_BY_DEFAULT}
+    asked = graph.get(f"/{account.phone_number_id}", params=STATE, headers=bearer(account.token)).json()
+    assert set(asked) == {"id", "status", "platform_type", "is_on_biz_app", "code_verification_status"}
+
+
+def test_a_waba_answers_its_numbers_with_nested_selection(graph, api, sim_app):
+    account = onboard(api, graph, sim_app)
+
+    response = graph.get(f"/{account.waba_id}", params={"fields": "name,phone_numbers{id,status}"}, headers=bearer(account.token))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"id", "name", "phone_numbers"}
+    assert body["phone_numbers"]["data"] == [{"id": account.phone_number_id, "status": "PENDING"}]
+    assert set(body["phone_numbers"]["paging"]) == {"cursors"}  # nothing more: no `next`
+
+
+@pytest.mark.parametrize("fields", ["name,", "phone_numbers{id", "name}", "phone_numbers{nope}", "name{id}", "owner_business_info{nope}"])
+def test_a_malformed_or_unknown_nested_selection_is_refused(graph, api, sim_app, fields):
+    account = onboard(api, graph, sim_app)
+
+    response = graph.get(f"/{account.waba_id}", params={"fields": fields}, headers=bearer(account.token))
+
+    meta_error(response, 400, 100)
 
 
 def test_fields_select_what_a_phone_number_answers(graph, api, sim_app):
@@ -111,7 +139,9 @@ def test_an_unknown_field_is_refused(graph, api, sim_app):
 def test_a_waba_reads_with_its_owner(graph, api, sim_app):
     account = onboard(api, graph, sim_app, extras=PREFILL)
 
-    response = graph.get(f"/{account.waba_id}", headers=bearer(account.token))
+    assert graph.get(f"/{account.waba_id}", headers=bearer(account.token)).json() == {"id": account.waba_id, "name": "Acme Corp"}
+    everything = "name,currency,timezone_id,message_template_namespace,account_review_status,owner_business_info"
+    response = graph.get(f"/{account.waba_id}", params={"fields": everything}, headers=bearer(account.token))
 
     assert response.status_code == 200
     waba = response.json()
@@ -156,7 +186,7 @@ def test_the_system_user_token_of_another_app_gets_a_permissions_error(roost, gr
 def test_an_unknown_object_does_not_exist(graph, sim_app):
     response = graph.get("/123456789012345/phone_numbers", headers=bearer(sim_app["system_user_token"]))
 
-    error = meta_error(response, 400, 100, 33)
+    error = meta_error(response, 400, 100, 33, "GraphMethodException")
     assert error["message"].startswith(
         "Unsupported get request. Object with ID '123456789012345' does not exist, cannot be loaded due to missing "
         "permissions, or does not support this operation"

@@ -145,4 +145,4 @@ def test_register_on_another_business_number_is_a_permissions_error(graph, api, 
 
 
 def test_register_on_an_unknown_number_does_not_exist(graph, sim_app):
-    meta_error(register(graph, sim_app["system_user_token"], "999999999999999"), 400, 100, 33)
+    meta_error(register(graph, sim_app["system_user_token"], "999999999999999"), 400, 100, 33, "GraphMethodException")

@@ -70,7 +70,7 @@ def test_debug_token_of_another_apps_token_is_refused(roost, graph, api, sim_app
 
 
 def test_debug_token_needs_an_access_token(graph):
-    error = meta_error(graph.get("/debug_token", params={"input_token": "x"}), 400, 104)
+    error = meta_error(graph.get("/debug_token", params={"input_token": "x"}), 401, 104)
     assert error["message"] == "An access token is required to request this resource."
 
 
@@ -153,7 +153,8 @@ def test_client_wabas_lists_the_shared_wabas_newest_first(graph, api, sim_app):
     first = signup(api)
     second = signup(api, variant="FINISH_ONLY_WABA")
 
-    response = graph.get(f"/{sim_app['partner_business_id']}/client_whatsapp_business_accounts", headers=bearer(sim_app["system_user_token"]))
+    response = graph.get(f"/{sim_app['partner_business_id']}/client_whatsapp_business_accounts",
+                         params={"fields": "id,owner_business_info"}, headers=bearer(sim_app["system_user_token"]))
 
     assert response.status_code == 200, response.text
     data = response.json()["data"]

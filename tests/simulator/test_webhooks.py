@@ -59,7 +59,8 @@ def test_account_review_update_sends_the_decision_and_updates_the_waba(graph, ap
     entry = json.loads(post.body)["entry"][0]
     assert entry["id"] == result["waba_id"]
     assert entry["changes"] == [{"field": "account_review_update", "value": {"decision": "REJECTED"}}]
-    waba = graph.get(f"/{result['waba_id']}", headers={"Authorization": f"Bearer {sim_app['system_user_token']}"}).json()
+    waba = graph.get(f"/{result['waba_id']}", params={"fields": "account_review_status"},
+                     headers={"Authorization": f"Bearer {sim_app['system_user_token']}"}).json()
     assert waba["account_review_status"] == "REJECTED"
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import structlog
 
+from roost.meta.nodes import BusinessPhoneNumber, WhatsAppBusinessAccount
 from roost.webhooks.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.meta")
@@ -178,31 +179,31 @@ class GraphClient:
                 businesses.extend(targets)
         return Granted(waba_ids=wabas, business_ids=businesses, is_valid=bool(data.get("is_valid")))
 
-    async def waba(self, waba_id: str, token: str) -> dict[str, Any]:
-        return await self._call(
-            "GET",
-            waba_id,
-            token=token,
-            params={"fields": "id,name,currency,timezone_id,account_review_status,owner_business_info"},
-            retry_transient=True,
+    async def waba(self, waba_id: str, token: str) -> WhatsAppBusinessAccount:
+        body = await self._call(
+            "GET", waba_id, token=token, params={"fields": WhatsAppBusinessAccount.graph_fields()}, retry_transient=True
         )
+        return WhatsAppBusinessAccount.from_graph(body)
 
-    async def phone_numbers(self, waba_id: str, token: str) -> list[dict[str, Any]]:
+    async def phone_numbers(self, waba_id: str, token: str) -> list[BusinessPhoneNumber]:
         """Every number of the WABA: Meta pages the list (25 by default), so follow its cursors."""
-        numbers: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"limit": PHONE_NUMBERS_PAGE}
+        numbers: list[BusinessPhoneNumber] = []
+        params: dict[str, Any] = {"fields": BusinessPhoneNumber.graph_fields(), "limit": PHONE_NUMBERS_PAGE}
         for _ in range(MAX_PHONE_NUMBER_PAGES):
             body = await self._call("GET", f"{waba_id}/phone_numbers", token=token, params=params, retry_transient=True)
-            numbers += body.get("data") or []
+            numbers += [BusinessPhoneNumber.from_graph(item) for item in body.get("data") or []]
             paging = body.get("paging") or {}
             after = (paging.get("cursors") or {}).get("after")
             if not paging.get("next") or not after:
                 break
-            params = {"limit": PHONE_NUMBERS_PAGE, "after": after}
+            params = {**params, "after": after}
         return numbers
 
-    async def phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
-        return await self._call("GET", phone_number_id, token=token, retry_transient=True)
+    async def phone_number(self, phone_number_id: str, token: str) -> BusinessPhoneNumber:
+        body = await self._call(
+            "GET", phone_number_id, token=token, params={"fields": BusinessPhoneNumber.graph_fields()}, retry_transient=True
+        )
+        return BusinessPhoneNumber.from_graph(body)
 
     async def subscribe_app(self, waba_id: str, token: str) -> None:
         # Subscribing again is harmless, so a transient failure may be retried.

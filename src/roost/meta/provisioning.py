@@ -293,16 +293,17 @@ class Provisioner:
                 raise StepRefused(
                     "waba_already_connected", "This WhatsApp Business Account is already connected to another organization."
                 )
-            owner = waba.get("owner_business_info") or {}
+            owner = waba.owner_business_info
+            owner_id = owner.id if owner else None
             profile = await profiles.upsert_profile(
                 db,
                 organization_id=session.organization_id,
                 livemode=session.livemode,
                 session_id=session.id,
                 waba_id=waba_id,
-                business_id=session.business_id or owner.get("id"),
-                business_name=owner.get("name") or waba.get("name"),
-                coexistence=any(phone.get("is_on_biz_app") for phone in phones),
+                business_id=session.business_id or owner_id,
+                business_name=(owner.name if owner else None) or waba.name,
+                coexistence=any(phone.is_on_biz_app for phone in phones),
                 token_encrypted="",
                 now=now,
             )
@@ -310,9 +311,9 @@ class Provisioner:
             numbers = [await profiles.upsert_phone_number(db, profile, meta_phone, now) for meta_phone in phones]
             emit_webhook(db, session, "whatsapp.business_profile.connected", profiles.profile_object(profile, numbers), now)
             session.business_profile_id = profile.id
-            session.business_id = session.business_id or owner.get("id")
+            session.business_id = session.business_id or owner_id
             if not session.phone_number_id and phones:
-                session.phone_number_id = str(phones[0]["id"])
+                session.phone_number_id = phones[0].id
             session.business_token_encrypted = None  # the profile holds it now
             _finish_step(db, session, "create_profile", "succeeded", now)
             claimed = session.status == SessionStatus.RECOVERED
@@ -430,7 +431,7 @@ class Provisioner:
                     organization_id, livemode = profile.organization_id, profile.livemode
                 try:
                     _, graph, _ = await self.meta_for(organization_id, livemode)
-                    status = (await graph.phone_number(phone_number_id, token)).get("code_verification_status")
+                    status = (await graph.phone_number(phone_number_id, token)).code_verification_status
                 except MetaError:
                     continue  # asked again at the next check
                 async with db.begin():

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit import errors, pagination
 from roost.kit.ids import new_id
 from roost.kit.timeutil import to_iso
+from roost.meta.nodes import BusinessPhoneNumber
 from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.profiles.models import BusinessProfile, PhoneNumber
 from roost.sessions.models import SessionMetadataValue
@@ -79,10 +80,10 @@ async def upsert_profile(
     return profile
 
 
-async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_phone: dict[str, Any], now: int) -> PhoneNumber:
+async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_phone: BusinessPhoneNumber, now: int) -> PhoneNumber:
     phone = await db.scalar(
         select(PhoneNumber).where(
-            PhoneNumber.business_profile_id == profile.id, PhoneNumber.phone_number_id == str(meta_phone["id"])
+            PhoneNumber.business_profile_id == profile.id, PhoneNumber.phone_number_id == meta_phone.id
         )
     )
     if phone is None:
@@ -91,20 +92,20 @@ async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_p
             business_profile_id=profile.id,
             organization_id=profile.organization_id,
             livemode=profile.livemode,
-            phone_number_id=str(meta_phone["id"]),
+            phone_number_id=meta_phone.id,
             onboarded_at=now,
             created_at=now,
             registration_attempts=0,
             cloud_api_registered=False,
         )
         db.add(phone)
-    phone.display_phone_number = meta_phone.get("display_phone_number")
-    phone.verified_name = meta_phone.get("verified_name")
-    phone.quality_rating = meta_phone.get("quality_rating")
-    phone.code_verification_status = meta_phone.get("code_verification_status")
-    phone.is_on_biz_app = bool(meta_phone.get("is_on_biz_app"))
+    phone.display_phone_number = meta_phone.display_phone_number
+    phone.verified_name = meta_phone.verified_name
+    phone.quality_rating = meta_phone.quality_rating
+    phone.code_verification_status = meta_phone.code_verification_status
+    phone.is_on_biz_app = meta_phone.is_on_biz_app
     # A number Meta already reports as connected (coexistence) needs no registration.
-    if meta_phone.get("status") == "CONNECTED" and meta_phone.get("platform_type") == "CLOUD_API":
+    if meta_phone.status == "CONNECTED" and meta_phone.platform_type == "CLOUD_API":
         phone.cloud_api_registered = True
     phone.updated_at = now
     return phone

@@ -52,7 +52,7 @@ def create_simulator_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if request.url.path.startswith(f"{request.scope.get('root_path', '')}/graph/"):
-            return GraphError(100, f"Unsupported {request.method.lower()} request.").response()
+            return GraphError(100, f"Unsupported {request.method.lower()} request.", error_type="GraphMethodException").response()
         if error.status_code == 405:
             problem = errors.ApiError(
                 405, "invalid_request_error", "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"

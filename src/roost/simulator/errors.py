@@ -48,7 +48,7 @@ def status_for(code: int) -> int:
         return 500
     if code in (2, 133004):
         return 503
-    if code in (0, 102, 190):
+    if code in (0, 102, 104, 190):  # 104 (no token): under 401 in Meta's published description
         return 401
     if code in (10, 368) or 200 <= code <= 299:
         return 403
@@ -67,8 +67,10 @@ class GraphError(Exception):
         status: int | None = None,
         transient: bool | None = None,
         error_data: dict[str, Any] | None = None,
+        error_type: str = "OAuthException",
     ) -> None:
         self.code = code
+        self.error_type = error_type
         self.message = message if message is not None else DEFAULT_MESSAGES.get(code, f"(#{code}) Error")
         super().__init__(self.message)
         self.subcode = subcode
@@ -77,7 +79,7 @@ class GraphError(Exception):
         self.error_data = error_data
 
     def body(self, trace_id: str) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message, "type": "OAuthException", "code": self.code}
+        error: dict[str, Any] = {"message": self.message, "type": self.error_type, "code": self.code}
         if self.error_data:
             error["error_data"] = self.error_data
         if self.subcode is not None:
@@ -113,7 +115,13 @@ def unknown_object(object_id: str, method: str = "get") -> GraphError:
         "missing permissions, or does not support this operation. Please read the Graph API documentation at "
         "https://developers.facebook.com/docs/graph-api",
         subcode=33,
+        error_type="GraphMethodException",
     )
+
+
+def unknown_parameter(name: str) -> GraphError:
+    """A write call with a parameter the operation does not take ([U]: Meta's wording unknown)."""
+    return GraphError(100, f"(#100) Param {name} is not a valid parameter of this call")
 
 
 def missing_parameter(name: str) -> GraphError:

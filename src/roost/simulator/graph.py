@@ -4,7 +4,6 @@ One catch-all route parses the path the way Graph does (a version, an object id,
 authenticates the access token, applies any injected fault for the call, then the rules.
 """
 
-import base64
 import json
 import re
 import secrets
@@ -22,10 +21,11 @@ from sqlalchemy import select
 from roost.kit.crypto import constant_time_equal
 from roost.kit.timeutil import now_ms
 from roost.simulator import errors as graph_errors
-from roost.simulator import service
+from roost.simulator import fields, service
 from roost.simulator.errors import GraphError
 from roost.simulator.models import SimApp, SimBusiness, SimPhoneNumber, SimWaba, SimWabaShare
 from roost.simulator.service import GraphCaller, Simulator
+from roost.webhooks.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.simulator")
 
@@ -173,85 +173,12 @@ async def _dispatch(request: Request, path: str) -> dict[str, Any]:
         if any(edge == segments[1] for edge, _ in EDGES):
             raise graph_errors.unknown_object(object_id, method.lower())
         raise GraphError(2500, f"Unknown path components: /{segments[1]}")
+    if method != "GET":
+        taken = WRITE_PARAMETERS[(segments[1], method)] | COMMON_PARAMETERS
+        unknown = next((name for name in params if name not in taken), None)
+        if unknown is not None:
+            raise graph_errors.unknown_parameter(unknown)
     return await handler(request, object_id, params, method)
-
-
-# -- fields and paging ---------------------------------------------------------------------------
-
-
-def _field_names(fields: str) -> list[str]:
-    """`id,name,throughput{level},phone_numbers.limit(5)` -> top-level names."""
-    names, depth, current = [], 0, ""
-    for char in fields:
-        if char in "{(":
-            depth += 1
-        elif char in "})":
-            depth -= 1
-        if char == "," and depth == 0:
-            names.append(current)
-            current = ""
-        else:
-            current += char
-    names.append(current)
-    result = []
-    for name in names:
-        match = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", name)
-        if match:
-            result.append(match.group(1))
-    return result
-
-
-def _select(obj: dict[str, Any], params: dict[str, Any], node_type: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    fields = params.get("fields")
-    if not fields:
-        return obj
-    available = {**obj, **(extra or {})}
-    chosen: dict[str, Any] = {}
-    for name in _field_names(str(fields)):
-        if name not in available:
-            raise GraphError(100, f"(#100) Tried accessing nonexisting field ({name}) on node type ({node_type})")
-        chosen[name] = available[name]
-    chosen.setdefault("id", obj["id"])
-    return chosen
-
-
-def _cursor(object_id: str) -> str:
-    return base64.urlsafe_b64encode(f"sim:{object_id}".encode()).decode().rstrip("=")
-
-
-def _uncursor(cursor: str) -> str | None:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except ValueError:
-        return None
-    return text[4:] if text.startswith("sim:") else None
-
-
-def _page(request: Request, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        limit = int(params.get("limit", 25))
-    except (TypeError, ValueError):
-        raise graph_errors.invalid_parameter("Param limit must be an integer") from None
-    limit = max(1, min(limit, 100))
-    ids = [item["id"] for item in items]
-    start = 0
-    if params.get("after"):
-        anchor = _uncursor(str(params["after"]))
-        start = ids.index(anchor) + 1 if anchor in ids else len(ids)
-    elif params.get("before"):
-        anchor = _uncursor(str(params["before"]))
-        start = max(0, ids.index(anchor) - limit) if anchor in ids else 0
-    page = items[start : start + limit]
-    if not page:
-        return {"data": []}
-    paging: dict[str, Any] = {"cursors": {"before": _cursor(page[0]["id"]), "after": _cursor(page[-1]["id"])}}
-    base = str(request.url).split("?")[0]
-    query = {k: v for k, v in request.query_params.items() if k not in ("after", "before")}
-    if start + limit < len(items):
-        paging["next"] = str(httpx.URL(base, params={**query, "limit": limit, "after": paging["cursors"]["after"]}))
-    if start > 0:
-        paging["previous"] = str(httpx.URL(base, params={**query, "limit": limit, "before": paging["cursors"]["before"]}))
-    return {"data": page, "paging": paging}
 
 
 # -- oauth/access_token and debug_token -----------------------------------------------------------
@@ -308,14 +235,59 @@ async def _node(request: Request, object_id: str, params: dict[str, Any]) -> dic
             phone = await db.get(SimPhoneNumber, object_id)
             assert phone is not None
             await service.waba_for(db, caller, phone.waba_id)
-            extra = {name: compute(phone) for name, compute in service.PHONE_EXTRA_FIELDS.items()}
-            return _select(service.phone_object(phone), params, "WhatsAppBusinessPhoneNumber", extra)
+            config = await _webhook_configuration(db, sim, caller.app_id, phone.waba_id)
+            return fields.select(_phone_fields(phone, config), fields.PHONE_NUMBER, params.get("fields"))
         waba = await service.waba_for(db, caller, object_id)
         assert waba is not None
         business = await db.get(SimBusiness, waba.business_id)
         share = await db.get(SimWabaShare, (waba.id, caller.app_id))
-        extra = {"primary_funding_id": share.allocation_config_id if share is not None else None}
-        return _select(service.waba_object(waba, business), params, "WhatsAppBusinessAccount", extra)
+        config = await _webhook_configuration(db, sim, caller.app_id, waba.id)
+        phones = [_phone_fields(phone, config) for phone in await _phones_of(db, waba.id)]
+        available = {
+            **service.waba_object(waba, business),
+            "primary_funding_id": share.allocation_config_id if share is not None else None,
+            "phone_numbers": fields.Connection(phones, fields.PHONE_NUMBER_IN_LIST, f"{_graph_url(request)}/{waba.id}/phone_numbers"),
+        }
+        return fields.select(available, fields.WABA, params.get("fields"))
+
+
+def _graph_url(request: Request) -> str:
+    """This Graph API's base URL with the request's version (`…/graph/v25.0`)."""
+    base = _url_of(request)
+    return base[: base.index("/graph/") + len("/graph/")] + request.state.graph_version
+
+
+def _url_of(request: Request) -> str:
+    """The request's URL without its query: where `paging.next` and `previous` lead."""
+    return str(request.url).split("?")[0]
+
+
+def _phone_fields(phone: SimPhoneNumber, webhook_configuration: dict[str, str]) -> dict[str, Any]:
+    """Every field the simulator serves on a phone number, its defaults among them."""
+    extra = {name: compute(phone) for name, compute in service.PHONE_EXTRA_FIELDS.items()}
+    return {**service.phone_object(phone), **extra, "webhook_configuration": webhook_configuration}
+
+
+async def _webhook_configuration(db: Any, sim: Simulator, app_id: str, waba_id: str) -> dict[str, str]:
+    """Where the caller's app gets this number's webhooks: its own callback, and the WABA's
+    override when one is set (research §4.3)."""
+    app = await service.ensure_app(db, sim.keyring, app_id)
+    configuration = {"application": service.subscription_of(sim, app)["callback_url"]}
+    share = await db.get(SimWabaShare, (waba_id, app_id))
+    if share is not None and share.override_callback_uri:
+        configuration["whatsapp_business_account"] = share.override_callback_uri
+    return configuration
+
+
+async def _phones_of(db: Any, waba_id: str) -> list[SimPhoneNumber]:
+    """The WABA's numbers, the most recently onboarded first (Meta's default order)."""
+    return list(
+        await db.scalars(
+            select(SimPhoneNumber)
+            .where(SimPhoneNumber.waba_id == waba_id)
+            .order_by(SimPhoneNumber.onboarded_at.desc(), SimPhoneNumber.id.desc())
+        )
+    )
 
 
 async def _waba_or_unknown(db: Any, caller: GraphCaller, waba_id: str, method: str = "get") -> SimWaba:
@@ -331,16 +303,11 @@ async def _phone_numbers(request: Request, waba_id: str, params: dict[str, Any],
     sim = _sim(request)
     async with sim.sessions() as db, db.begin():
         waba = await _waba_or_unknown(db, caller, waba_id)
-        phones = await db.scalars(
-            select(SimPhoneNumber)
-            .where(SimPhoneNumber.waba_id == waba.id)
-            .order_by(SimPhoneNumber.onboarded_at.desc(), SimPhoneNumber.id.desc())
-        )
-        items = []
-        for phone in phones:
-            extra = {name: compute(phone) for name, compute in service.PHONE_EXTRA_FIELDS.items()}
-            items.append(_select(service.phone_object(phone), params, "WhatsAppBusinessPhoneNumber", extra))
-    return _page(request, items, params)
+        config = await _webhook_configuration(db, sim, caller.app_id, waba.id)
+        available = [_phone_fields(phone, config) for phone in await _phones_of(db, waba.id)]
+    selection = fields.parse(str(params["fields"])) if params.get("fields") else None
+    items = [fields.answer(item, fields.PHONE_NUMBER_IN_LIST, selection) for item in available]
+    return fields.page(items, _url_of(request), dict(request.query_params))
 
 
 # -- subscribed_apps ---------------------------------------------------------------------------------
@@ -417,18 +384,31 @@ async def _subscribed_apps(request: Request, waba_id: str, params: dict[str, Any
 
 
 def _is_web_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        httpx.URL(value)
+    except (ValueError, httpx.InvalidURL):
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 async def verify_callback(client: httpx.AsyncClient, url: str, verify_token: str) -> None:
     """Meta's handshake: GET url?hub.mode=subscribe&hub.challenge=…&hub.verify_token=…, which must
-    answer 200 with the challenge as its body."""
+    answer 200 with the challenge as its body.
+
+    The client only reaches public addresses (and Roost's own URL), and nothing the callback
+    answers is repeated in the error: the caller learns whether the handshake passed, never what
+    some address behind the server said."""
     challenge = str(secrets.randbelow(9 * 10**9) + 10**9)
     failed = "(#2200) Callback verification failed with the following errors: "
     query = {"hub.mode": "subscribe", "hub.challenge": challenge, "hub.verify_token": verify_token}
     try:
         response = await client.get(url, params=query, follow_redirects=False, timeout=10)
+    except AddressNotAllowed:
+        raise GraphError(
+            2200, f"{failed}curl_errno = 7; curl_error = The callback URL is not a public address; HTTP Status Code = 0"
+        ) from None
     except httpx.HTTPError as problem:
         raise GraphError(2200, f"{failed}curl_errno = 7; curl_error = {type(problem).__name__}; HTTP Status Code = 0") from None
     if response.status_code != 200:
@@ -436,12 +416,7 @@ async def verify_callback(client: httpx.AsyncClient, url: str, verify_token: str
             2200, f"{failed}HTTP Status Code = {response.status_code}; HTTP Message = {response.reason_phrase}"
         )
     if response.text.strip() != challenge:
-        received = response.text.strip()[:100]
-        raise GraphError(
-            2200,
-            f'{failed}The URL couldn\'t be validated. Response does not match challenge, expected value="{challenge}", '
-            f'received="{received}"',
-        )
+        raise GraphError(2200, f"{failed}The URL couldn't be validated. Response does not match challenge")
 
 
 # -- register -------------------------------------------------------------------------------------------
@@ -498,8 +473,8 @@ async def _client_wabas(request: Request, partner_id: str, params: dict[str, Any
         items = []
         for waba in await service.shared_wabas(db, caller.app_id):
             business = await db.get(SimBusiness, waba.business_id)
-            items.append(_select(service.waba_object(waba, business), params, "WhatsAppBusinessAccount"))
-    return _page(request, items, params)
+            items.append(fields.select(service.waba_object(waba, business), fields.WABA, params.get("fields")))
+    return fields.page(items, _url_of(request), dict(request.query_params))
 
 
 async def _credit_sharing_and_attach(request: Request, credit_line_id: str, params: dict[str, Any], method: str) -> dict[str, Any]:
@@ -598,6 +573,17 @@ def _list_param(value: Any) -> list[str]:
         return [part.strip() for part in text.split(",") if part.strip()]
     return []
 
+
+# Parameters every call takes (the token, its proof), and what each write call takes besides.
+COMMON_PARAMETERS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
+WRITE_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {
+    ("subscribed_apps", "POST"): frozenset({"override_callback_uri", "verify_token"}),
+    ("subscribed_apps", "DELETE"): frozenset(),
+    ("register", "POST"): frozenset({"messaging_product", "pin", "data_localization_region"}),
+    ("system_user_access_tokens", "POST"): frozenset({"fetch_only", "scope", "set_token_expires_in_60_days"}),
+    ("subscriptions", "POST"): frozenset({"object", "callback_url", "verify_token", "fields", "include_values"}),
+    ("whatsapp_credit_sharing_and_attach", "POST"): frozenset({"waba_currency", "waba_id"}),
+}
 
 EDGES: dict[tuple[str, str], Handler] = {
     ("phone_numbers", "GET"): _phone_numbers,

@@ -20,6 +20,7 @@ from roost.kit.ids import new_id
 from roost.kit.timeutil import now_ms, to_iso
 from roost.simulator import service
 from roost.simulator.models import SimWebhookDelivery
+from roost.webhooks.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.simulator")
 
@@ -168,6 +169,9 @@ class WebhookEmitter:
                    "User-Agent": "facebookexternalua"}
         try:
             response = await self.client.post(webhook["url"], content=body, headers=headers, follow_redirects=False)
+        except AddressNotAllowed:
+            await self._record(webhook, attempt, "error", error="the callback URL is not a public address")
+            return "error"
         except httpx.HTTPError as problem:
             await self._record(webhook, attempt, "error", error=f"{type(problem).__name__}: {problem}"[:RESPONSE_KEEP])
             return "error"

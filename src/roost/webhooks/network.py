@@ -12,6 +12,7 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -57,11 +58,25 @@ def literal_address(host: str) -> Address | None:
         return None
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend with the address check in front of every connection."""
+def host_and_port(url: str) -> tuple[str, int] | None:
+    """(host, port) of an http(s) URL as the connection sees them (None if it has no host)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (parts.hostname.lower(), port) if parts.hostname else None
 
-    def __init__(self, allow_private: bool) -> None:
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend with the address check in front of every connection.
+
+    `exempt`: (host, port) pairs reached whatever they resolve to — Roost's own public URL, for
+    the simulator, whose callbacks go to the server it runs in."""
+
+    def __init__(self, allow_private: bool, exempt: Iterable[tuple[str, int]] = ()) -> None:
         self.allow_private = allow_private
+        self.exempt = frozenset(exempt)
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -78,7 +93,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         except (OSError, TimeoutError) as problem:
             raise httpcore.ConnectError(f"could not resolve {host}: {problem}") from problem
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
-        if not self.allow_private:
+        if not self.allow_private and (host.lower().strip("[]"), port) not in self.exempt:
             for text in addresses:
                 refusal = address_refusal(ipaddress.ip_address(text.split("%")[0]))
                 if refusal:
@@ -107,9 +122,12 @@ def guarded_client(
     max_connections: int,
     ssl_context: ssl.SSLContext | None = None,
     user_agent: str | None = "Roost-Webhooks/1",
+    exempt_urls: Iterable[str] = (),
 ) -> httpx.AsyncClient:
     """The client webhook deliveries use: checked addresses, no redirects, no proxy settings from
-    the environment (a proxy would connect on our behalf to an address we never checked)."""
+    the environment (a proxy would connect on our behalf to an address we never checked).
+    `exempt_urls`: URLs whose host and port are reached whatever address they resolve to."""
+    exempt = [pair for pair in map(host_and_port, exempt_urls) if pair is not None]
     transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=max_connections))
     # httpx has no public switch for httpcore's network backend: replace its pool with one that
     # uses ours (same TLS context as httpx's default: certificates verified against the host name).
@@ -118,7 +136,7 @@ def guarded_client(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=5.0,
-        network_backend=GuardedBackend(allow_private),
+        network_backend=GuardedBackend(allow_private, exempt),
     )
     return httpx.AsyncClient(
         transport=transport, timeout=timeout, follow_redirects=False, trust_env=False,

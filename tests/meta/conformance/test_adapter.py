@@ -1,0 +1,80 @@
+"""Every call the adapter (roost.meta.graph.GraphClient) makes, and every answer the simulator
+gives it, held against Meta's description (tests/meta/conformance/meta.py): a whole provisioning
+as the server runs it, then the calls it makes outside provisioning."""
+
+from typing import Any
+
+import pytest
+
+from roost.kit.timeutil import now_ms
+from tests.meta.conformance.meta import OPERATIONS, conformance_problems, operations_of
+from tests.meta.conformance.recording import Recording, recorded_calls
+from tests.meta.helpers import SETTINGS, HttpsReceiver, play, sim_app, sim_signup
+from tests.profiles.helpers import disconnect
+
+
+@pytest.fixture
+def https_receiver(tmp_path):
+    receiver = HttpsReceiver(tmp_path)
+    yield receiver
+    receiver.close()
+
+
+def operations_called(recording: Recording) -> set[str]:
+    return {operation.name for exchange in recording.exchanges for operation in operations_of(exchange, OPERATIONS)}
+
+
+def test_a_whole_provisioning_sends_and_gets_only_what_meta_describes(start_roost, https_receiver, monkeypatch):
+    # A Solution Partner with a messages callback URL (an HTTPS receiver on loopback, trusted and
+    # allowed for this server only), a number verified after signup, then a disconnection.
+    monkeypatch.setenv("SSL_CERT_FILE", str(https_receiver.ca_file))
+    server = start_roost(webhook_allow_private=True)
+    recording = Recording()
+    recording.attach(server.runtime.simulator_http)
+    with server.new_org().client() as api:
+        settings = {"messages_callback_url": https_receiver.url, "meta": {"partner_type": "solution_partner"}}
+        assert api.patch(SETTINGS, json=settings).status_code == 200
+        session = play(api, phone_verified=False)
+        assert session["status"] == "completed", session
+        assert api.post(f"/_sim/control/phone-numbers/{session['phone_number_id']}/verify").status_code == 200
+        assert server.run(server.runtime.provisioner.register_newly_verified(now_ms() + 600_000)) == 1
+        disconnect(api, session["business_profile_id"])
+
+    assert conformance_problems(recording.exchanges) == []
+    assert operations_called(recording) >= {
+        "exchange the code", "inspect a token", "subscribe the app to a WABA", "share the credit line", "read a WABA",
+        "list a WABA's phone numbers", "read a phone number", "register a phone number", "unsubscribe the app from a WABA",
+    }, recording.paths()
+    # The override was sent as Meta takes it (a JSON body), not only the plain subscription.
+    assert any(exchange.body and "override_callback_uri" in exchange.body for exchange in recording.exchanges)
+
+
+def test_the_calls_outside_provisioning_conform(roost, api):
+    app = sim_app(api)
+    signup = sim_signup(api)
+
+    async def use(graph) -> Any:
+        await graph.inspect_token(graph.app_token)
+        await graph.inspect_token(app["system_user_token"])
+        await graph.app_subscriptions()
+        token = await graph.business_token_for(signup["business_id"], app["system_user_token"])
+        return await graph.phone_numbers(signup["waba_id"], token)
+
+    phones, recording = recorded_calls(roost, app, use)
+
+    assert [phone.id for phone in phones] == [signup["phone_number_id"]]
+    assert conformance_problems(recording.exchanges) == []
+    assert operations_called(recording) >= {
+        "inspect a token", "the app's webhook subscriptions", "fetch a business token with the system user",
+    }
+
+
+def test_every_operation_meta_describes_for_roost_is_exercised():
+    # The two tests above between them call every operation the yardstick lists.
+    names = {operation.name for operation in OPERATIONS}
+    assert names == {
+        "exchange the code", "inspect a token", "the app's webhook subscriptions", "read a WABA",
+        "list a WABA's phone numbers", "subscribe the app to a WABA", "unsubscribe the app from a WABA",
+        "register a phone number", "fetch a business token with the system user", "share the credit line",
+        "read a phone number",
+    }
