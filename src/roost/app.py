@@ -17,6 +17,7 @@ from roost.observability import RequestContextMiddleware
 from roost.openapi_support import build_openapi
 from roost.hosted.endpoints import platform_router as roost_js_router
 from roost.audit.endpoints import router as audit_router
+from roost.console.pages import router as console_router
 from roost.hosted.endpoints import is_hosted_path, with_security_headers
 from roost.hosted.endpoints import router as hosted_router
 from roost.inbound.endpoints import router as inbound_router
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(hosted_router)
     app.include_router(roost_js_router)
+    app.include_router(console_router)
     simulator = build_simulator(runtime)
     if simulator is not None:
         app.mount("/_sim", simulator)
