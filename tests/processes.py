@@ -65,8 +65,8 @@ def run_roost(
     return result
 
 
-def run_roost_json(*args: str, env: dict[str, str], cwd: Path) -> Any:
-    return json.loads(run_roost(*args, env=env, cwd=cwd).stdout)
+def run_roost_json(*args: str, env: dict[str, str], cwd: Path, input: str | None = None) -> Any:
+    return json.loads(run_roost(*args, env=env, cwd=cwd, input=input).stdout)
 
 
 class RoostProcess:
