@@ -166,3 +166,25 @@ def test_creating_a_key_shown_once_and_revoking_it(roost, org, page):
         page.wait_for_url(re.compile(r".*notice=revoked$"))
         assert "revoked" in page.locator("tr", has_text="from the console").inner_text()
         assert api.get(SESSIONS).status_code == 401
+
+
+def test_simulating_a_completed_signup_then_disconnecting_its_profile(roost, org, page):
+    with org.client() as api:
+        session = create_session(api, metadata={"externalUserId": "user_simulated"})
+    email = make_user(roost, org, "sim@acme.test")
+    sign_in(page, roost.base_url, email, target=f"/console/sessions/{session['id']}")
+    page.select_option("#outcome", "completed")
+    page.click('[data-testid="simulate"]')
+    page.wait_for_url(re.compile(r".*notice=simulated$"), timeout=30_000)
+    assert page.locator('[data-testid="session-status"]').inner_text() == "completed"
+    assert "succeeded" in page.locator('[data-testid="provisioning"]').inner_text()
+
+    page.goto(f"{roost.base_url}/console/profiles")
+    profile = page.locator('[data-testid="profile"]', has_text=session["id"])
+    assert "connected" in profile.inner_text()
+    profile.locator('[data-testid="disconnect-profile"]').click()
+    page.wait_for_url(re.compile(r".*notice=disconnected$"))
+    assert "disconnected" in page.locator('[data-testid="profile"]', has_text=session["id"]).inner_text()
+    with org.client() as api:
+        (listed,) = api.get("/v1/organization/whatsapp/business-profiles", params={"session_id": session["id"]}).json()["data"]
+    assert listed["status"] == "disconnected"

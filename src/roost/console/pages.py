@@ -35,7 +35,9 @@ from roost.kit.web import parse_model
 from roost.organizations import service as organizations
 from roost.organizations.models import AdminKey, Organization
 from roost.organizations.schemas import SettingsUpdateParams, admin_key_object
+from roost.profiles import lifecycle
 from roost.profiles import service as profiles
+from roost.profiles.endpoints import RegisterParams
 from roost.sessions import service as sessions
 from roost.sessions.endpoints import _list_query as session_list_query
 from roost.sessions.models import SignupSession
@@ -64,6 +66,19 @@ STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 
 def _notice(request: Request) -> str | None:
     return NOTICES.get(request.query_params.get("notice", ""))
+
+
+def _list_request(request: Request) -> Request:
+    """The request as the API's list parsers should read it: without the console's `notice`."""
+    kept = [(name, value) for name, value in request.query_params.multi_items() if name != "notice"]
+    return Request({**request.scope, "query_string": urlencode(kept).encode()})
+
+
+def _page_of(request: Request) -> pagination.Page:
+    parsed = pagination.read_list_query(_list_request(request).query_params, ())
+    if parsed.problems:
+        raise errors.validation_error(parsed.problems)
+    return parsed.page
 
 
 # -- assets, sign-in, sign-out, switching ----------------------------------------------------------
@@ -172,14 +187,14 @@ async def sessions_page(request: Request, operator: Operator = Depends(current_o
         if query.get("metadata_key") and query.get("metadata_value"):
             items.append((f"metadata[{query['metadata_key']}]", query["metadata_value"]))
         return RedirectResponse("/console/sessions" + (f"?{urlencode(items)}" if items else ""), status_code=303)
-    filters, page = session_list_query(request)
+    filters, page = session_list_query(_list_request(request))
     now = now_ms()
     async with runtime_of(request).sessions() as db, db.begin():
         rows, has_more = await sessions.list_sessions(db, caller_of(operator), filters, page, now)
     shown = [sessions.present(row, now) for row in rows]
     if not page.newest_first:
         shown.reverse()  # ending_before reads oldest first; the page shows newest first either way
-    base = [(name, value) for name, value in query.multi_items() if name not in ("starting_after", "ending_before")]
+    base = [(name, value) for name, value in query.multi_items() if name not in ("starting_after", "ending_before", "notice")]
     newer = older = None
     if shown and (page.cursor_id is not None and page.newest_first or (not page.newest_first and has_more)):
         newer = "/console/sessions?" + urlencode([*base, ("ending_before", shown[0]["id"])])
@@ -188,7 +203,7 @@ async def sessions_page(request: Request, operator: Operator = Depends(current_o
     return render(
         request, "sessions.html", operator, sessions=shown, filters=filters, statuses=[status.value for status in SessionStatus],
         metadata=list(filters.metadata.items()), created_gte=query.get("created[gte]", ""), created_lt=query.get("created[lt]", ""),
-        newer=newer, older=older,
+        newer=newer, older=older, notice=_notice(request),
     )
 
 
@@ -264,17 +279,44 @@ async def simulate_session(request: Request, session_id: str, operator: Operator
 
 @router.get("/profiles")
 async def profiles_page(request: Request, operator: Operator = Depends(current_operator)) -> Response:
-    parsed = pagination.read_list_query(request.query_params, ())
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+    page = _page_of(request)
     async with runtime_of(request).sessions() as db, db.begin():
         rows, has_more = await profiles.list_profiles(
-            db, caller_of(operator), session_id=None, waba_id=None, status=None, metadata={}, page=parsed.page
+            db, caller_of(operator), session_id=None, waba_id=None, status=None, metadata={}, page=page
         )
         phones = await profiles.phone_numbers_of(db, [row.id for row in rows])
     shown = [profiles.profile_object(row, phones[row.id]) for row in rows]
     older = f"/console/profiles?starting_after={shown[-1]['id']}" if has_more and shown else None
     return render(request, "profiles.html", operator, profiles=shown, older=older, notice=_notice(request))
+
+
+@router.post("/profiles/{profile_id}/disconnect")
+async def disconnect_profile(request: Request, profile_id: str, operator: Operator = Depends(current_operator)) -> Response:
+    await action_form(request, operator)
+    runtime = runtime_of(request)
+    async with runtime.sessions() as db:
+        await lifecycle.disconnect_by_platform(runtime.provisioner, db, caller_of(operator), profile_id)
+    return back_to("/console/profiles", "disconnected")
+
+
+@router.post("/phone-numbers/{phone_id}/register")
+async def register_phone(request: Request, phone_id: str, operator: Operator = Depends(current_operator)) -> Response:
+    form = await action_form(request, operator)
+    params = parse_model(RegisterParams, {"pin": form.get("pin") or None})
+    runtime = runtime_of(request)
+    caller = caller_of(operator)
+    async with runtime.sessions() as db, db.begin():
+        phone = await profiles.registrable_phone(db, caller, phone_id)
+    if not await runtime.provisioner.register_number(phone.id, params.pin):
+        async with runtime.sessions() as db, db.begin():  # the attempt wrote Meta's answer elsewhere
+            phone = await profiles.get_phone_number(db, caller, phone_id)
+        meta = phone.registration_error or {}
+        raise errors.ApiError(
+            424, "provider_error", "registration_failed",
+            f"Meta refused to register this number: {meta.get('message') or 'Meta could not be reached; try again later'}"
+            + (f" (code {meta['code']}, fbtrace_id {meta.get('fbtrace_id')})" if meta.get("code") is not None else ""),
+        )
+    return back_to("/console/profiles", "registered")
 
 
 # -- webhooks -----------------------------------------------------------------------------------------
@@ -290,13 +332,11 @@ async def webhooks_page(request: Request, operator: Operator = Depends(current_o
 
 @router.get("/webhooks/{endpoint_id}")
 async def webhook_page(request: Request, endpoint_id: str, operator: Operator = Depends(current_operator)) -> Response:
-    parsed = pagination.read_list_query(request.query_params, ("notice",))
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+    page = _page_of(request)
     caller = caller_of(operator)
     async with runtime_of(request).sessions() as db, db.begin():
         endpoint = await webhooks.get_endpoint(db, caller, endpoint_id)
-        attempts, has_more = await webhooks.list_attempts(db, endpoint, None, parsed.page)
+        attempts, has_more = await webhooks.list_attempts(db, endpoint, None, page)
         events = {}
         for event_id in {attempt.event_id for attempt in attempts}:
             events[event_id] = delivery_payload(await webhooks.get_event(db, caller, event_id))
@@ -376,11 +416,9 @@ async def settings_page(request: Request, operator: Operator = Depends(current_o
 
 @router.get("/audit")
 async def audit_page(request: Request, operator: Operator = Depends(current_operator)) -> Response:
-    parsed = pagination.read_list_query(request.query_params, ())
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+    page = _page_of(request)
     async with runtime_of(request).sessions() as db, db.begin():
-        rows, has_more = await audit.list_entries(db, caller_of(operator), parsed.page, action=None, resource_id=None)
+        rows, has_more = await audit.list_entries(db, caller_of(operator), page, action=None, resource_id=None)
     shown = [audit.entry_object(row) for row in rows]
     older = f"/console/audit?starting_after={shown[-1]['id']}" if has_more and shown else None
     return render(request, "audit.html", operator, entries=shown, older=older)
