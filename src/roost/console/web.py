@@ -1,5 +1,6 @@
 """What every console page shares: the signed-in operator, CSRF, forms, templates and headers."""
 
+import json
 import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -58,6 +59,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["iso"] = lambda ms: (to_iso(ms) or "")[:19].replace("T", " ") if ms else "—"
+    environment.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)  # autoescaped
     environment.filters["short"] = lambda text: (text or "")[:19].replace("T", " ") if text else "—"
     return environment
 
