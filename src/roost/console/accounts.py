@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.console.models import ConsoleLogin, ConsoleMembership, ConsoleUser
@@ -205,39 +205,46 @@ class Operator:
 
 
 async def operator_for(db: AsyncSession, token: str | None, now: int) -> Operator | None:
-    """The signed-in operator of a cookie, or None (unknown, expired, disabled, or no longer a member)."""
+    """The signed-in operator of a cookie, or None (unknown, expired, disabled, or no longer a member).
+
+    One query on every page: the sign-in, its user, and each organization the user may see."""
     if not token:
         return None
     token_hash = sha256_hex(token)
-    row = (
-        await db.execute(
-            select(ConsoleLogin, ConsoleUser)
-            .join(ConsoleUser, ConsoleUser.id == ConsoleLogin.user_id)
-            .where(ConsoleLogin.token_hash == token_hash)
-        )
-    ).first()
-    if row is None:
+    rows = (await db.execute(_OPERATOR_ROWS, {"token_hash": token_hash, "now": now})).all()
+    if not rows:
         return None
-    login, user = row
-    if login.expires_at <= now or user.disabled_at is not None:
-        return None
-    memberships = await memberships_of(db, user.id)
-    current = next(((m, name) for m, name in memberships if m.organization_id == login.organization_id), None)
-    if current is None:
-        if not memberships:
-            return None
-        current = memberships[0]  # removed from the organization it was looking at: the first one left
+    first = rows[0]
+    current = next((row for row in rows if row.organization_id == first.current_organization_id), first)
     return Operator(
-        user_id=user.id,
-        email=user.email,
-        csrf_token=login.csrf_token,
+        user_id=first.user_id,
+        email=first.email,
+        csrf_token=first.csrf_token,
         token_hash=token_hash,
-        organization_id=current[0].organization_id,
-        organization_name=current[1],
-        livemode=login.livemode,
-        role=current[0].role,
-        organizations=tuple((m.organization_id, name) for m, name in memberships),
+        organization_id=current.organization_id,  # removed from the one it was looking at: the first one left
+        organization_name=current.name,
+        livemode=first.livemode,
+        role=current.role,
+        organizations=tuple((row.organization_id, row.name) for row in rows),
     )
+
+
+_OPERATOR_ROWS = (
+    select(
+        ConsoleLogin.user_id, ConsoleLogin.csrf_token, ConsoleLogin.livemode,
+        ConsoleLogin.organization_id.label("current_organization_id"), ConsoleUser.email,
+        ConsoleMembership.organization_id, ConsoleMembership.role, Organization.name,
+    )
+    .join(ConsoleUser, ConsoleUser.id == ConsoleLogin.user_id)
+    .join(ConsoleMembership, ConsoleMembership.user_id == ConsoleUser.id)
+    .join(Organization, Organization.id == ConsoleMembership.organization_id)
+    .where(
+        ConsoleLogin.token_hash == bindparam("token_hash"),
+        ConsoleLogin.expires_at > bindparam("now"),
+        ConsoleUser.disabled_at.is_(None),
+    )
+    .order_by(ConsoleMembership.created_at, ConsoleMembership.organization_id)
+)
 
 
 async def switch(db: AsyncSession, operator: Operator, organization_id: str, livemode: bool) -> bool:
