@@ -8,7 +8,7 @@ import pytest
 
 from roost.console import accounts
 from roost.kit.timeutil import now_ms
-from tests.hosted.conftest import HostedRoost, browser  # noqa: F401 - the browser fixture, shared
+from tests.hosted.conftest import HostedRoost, browser, context, page  # noqa: F401 - Chromium's fixtures, shared
 from tests.support import Org
 
 PASSWORD = "correct horse battery staple"
@@ -38,24 +38,8 @@ def make_user(roost: HostedRoost, org: Org, email: str, role: str = "admin", pas
     return roost.run(create())
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:  # noqa: F811
-    context = browser.new_context()
-    context.set_default_timeout(15_000)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(context: Any) -> Any:
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.on("dialog", lambda dialog: dialog.accept())  # the confirm() of irreversible actions
-    return page
-
-
 def sign_in(page: Any, base_url: str, email: str, password: str = PASSWORD, target: str = "/console") -> None:
+    page.on("dialog", lambda dialog: dialog.accept())  # the confirm() before irreversible actions
     page.goto(base_url + target)
     page.fill("#email", email)
     page.fill("#password", password)
