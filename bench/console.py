@@ -17,7 +17,7 @@ loads are measured, and the first, uncached load is reported apart.
 import argparse
 import json
 import re
-import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +31,7 @@ import httpx  # noqa: E402
 
 import databases  # noqa: E402
 from dataset import Shape, user_value  # noqa: E402
-from page import percentile, summary  # noqa: E402
+from page import summary  # noqa: E402
 from roostproc import RoostServer, roost_command  # noqa: E402
 from run import seed_body  # noqa: E402
 
@@ -107,8 +107,6 @@ def main() -> None:
 
 
 def run(prepared: databases.Prepared, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    import subprocess
-
     env = prepared.env()
     subprocess.run(
         [roost_command(), "users", "create", "--org", prepared.list_org_id, "--email", EMAIL, "--role", "admin",
@@ -128,18 +126,15 @@ def run(prepared: databases.Prepared, work: Path, args: argparse.Namespace) -> d
             js = len(client.get("/console/static/console.js").content)
             targets = pages(session_id, failed_id)
             weights: dict[str, int] = {}
-            marks: dict[str, str] = {}
             for name, path in targets.items():
-                marks[name] = path
-                for index in range(args.warmup + args.requests):
-                    response = client.get(path, headers={"X-Bench-Page": name})
+                for _ in range(args.warmup + args.requests):
+                    response = client.get(path)
                     if response.status_code != 200:
                         raise SystemExit(f"{path}: {response.status_code} {response.text[:300]}")
                     weights[name] = len(response.content) + css + js
     finally:
         server.stop()
-    durations: dict[str, list[float]] = {name: [] for name in targets}
-    by_path = {path.split("?")[0]: [] for path in targets.values()}
+    durations: dict[str, list[float]] = {}
     order = [entry for entry in _request_log(log_path) if entry.get("path", "").startswith("/console")
              and not entry["path"].startswith(("/console/login", "/console/static"))]
     # Requests were made one page at a time, in order: the log's console requests after the two
@@ -151,14 +146,13 @@ def run(prepared: databases.Prepared, work: Path, args: argparse.Namespace) -> d
         chunk = loads[position : position + args.warmup + args.requests]
         position += args.warmup + args.requests
         durations[name] = [float(entry["duration_ms"]) for entry in chunk[args.warmup :]]
-    del by_path
     return {
         "backend": prepared.kind,
         "sessions": prepared.sessions,
         "css": css,
         "js": js,
         "overview_first_ms": overview_first,
-        "pages": {name: {"path": marks[name], "server_ms": summary(durations[name]), "weight": weights[name]} for name in targets},
+        "pages": {name: {"path": targets[name], "server_ms": summary(durations[name]), "weight": weights[name]} for name in targets},
     }
 
 

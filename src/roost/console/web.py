@@ -94,13 +94,23 @@ class ConsoleRoute(APIRoute):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response = RedirectResponse(f"/console/login?next={quote(target, safe='')}", status_code=303)
             except Forbidden as refusal:
-                response = render(request, "error.html", None, 403, title="Not allowed", message=refusal.message)
+                return console_error_page(request, 403, refusal.message)
             except errors.ApiError as error:
                 title = "Not found" if error.status == 404 else "Not done"
                 response = render(request, "error.html", None, error.status, title=title, message=error.message)
             return with_headers(response)
 
         return route
+
+
+def is_console_path(path: str) -> bool:
+    return path == "/console" or path.startswith("/console/")
+
+
+def console_error_page(request: Request, status_code: int, message: str) -> Response:
+    """An address under /console that no page answers (404, or 405 for a wrong method)."""
+    title = "Not found" if status_code == 404 else "Not allowed"
+    return with_headers(render(request, "error.html", None, status_code, title=title, message=message))
 
 
 def runtime_of(request: Request) -> Runtime:
