@@ -92,12 +92,23 @@ def test_finding_a_users_session_by_metadata_and_reading_why_it_failed(roost, or
         failed = create_session(api, metadata={"externalUserId": "user_123"})
         simulated = api.post(f"{SESSIONS}/{failed['id']}/simulate", json={"outcome": "signup_error", "error_code": "2388093"})
         assert simulated.status_code == 200, simulated.text
+        # A later attempt of the same user: Meta refuses to subscribe Roost's app to the account.
+        refused = create_session(api, metadata={"externalUserId": "user_123"})
+        fault = {"call": "subscribed_apps", "kind": "graph_error", "meta_code": 100, "status": 400, "message": "Invalid parameter"}
+        assert api.post("/_sim/control/faults", json=fault).status_code == 201
+        assert api.post(f"{SESSIONS}/{refused['id']}/simulate", json={"outcome": "completed"}).json()["status"] == "failed"
     email = make_user(roost, org, "support@acme.test")
     sign_in(page, roost.base_url, email, target="/console/sessions?metadata[externalUserId]=user_123")
     rows = page.locator('[data-testid="sessions"] tbody tr')
-    assert rows.count() == 1 and other["id"] not in page.content()
+    assert rows.count() == 2 and other["id"] not in page.content()
+    assert refused["id"] in rows.first.inner_text()  # newest first
     rows.first.locator("a").click()
-    page.wait_for_url(f"**/console/sessions/{failed['id']}")
+    page.wait_for_url(f"**/console/sessions/{refused['id']}")
+    assert "provisioning_failed" in page.locator('[data-testid="session-error"]').inner_text()
+    step = page.locator('[data-testid="provisioning"] tr', has_text="subscribe_app").inner_text()
+    assert "failed" in step and "Invalid parameter" in step and "code 100" in step and "fbtrace_id" in step
+
+    page.goto(f"{roost.base_url}/console/sessions/{failed['id']}")
     assert page.locator('[data-testid="session-status"]').inner_text() == "failed"
     why = page.locator('[data-testid="session-error"]').inner_text()
     assert "signup_error" in why and "2388093" in why
@@ -110,7 +121,8 @@ def test_finding_a_users_session_by_metadata_and_reading_why_it_failed(roost, or
     page.select_option("#f-status", "failed")
     page.click("form.filters button")
     page.wait_for_url(re.compile(r".*metadata%5BexternalUserId%5D=user_123"))
-    assert page.locator('[data-testid="sessions"] tbody tr').count() == 1
+    assert page.locator('[data-testid="sessions"] tbody tr').count() == 2
+
 
 
 def test_resending_a_failed_delivery_that_the_receiver_then_gets(roost, org, page):
