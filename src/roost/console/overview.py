@@ -1,11 +1,13 @@
 """The overview page's figures: the conversion funnel of sessions.funnel for the last 7 and 30
 days, its rates, the reasons sessions did not complete, and the chart's geometry."""
 
+import asyncio
+import time
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from roost.kit.ttlcache import TtlCache
+from roost.kit.timeutil import now_ms
 from roost.organizations.service import Caller
 from roost.sessions.funnel import funnel
 
@@ -18,25 +20,50 @@ STAGES = (
     ("completed", "Completed"),
 )
 DAY_MS = 86_400_000
-# Counting a month of sessions reads every one of them: the figures are kept for a little while,
-# so that an operator who comes back to the page (or several who look at once) cost one count.
-CACHE_SECONDS = 30.0
-_cache: TtlCache[tuple[str, bool], list[dict[str, Any]]] = TtlCache(CACHE_SECONDS, max_entries=1000)
+# Counting a month of sessions reads every one of them (seconds at a million): the figures are
+# kept, and once older than FRESH_SECONDS the page still shows them while one count runs in the
+# background to replace them. Only an organization's first look after a start waits for a count.
+FRESH_SECONDS = 30.0
+MAX_KEPT = 1000  # organizations and modes whose figures are kept (all are dropped past it)
+_figures: dict[tuple[str, bool], tuple[float, int, list[dict[str, Any]]]] = {}  # (monotonic, counted at ms, periods)
+_refreshing: set[tuple[str, bool]] = set()
+_tasks: set[asyncio.Task] = set()
 
 # The chart: one horizontal bar per stage.
 BAR_HEIGHT, GAP, LABEL_WIDTH, CHART_WIDTH = 24, 10, 130, 520
 
 
-async def funnels(db: AsyncSession, caller: Caller, now: int) -> list[dict[str, Any]]:
+async def funnels(sessions: async_sessionmaker, caller: Caller, now: int) -> tuple[list[dict[str, Any]], int]:
+    """The figures of each period and when they were counted (ms)."""
     key = (caller.organization_id, caller.livemode)
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
+    kept = _figures.get(key)
+    if kept is None:
+        return await _count(sessions, caller, now), now
+    counted, counted_at, periods = kept
+    if time.monotonic() - counted > FRESH_SECONDS and key not in _refreshing:
+        _refreshing.add(key)
+        task = asyncio.create_task(_refresh(sessions, caller, key))
+        _tasks.add(task)  # a reference, so the task is not collected before it ends
+        task.add_done_callback(_tasks.discard)
+    return periods, counted_at
+
+
+async def _refresh(sessions: async_sessionmaker, caller: Caller, key: tuple[str, bool]) -> None:
+    try:
+        await _count(sessions, caller, now_ms())
+    finally:
+        _refreshing.discard(key)
+
+
+async def _count(sessions: async_sessionmaker, caller: Caller, now: int) -> list[dict[str, Any]]:
     periods = []
-    for days in PERIODS:
-        counts = await funnel(db, caller, created_gte=now - days * DAY_MS, created_lt=None, now=now)
-        periods.append(_period(days, counts))
-    _cache.put(key, periods)
+    async with sessions() as db, db.begin():
+        for days in PERIODS:
+            counts = await funnel(db, caller, created_gte=now - days * DAY_MS, created_lt=None, now=now)
+            periods.append(_period(days, counts))
+    if len(_figures) >= MAX_KEPT:
+        _figures.clear()
+    _figures[(caller.organization_id, caller.livemode)] = (time.monotonic(), now, periods)
     return periods
 
 

@@ -166,10 +166,8 @@ async def switch(request: Request, operator: Operator = Depends(current_operator
 
 @router.get("")
 async def overview_page(request: Request, operator: Operator = Depends(current_operator)) -> Response:
-    runtime = runtime_of(request)
-    async with runtime.sessions() as db, db.begin():
-        periods = await overview.funnels(db, caller_of(operator), now_ms())
-    return render(request, "overview.html", operator, periods=periods, notice=_notice(request))
+    periods, counted_at = await overview.funnels(runtime_of(request).sessions, caller_of(operator), now_ms())
+    return render(request, "overview.html", operator, periods=periods, counted_at=counted_at, notice=_notice(request))
 
 
 # -- sessions -----------------------------------------------------------------------------------------
