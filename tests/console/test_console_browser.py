@@ -71,6 +71,24 @@ def test_a_post_without_the_csrf_token_is_refused(roost, org, page, context):
     assert roost.sql("SELECT count(*) AS n FROM admin_keys WHERE organization_id = :org", org=org.id)[0].n == keys_before
 
 
+def test_a_pasted_link_to_a_session_of_another_organization_switches_to_it(roost, org, page):
+    other = roost.new_org("Other Platform")
+    email = make_user(roost, org, "two@acme.test")
+    make_user(roost, other, "two@acme.test", role="viewer")
+    with other.client() as api:
+        session = create_session(api)
+    sign_in(page, roost.base_url, email, target=f"/console/sessions/{session['id']}")
+    page.wait_for_url(f"**/console/sessions/{session['id']}")
+    assert page.locator('[data-testid="session-status"]').inner_text() == "pending"
+    assert page.locator('[data-testid="org-switch"]').input_value() == other.id
+    assert page.locator('[data-testid="viewer-note"]').is_visible()  # a viewer there
+
+    page.select_option('[data-testid="org-switch"]', org.id)  # console.js submits the switch
+    page.wait_for_url(re.compile(r".*/console/sessions\?notice=switched$"))
+    assert page.locator('[data-testid="org-switch"]').input_value() == org.id
+    assert session["id"] not in page.content()
+
+
 def test_a_viewer_sees_the_session_but_cannot_act_on_it(roost, org, page, context):
     with org.client() as api:
         session = create_session(api, metadata={"externalUserId": "viewer_case"})

@@ -205,30 +205,24 @@ async def sessions_page(request: Request, operator: Operator = Depends(current_o
     )
 
 
-async def _session_or_switch(request: Request, operator: Operator, session_id: str) -> Any:
-    """The session in the operator's organization and mode; when a pasted link names one of
-    another organization or mode the operator may see, the console switches to it first."""
-    runtime = runtime_of(request)
-    async with runtime.sessions() as db, db.begin():
+@router.get("/sessions/{session_id}")
+async def session_page(request: Request, session_id: str, operator: Operator = Depends(current_operator)) -> Response:
+    now = now_ms()
+    async with runtime_of(request).sessions() as db, db.begin():
         try:
-            return await sessions.get_session(db, caller_of(operator), session_id)
+            session = await sessions.get_session(db, caller_of(operator), session_id)
         except errors.ApiError:
+            # A pasted link to a session of another organization or mode the operator may see:
+            # switch to it, then show it.
             owner = (await db.execute(
                 select(SignupSession.organization_id, SignupSession.livemode).where(SignupSession.id == session_id)
             )).first()
             if owner is None or not await accounts.switch(db, operator, owner.organization_id, owner.livemode):
                 raise
-    return None
-
-
-@router.get("/sessions/{session_id}")
-async def session_page(request: Request, session_id: str, operator: Operator = Depends(current_operator)) -> Response:
-    session = await _session_or_switch(request, operator, session_id)
+            session = None
+        events = [event_object(event) for event in await sessions.list_events(db, session)] if session else []
     if session is None:
         return RedirectResponse(f"/console/sessions/{session_id}", status_code=303)
-    now = now_ms()
-    async with runtime_of(request).sessions() as db, db.begin():
-        events = [event_object(event) for event in await sessions.list_events(db, session)]
     body = sessions.present(session, now)
     hand_back = [event for event in events if event["type"].startswith("result.") or event["type"] == "webhook.emitted"]
     return render(request, "session.html", operator, session=body, events=events, hand_back=hand_back,
