@@ -142,6 +142,25 @@ def test_finding_a_users_session_by_metadata_and_reading_why_it_failed(roost, or
     assert page.locator('[data-testid="sessions"] tbody tr').count() == 2
 
 
+def test_pages_of_sessions_newest_first_both_ways(roost, org, page):
+    with org.client() as api:
+        created = [create_session(api, metadata={"externalUserId": "pager"})["id"] for _ in range(22)]
+    email = make_user(roost, org, "pager@acme.test")
+    sign_in(page, roost.base_url, email, target="/console/sessions?metadata[externalUserId]=pager")
+
+    def shown() -> list[str]:
+        return [link.inner_text() for link in page.locator('[data-testid="sessions"] tbody tr td:first-child a').all()]
+
+    newest = created[::-1]
+    assert shown() == newest[:20]
+    page.click('a[rel="next"]')
+    page.wait_for_url(re.compile(r".*starting_after="))
+    assert shown() == newest[20:] and page.locator('a[rel="next"]').count() == 0
+    page.click('a[rel="prev"]')
+    page.wait_for_url(re.compile(r".*ending_before="))
+    assert shown() == newest[:20] and page.locator('a[rel="prev"]').count() == 0
+
+
 
 def test_resending_a_failed_delivery_that_the_receiver_then_gets(roost, org, page):
     answers = {"status": 500}

@@ -1,6 +1,5 @@
 """The console's pages and actions (thin: read the form, call the services the API uses, render)."""
 
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -19,7 +18,6 @@ from roost.console.web import (
     action_form,
     back_to,
     caller_of,
-    check_csrf,
     cookie_secure,
     current_operator,
     new_login_csrf,
@@ -189,9 +187,7 @@ async def sessions_page(request: Request, operator: Operator = Depends(current_o
     now = now_ms()
     async with runtime_of(request).sessions() as db, db.begin():
         rows, has_more = await sessions.list_sessions(db, caller_of(operator), filters, page, now)
-    shown = [sessions.present(row, now) for row in rows]
-    if not page.newest_first:
-        shown.reverse()  # ending_before reads oldest first; the page shows newest first either way
+    shown = [sessions.present(row, now) for row in rows]  # newest first, whichever way the page was reached
     base = [(name, value) for name, value in query.multi_items() if name not in ("starting_after", "ending_before", "notice")]
     newer = older = None
     if shown and (page.cursor_id is not None and page.newest_first or (not page.newest_first and has_more)):
