@@ -8,6 +8,8 @@ every organization gets its own simulated app (faults injected by one never reac
 import base64
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
+
 from roost.kit.crypto import Keyring
 
 SIMULATED_GRAPH_VERSION = "v25.0"
@@ -74,5 +76,5 @@ def control_organization(keyring: Keyring, authorization: str | None, now: int) 
     try:
         organization_id, until = keyring.decrypt(sealed.strip(), _CONTROL_CONTEXT).split(" ")
         return organization_id if int(until) > now else None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, InvalidTag):  # not sealed by this deployment's key, or altered
         return None
