@@ -237,3 +237,27 @@ def test_simulating_a_completed_signup_then_disconnecting_its_profile(roost, org
     with org.client() as api:
         (listed,) = api.get("/v1/organization/whatsapp/business-profiles", params={"session_id": session["id"]}).json()["data"]
     assert listed["status"] == "disconnected"
+
+
+def test_settings_with_the_branding_preview_and_the_apis_own_validation(roost, org, page):
+    email = make_user(roost, org, "brand@acme.test")
+    sign_in(page, roost.base_url, email, target="/console/settings")
+    page.fill("#s-name", "Acme Cloud Support")
+    assert page.locator("[data-preview-name]").inner_text() == "Acme Cloud Support"  # as it is typed
+    page.fill("#s-accent", "#0b6e4f")
+    button = page.locator(".preview-button")
+    assert button.evaluate("element => getComputedStyle(element).backgroundColor") == "rgb(11, 110, 79)"
+
+    page.fill("#s-redirects", "http://insecure.example.com/cb")
+    page.click('[data-testid="save-settings"]')
+    assert "allowed_redirect_uris" in page.locator('[data-testid="error-message"]').inner_text()
+    page.go_back()
+    page.fill("#s-name", "Acme Cloud Support")
+    page.fill("#s-redirects", "https://acme.example.com/whatsapp/callback")
+    page.click('[data-testid="save-settings"]')
+    page.wait_for_url(re.compile(r".*notice=saved$"))
+    with org.client() as api:
+        settings = api.get("/v1/organization/settings").json()
+    assert settings["name"] == "Acme Cloud Support" and settings["branding"]["accent_color"].lower() == "#0b6e4f"
+    assert settings["allowed_redirect_uris"] == ["https://acme.example.com/whatsapp/callback"]
+    assert page.errors == []
