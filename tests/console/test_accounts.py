@@ -20,7 +20,7 @@ def test_account_rules(roost, org):
             with pytest.raises(accounts.AccountError, match="needs a password"):
                 await accounts.create_user(db, org.id, "rules@acme.test", "admin", None, now)
             user, created = await accounts.create_user(db, org.id, "Rules@Acme.test", "admin", PASSWORD, now)
-            again, created_again = await accounts.create_user(db, second.id, "rules@acme.test", "viewer", None, now)
+            again, created_again = await accounts.create_user(db, second.id, "rules@acme.test", "viewer", None, now + 1)
             assert created and not created_again and again.id == user.id
             assert [(m.organization_id, m.role) for m, _ in await accounts.memberships_of(db, user.id)] == [
                 (org.id, "admin"), (second.id, "viewer")
