@@ -3,6 +3,7 @@
 No HTTP here: the CLI and the console's pages both call these."""
 
 import asyncio
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -32,8 +33,12 @@ FAILURE_DELAY_S = 0.2
 MAX_FAILURE_DELAY_S = 2.0
 
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's default (RFC 9106 low-memory) parameters
-# Checked against when the e-mail is unknown, so an unknown address costs the same time as a known one.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the e-mail is unknown, so an unknown address costs what a known one does."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
@@ -129,9 +134,9 @@ async def check_credentials(db: AsyncSession, email: str, password: str, now: in
         return SignIn(None, locked=True, failures=user.failed_logins)
     password = password[:MAX_PASSWORD_LENGTH + 1]
     if user is None or user.disabled_at is not None:
-        _verify(_DUMMY_HASH, password)
+        await _verify(_dummy_hash(), password)
         return SignIn(None, failures=1)
-    if not _verify(user.password_hash, password):
+    if not await _verify(user.password_hash, password):
         user.failed_logins = (0 if user.locked_until is not None else user.failed_logins) + 1
         user.locked_until = None
         if user.failed_logins >= LOCK_AFTER:
@@ -143,9 +148,10 @@ async def check_credentials(db: AsyncSession, email: str, password: str, now: in
     return SignIn(user)
 
 
-def _verify(password_hash: str, password: str) -> bool:
+async def _verify(password_hash: str, password: str) -> bool:
+    """In a thread: argon2 takes tens of milliseconds of CPU, which the event loop must not wait for."""
     try:
-        return _hasher.verify(password_hash, password)
+        return await asyncio.to_thread(_hasher.verify, password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -68,9 +68,7 @@ TEMPLATES = _environment()
 
 
 def render(request: Request, template: str, operator: Operator | None, status_code: int = 200, **context: Any) -> HTMLResponse:
-    body = TEMPLATES.get_template(template).render(
-        operator=operator, path=request.url.path, query=str(request.url.query), **context
-    )
+    body = TEMPLATES.get_template(template).render(operator=operator, path=request.url.path, **context)
     return HTMLResponse(body, status_code=status_code)
 
 
@@ -108,7 +106,7 @@ def is_console_path(path: str) -> bool:
 
 
 def console_error_page(request: Request, status_code: int, message: str) -> Response:
-    """An address under /console that no page answers (404, or 405 for a wrong method)."""
+    """A refusal (403), or an address under /console that no page answers (404; 405 for a wrong method)."""
     title = "Not found" if status_code == 404 else "Not allowed"
     return with_headers(render(request, "error.html", None, status_code, title=title, message=message))
 
