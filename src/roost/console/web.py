@@ -17,13 +17,13 @@ from roost.hosted.service import security_headers
 from roost.kit import errors
 from roost.kit.crypto import constant_time_equal
 from roost.kit.timeutil import now_ms, to_iso
+from roost.kit.web import read_limited_body
 from roost.organizations.service import Caller
 from roost.runtime import Runtime
 
 HERE = Path(__file__).parent
 COOKIE = "roost_console"
 LOGIN_CSRF_COOKIE = "roost_console_login"  # the sign-in form's CSRF token (double submit: no session yet)
-MAX_FORM_BYTES = 64 * 1024
 
 # The hosted page's policy, without Meta's hosts, and with forms that post to the console itself.
 CSP = "; ".join(
@@ -132,9 +132,7 @@ def caller_of(operator: Operator) -> Caller:
 
 async def read_form(request: Request) -> dict[str, str]:
     """An application/x-www-form-urlencoded body (the console's forms), last value of a name wins."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise errors.ApiError(413, "invalid_request_error", "body_too_large", "The form is too large")
+    body = await read_limited_body(request)
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
