@@ -56,15 +56,17 @@ def roost_env(**settings: str) -> dict[str, str]:
     return env
 
 
-def run_roost(*args: str, env: dict[str, str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([*COMMAND, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+def run_roost(
+    *args: str, env: dict[str, str], cwd: Path, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run([*COMMAND, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, input=input)
     if check and result.returncode != 0:
         raise AssertionError(f"roost {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def run_roost_json(*args: str, env: dict[str, str], cwd: Path) -> Any:
-    return json.loads(run_roost(*args, env=env, cwd=cwd).stdout)
+def run_roost_json(*args: str, env: dict[str, str], cwd: Path, input: str | None = None) -> Any:
+    return json.loads(run_roost(*args, env=env, cwd=cwd, input=input).stdout)
 
 
 class RoostProcess:

@@ -190,6 +190,28 @@ def test_doctor_names_the_address_session_links_point_at(cli):
     default = json.loads(cli("doctor", "--json").stdout)
     assert "http://127.0.0.1:8000/_sim" in json.dumps(default) and "<port>" not in json.dumps(default)
 
+# -- console users -------------------------------------------------------------------------
+
+
+def test_users_create_list_and_disable(cli):
+    """The commands themselves; the account rules are tested in-process (tests/console/test_accounts.py)."""
+    org_id = cli.init_output["organization_id"]
+    created = run_roost_json(
+        "users", "create", "--org", org_id, "--email", "Ops@Example.com", "--role", "admin", "--password-stdin", "--json",
+        env=cli.env, cwd=cli.directory, input="a long enough password\n",
+    )
+    assert created["email"] == "ops@example.com" and created["created"] is True and created["id"].startswith("usr_")
+    (stored,) = cli.query("SELECT password_hash FROM console_users WHERE email = 'ops@example.com'")
+    assert stored[0].startswith("$argon2id$") and "a long enough password" not in stored[0]
+    refused = cli("users", "create", "--org", org_id, "--email", "new@example.com", "--role", "owner", "--password-stdin",
+                  check=False)
+    assert refused.returncode == 2 and "role" in refused.stderr
+
+    (user,) = cli.json("users", "list")
+    assert user["email"] == "ops@example.com" and user["organizations"] == [{"id": org_id, "role": "admin"}]
+    assert "Disabled ops@example.com" in cli("users", "disable", "OPS@example.com").stdout
+    assert cli.query("SELECT disabled_at IS NOT NULL FROM console_users") == [(1,)]
+
 
 # -- keys ----------------------------------------------------------------------------------
 

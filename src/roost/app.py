@@ -18,6 +18,8 @@ from roost.observability import RequestContextMiddleware
 from roost.openapi_support import build_openapi
 from roost.hosted.endpoints import platform_router as roost_js_router
 from roost.audit.endpoints import router as audit_router
+from roost.console.pages import router as console_router
+from roost.console.web import console_error_page, is_console_path
 from roost.hosted.endpoints import is_hosted_path, with_security_headers
 from roost.hosted.endpoints import router as hosted_router
 from roost.inbound.endpoints import router as inbound_router
@@ -66,6 +68,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.include_router(home.router)
     app.include_router(hosted_router)
     app.include_router(roost_js_router)
+    app.include_router(console_router)
     simulator = build_simulator(runtime)
     if simulator is not None:
         app.mount("/_sim", simulator)
@@ -89,6 +92,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
             )
         else:
             problem = errors.not_found(f"Unrecognized request URL ({request.method} {request.url.path})")
+        if is_console_path(request.url.path):
+            return console_error_page(request, error.status_code, problem.message)
         response = error_response(problem, request_id(request))
         # No route answered, so no HostedRoute added the page's headers (SPEC 4.3: every response).
         return with_security_headers(response) if is_hosted_path(request.url.path) else response

@@ -14,7 +14,7 @@ from roost.config import Settings
 from roost.db import migrate
 from roost.kit.command import roost_command
 from roost.kit.crypto import new_key_text
-from roost.kit.timeutil import to_iso
+from roost.kit.timeutil import now_ms, to_iso
 from roost.organizations import service
 from roost.organizations.models import Organization
 from roost.runtime import ConfigurationError, Runtime, build_runtime
@@ -26,6 +26,8 @@ orgs_app = typer.Typer(help="Manage organizations (tenants).", no_args_is_help=T
 keys_app = typer.Typer(help="Manage admin API keys.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
+users_app = typer.Typer(help="Manage the operator console's user accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 T = TypeVar("T")
 
@@ -445,6 +447,91 @@ def keys_revoke(key_id: str) -> None:
         typer.echo(f"No such key: {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"Revoked {key_id}.")
+
+
+@users_app.command("create")
+def users_create(
+    org: str = typer.Option(..., "--org", help="Organization id (org_…) the user may see"),
+    email: str = typer.Option(..., "--email", help="The user's e-mail address (their sign-in name)"),
+    role: str = typer.Option(..., "--role", help="admin (sees and acts) or viewer (only sees)"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (needed for a new user)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Create a console user, or give an existing one (same e-mail) another organization or role."""
+    import sys
+
+    from roost.console import accounts
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        async with runtime.sessions() as db, db.begin():
+            user, created = await accounts.create_user(db, org, email, role, password, now_ms())
+            return {"id": user.id, "email": user.email, "organization_id": org, "role": role, "created": created}
+
+    try:
+        result = _with_database(work)
+    except accounts.AccountError as problem:
+        typer.echo(f"Invalid value: {problem}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        _echo_json(result)
+    else:
+        verb = "Created" if result["created"] else "Updated"
+        typer.echo(f"{verb} console user {result['email']} ({result['id']}): {role} of {org}.")
+
+
+@users_app.command("list")
+def users_list(as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """List console users with their organizations and roles (never their passwords)."""
+    from roost.console import accounts
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        async with runtime.sessions() as db, db.begin():
+            return [
+                {
+                    "id": user.id,
+                    "email": user.email,
+                    "disabled_at": to_iso(user.disabled_at),
+                    "locked_until": to_iso(user.locked_until),
+                    "last_login_at": to_iso(user.last_login_at),
+                    "organizations": [{"id": m.organization_id, "role": m.role} for m in memberships],
+                }
+                for user, memberships in await accounts.list_users(db)
+            ]
+
+    rows = _with_database(work)
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        state = f"disabled {row['disabled_at']}" if row["disabled_at"] else "active"
+        roles = ", ".join(f"{m['role']} of {m['id']}" for m in row["organizations"])
+        typer.echo(f"{row['id']}  {row['email']}  {state}  {roles}")
+    if not rows:
+        typer.echo("No console users yet: roost users create --org ORG_ID --email EMAIL --role admin --password-stdin")
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable a console user at once (signed-in browsers are signed out)."""
+    from roost.console import accounts
+
+    async def work(runtime: Runtime) -> bool:
+        async with runtime.sessions() as db, db.begin():
+            return await accounts.disable_user(db, email, now_ms()) is not None
+
+    try:
+        found = _with_database(work)
+    except accounts.AccountError as problem:
+        typer.echo(f"Invalid value: {problem}", err=True)
+        raise typer.Exit(2) from None
+    if not found:
+        typer.echo(f"No such console user: {email}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Disabled {email.strip().lower()}.")
 
 
 @app.command()

@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from roost.kit.simulated_meta import CONTROL_GRANT_MS, control_authorization
+from roost.kit.timeutil import now_ms
 from tests.simulator.helpers import bearer, meta_error, onboard, signup
 
 
@@ -43,6 +45,18 @@ def test_an_unknown_key_is_refused(roost):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "api_key_invalid"
+
+
+def test_roosts_own_control_grant_is_accepted_only_genuine_and_current(roost):
+    org = roost.new_org()
+    keyring, now = roost.runtime.keyring, now_ms()
+    grant = control_authorization(keyring, org.id, now)
+    expired = control_authorization(keyring, org.id, now - CONTROL_GRANT_MS - 1)
+    with roost.http() as client, org.client() as api:
+        app_id = api.get("/_sim/control/app").json()["app_id"]
+        assert client.get("/_sim/control/app", headers={"Authorization": grant}).json()["app_id"] == app_id
+        for refused in (expired, f"RoostControl {org.id}", grant[:-4] + "AAAA"):
+            assert client.get("/_sim/control/app", headers={"Authorization": refused}).status_code == 401
 
 
 def test_a_live_key_is_refused(roost):

@@ -18,6 +18,7 @@ class Base(DeclarativeBase):
 def load_all_models() -> None:
     """Import every feature's models so Base.metadata knows every table (Alembic, tests)."""
     from roost.audit import models as _audit  # noqa: F401
+    from roost.console import models as _console  # noqa: F401
     from roost.idempotency import models as _idempotency  # noqa: F401
     from roost.meta import models as _meta  # noqa: F401
     from roost.organizations import models as _organizations  # noqa: F401

@@ -8,6 +8,8 @@ every organization gets its own simulated app (faults injected by one never reac
 import base64
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
+
 from roost.kit.crypto import Keyring
 
 SIMULATED_GRAPH_VERSION = "v25.0"
@@ -52,3 +54,27 @@ def simulated_app(keyring: Keyring, app_id: str) -> SimulatedApp:
 
 def simulated_app_for(keyring: Keyring, organization_id: str) -> SimulatedApp:
     return simulated_app(keyring, simulated_app_id(keyring, organization_id))
+
+
+# The simulator's control API takes a test admin key; Roost's own calls made for a caller that
+# has none (the console's "simulate an outcome") carry this instead: the organization id, sealed
+# with the deployment's key, good for CONTROL_GRANT_MS.
+CONTROL_SCHEME = "RoostControl"
+CONTROL_GRANT_MS = 60_000
+_CONTROL_CONTEXT = "simulator-control"
+
+
+def control_authorization(keyring: Keyring, organization_id: str, now: int) -> str:
+    return f"{CONTROL_SCHEME} {keyring.encrypt(f'{organization_id} {now + CONTROL_GRANT_MS}', _CONTROL_CONTEXT)}"
+
+
+def control_organization(keyring: Keyring, authorization: str | None, now: int) -> str | None:
+    """The organization of a control grant that is genuine and current, else None."""
+    scheme, _, sealed = (authorization or "").partition(" ")
+    if scheme != CONTROL_SCHEME:
+        return None
+    try:
+        organization_id, until = keyring.decrypt(sealed.strip(), _CONTROL_CONTEXT).split(" ")
+        return organization_id if int(until) > now else None
+    except (ValueError, TypeError, InvalidTag):  # not sealed by this deployment's key, or altered
+        return None

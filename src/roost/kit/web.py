@@ -53,12 +53,8 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
     return False
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; an empty body is `{}`.
-
-    Size is checked before anything is parsed (413), then the content type (415), then
-    the JSON itself (400 body_invalid_json / body_not_object).
-    """
+async def read_limited_body(request: Request) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed MAX_BODY_BYTES."""
     declared = request.headers.get("content-length", "")
     if is_ascii_digits(declared) and int(declared) > MAX_BODY_BYTES:
         raise _too_large()
@@ -68,7 +64,16 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         if size > MAX_BODY_BYTES:
             raise _too_large()
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is `{}`.
+
+    Size is checked before anything is parsed (413), then the content type (415), then
+    the JSON itself (400 body_invalid_json / body_not_object).
+    """
+    raw = await read_limited_body(request)
     if not raw.strip():
         return {}
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -1,8 +1,5 @@
 """Business profiles and phone numbers over HTTP (SPEC 5.2, read side and registration)."""
 
-import asyncio
-
-import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,10 +13,9 @@ from roost.openapi_support import METADATA_FILTER, body_of, errors_for, one_of, 
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
-from roost.profiles.models import BusinessProfile, PhoneNumber
+from roost.profiles.models import PhoneNumber
 from roost.runtime import Runtime, get_db, runtime_dependency
 
-log = structlog.get_logger("roost.profiles")
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
 LIST_FILTERS = {"session_id", "waba_id", "status"}
 
@@ -90,16 +86,7 @@ async def disconnect_profile(
     runtime: Runtime = Depends(runtime_dependency),
 ) -> dict:
     await read_no_body(request)
-    async with db.begin():
-        profile = await service.get_profile(db, caller, profile_id, for_update=True)
-        queued = await lifecycle.disconnect(db, profile, at=now_ms())
-    if queued:
-        try:
-            await asyncio.wait_for(
-                lifecycle.attempt_unsubscribe(runtime.provisioner, profile.id, leased=True), lifecycle.UNSUBSCRIBE_WAIT_SECONDS
-            )
-        except TimeoutError:
-            log.info("profile_unsubscribe_deferred", profile_id=profile.id)  # the worker takes over when the lease ends
+    await lifecycle.disconnect_by_platform(runtime.provisioner, db, caller, profile_id)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         return await service.present_profile(fresh, caller, profile_id)
 
@@ -179,12 +166,7 @@ async def register_phone(
 ) -> dict:
     params = parse_model(RegisterParams, await read_json_object(request))
     async with db.begin():
-        phone = await service.get_phone_number(db, caller, phone_id)
-        profile = await db.get(BusinessProfile, phone.business_profile_id)
-        if profile.status != service.CONNECTED:
-            raise errors.conflict("profile_disconnected", "This number's business profile is disconnected")
-        if phone.cloud_api_registered:
-            raise errors.conflict("phone_already_registered", "This number is already registered on the Cloud API")
+        phone = await service.registrable_phone(db, caller, phone_id)
     registered = await runtime.provisioner.register_number(phone.id, params.pin)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         phone = await service.get_phone_number(fresh, caller, phone_id)

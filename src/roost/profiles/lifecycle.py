@@ -8,6 +8,8 @@ the platform let go of. A Meta refusal that retrying cannot fix (the customer al
 the app, so the token no longer works) ends as `failed`, with Meta's error on the profile.
 """
 
+import asyncio
+
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +18,8 @@ from roost.kit.timeutil import now_ms, to_iso
 from roost.meta.graph import MetaError
 from roost.meta.provisioning import Provisioner
 from roost.profiles.models import BusinessProfile
-from roost.profiles.service import CONNECTED, DISCONNECTED, profile_with_numbers
+from roost.organizations.service import Caller
+from roost.profiles.service import CONNECTED, DISCONNECTED, get_profile, profile_with_numbers
 from roost.runtime import ConfigurationError
 from roost.sessions.models import SignupSession
 from roost.sessions.state import SessionStatus
@@ -72,6 +75,19 @@ async def disconnect(db: AsyncSession, profile: BusinessProfile, *, at: int) -> 
     profile.unsubscribed_at = None
     profile.unsubscribe_next_at = at + UNSUBSCRIBE_LEASE_MS
     return await mark_disconnected(db, profile, at=at, reason="api")
+
+
+async def disconnect_by_platform(provisioner: Provisioner, db: AsyncSession, caller: Caller, profile_id: str) -> None:
+    """A disconnect asked for by the platform (the API's DELETE, the console): disconnect in
+    `db`'s own transaction, then try the unsubscribe for up to UNSUBSCRIBE_WAIT_SECONDS."""
+    async with db.begin():
+        profile = await get_profile(db, caller, profile_id, for_update=True)
+        queued = await disconnect(db, profile, at=now_ms())
+    if queued:
+        try:
+            await asyncio.wait_for(attempt_unsubscribe(provisioner, profile.id, leased=True), UNSUBSCRIBE_WAIT_SECONDS)
+        except TimeoutError:
+            log.info("profile_unsubscribe_deferred", profile_id=profile.id)  # the worker takes over when the lease ends
 
 
 async def _lock(db: AsyncSession, profile_id: str) -> BusinessProfile | None:

@@ -195,6 +195,17 @@ async def get_phone_number(db: AsyncSession, caller: Caller, phone_id: str, *, f
 
 
 
+async def registrable_phone(db: AsyncSession, caller: Caller, phone_id: str) -> PhoneNumber:
+    """The caller's number, if an attempt to register it may be made now (else 404 or 409)."""
+    phone = await get_phone_number(db, caller, phone_id)
+    profile = await db.get(BusinessProfile, phone.business_profile_id)
+    if profile.status != CONNECTED:
+        raise errors.conflict("profile_disconnected", "This number's business profile is disconnected")
+    if phone.cloud_api_registered:
+        raise errors.conflict("phone_already_registered", "This number is already registered on the Cloud API")
+    return phone
+
+
 async def list_profiles(
     db: AsyncSession,
     caller: Caller,

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from roost.kit import errors
+from roost.kit.simulated_meta import control_authorization
 from roost.kit.timeutil import now_ms
 from roost.meta.events import CANCEL_STEPS, SignupMessage, parse_message
 from roost.organizations.service import Caller
@@ -34,7 +35,11 @@ class SimulateParams(BaseModel):
     phone_verified: StrictBool = Field(True, description="Whether the connected number is verified")
 
 
-async def simulate(runtime: Runtime, caller: Caller, session_id: str, params: SimulateParams, authorization: str) -> SignupSession:
+async def simulate(
+    runtime: Runtime, caller: Caller, session_id: str, params: SimulateParams, authorization: str | None = None
+) -> SignupSession:
+    """`authorization`: the caller's admin key, for the simulator's control API; without one (the
+    console's operators have none) a short control grant for the caller's organization is sent."""
     if caller.livemode:
         raise errors.forbidden("test_mode_required", "simulate is a test helper: use a test admin key on a test session")
     now = now_ms()
@@ -58,6 +63,8 @@ async def simulate(runtime: Runtime, caller: Caller, session_id: str, params: Si
         if refusal is not None:
             raise refusal
         if params.outcome in ("completed", "recovered"):
+            if authorization is None:
+                authorization = control_authorization(runtime.keyring, caller.organization_id, now)
             await _finish_in_simulator(runtime, db, session_id, params, extras, authorization)
     async with runtime.sessions() as fresh, fresh.begin():  # provisioning changed it elsewhere
         return await service.get_session(fresh, caller, session_id)
