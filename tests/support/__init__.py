@@ -4,6 +4,10 @@ ROOST_TEST_DATABASE_URL is set.
 The server runs in a thread of the test process (uvicorn on a free port), so tests talk to it
 over real HTTP and can also run coroutines on the server's own event loop (`roost.run(...)`)
 to set up organizations or look at rows directly.
+
+Shared helpers live beside it: `polling.wait_until`, `errors.assert_error`, `receiver.LoopbackReceiver`
+(the base of every webhook receiver) and `signups` (sessions played through the simulator,
+faults, profiles); the first three are re-exported here.
 """
 
 import asyncio
@@ -272,3 +276,11 @@ SESSIONS = "/v1/organization/embedded-signup/sessions"
 
 def count_sessions(roost: RunningRoost, org_id: str) -> int:
     return roost.sql("SELECT count(*) FROM embedded_signup_sessions WHERE organization_id = :org", org=org_id)[0][0]
+
+
+# Re-exported last: the modules below import the harness's constants.
+from tests.support.errors import assert_error  # noqa: E402
+from tests.support.polling import wait_until  # noqa: E402
+from tests.support.receiver import LoopbackReceiver, Request  # noqa: E402
+
+__all__ = [name for name in dir() if not name.startswith("__")]
