@@ -1,9 +1,11 @@
 """The audit log over HTTP: `GET /v1/organization/audit-log` (the caller's mode only)."""
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.audit import service
+from roost.audit.schemas import AuditLogEntryList, AuditLogEntryObject
 from roost.kit import errors, pagination
 from roost.openapi_support import errors_for, one_of, page_parameters, query_parameters, text
 from roost.organizations.auth import require_admin_key
@@ -18,6 +20,7 @@ router = APIRouter(prefix="/v1/organization", tags=["Organization"])
     summary="List audit log entries of this mode, newest first",
     description="Every read of a business token (`business_profile.access_token.read`) is recorded with the "
     "admin key, the profile, the request id and the client address. Filters: `action`, `resource_id`.",
+    response_model=AuditLogEntryList,
     responses=errors_for(400, 401),
     openapi_extra=query_parameters(
         **page_parameters("An entry id"),
@@ -25,7 +28,9 @@ router = APIRouter(prefix="/v1/organization", tags=["Organization"])
         resource_id=text("The object acted on, such as a wabp_ id"),
     ),
 )
-async def list_audit_log(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+async def list_audit_log(
+    request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
     parsed = pagination.read_list_query(request.query_params, {"action", "resource_id"})
     action, resource_id = request.query_params.get("action"), request.query_params.get("resource_id")
     if action is not None and action not in service.ACTIONS:
@@ -34,4 +39,4 @@ async def list_audit_log(request: Request, caller: Caller = Depends(require_admi
         raise errors.validation_error(parsed.problems)
     async with db.begin():
         rows, has_more = await service.list_entries(db, caller, parsed.page, action=action, resource_id=resource_id)
-    return pagination.list_object([service.entry_object(row) for row in rows], has_more)
+    return JSONResponse(pagination.list_object([AuditLogEntryObject.render(row) for row in rows], has_more))

@@ -12,7 +12,7 @@ from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, METADATA_FILTER, body_
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.recovery import service
-from roost.recovery.schemas import AttemptCreateParams, CallbackParams, ClaimParams, MarkInterruptedParams
+from roost.recovery.schemas import AttemptCreateParams, CallbackParams, ClaimParams, MarkInterruptedParams, RecoveredAttemptList
 from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.sessions import service as sessions
 
@@ -104,6 +104,7 @@ async def _auto_claim(runtime: Runtime) -> None:
     description="Sessions (either source) whose user finished Meta's flow without a usable code. "
     "`proof_received_at` says when Meta's account_update arrived (a claim needs it). "
     "Cursor pagination (`limit`, `starting_after`, `ending_before`) and `metadata[<key>]=<value>` filters.",
+    response_model=RecoveredAttemptList,
     responses=errors_for(400, 401),
     openapi_extra=query_parameters(**page_parameters("A session id"), metadata=METADATA_FILTER),
 )

@@ -30,7 +30,7 @@ from roost.sessions.schemas import (
     EmbeddedSignupSessionList,
     SessionCreateParams,
     SessionEventList,
-    event_object,
+    SessionEventObject,
 )
 from roost.sessions.simulation import SimulateParams, simulate
 from roost.sessions.state import SessionStatus
@@ -118,7 +118,7 @@ async def list_sessions(
     now = now_ms()
     async with db.begin():
         rows, has_more = await service.list_sessions(db, caller, filters, page, now)
-    return JSONResponse({"object": "list", "data": [service.present(row, now) for row in rows], "has_more": has_more})
+    return JSONResponse(pagination.list_object([service.present(row, now) for row in rows], has_more))
 
 
 def _list_query(request: Request) -> tuple[service.SessionFilters, pagination.Page]:
@@ -213,7 +213,7 @@ async def list_events(
     async with db.begin():
         session = await service.get_session(db, caller, session_id)
         events = await service.list_events(db, session)
-    return JSONResponse({"object": "list", "data": [event_object(event) for event in events], "has_more": False})
+    return JSONResponse(pagination.list_object([SessionEventObject.render(event) for event in events], False))
 
 
 @router.post(

@@ -1,5 +1,6 @@
 """Webhook endpoints and events over HTTP (SPEC 7.1): thin handlers over webhooks.service."""
 
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,6 +21,8 @@ from roost.webhooks.outbox import EVENT_TYPES
 from roost.webhooks.schemas import (
     DeletedWebhookEndpoint,
     DeliveryAttemptList,
+    DeliveryAttemptObject,
+    DeliveryObject,
     EndpointCreateParams,
     EndpointUpdateParams,
     EventList,
@@ -47,7 +50,7 @@ def _list_query(request: Request, filters: set[str]) -> pagination.Page:
 
 
 def _list(rows: list[Any], has_more: bool, present: Any) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": [present(row) for row in rows], "has_more": has_more})
+    return JSONResponse(pagination.list_object([present(row) for row in rows], has_more))
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ async def create_endpoint(
             db, runtime.keyring, caller, url=params.url, events=params.events, description=params.description,
             enabled=params.enabled, now=now_ms(),
         )
-        return 201, service.endpoint_object(endpoint, secret)
+        return 201, WebhookEndpointObject.render(endpoint, secret)
 
     stored = await create_once(db, runtime.keyring, caller, idempotency_key, body, work, scope="webhook-endpoint")
     return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
@@ -95,7 +98,7 @@ async def list_endpoints(request: Request, caller: Caller = Depends(require_admi
     page = _list_query(request, set())
     async with db.begin():
         rows, has_more = await service.list_endpoints(db, caller, page)
-    return _list(rows, has_more, service.endpoint_object)
+    return _list(rows, has_more, WebhookEndpointObject.render)
 
 
 @router.get(
@@ -104,7 +107,7 @@ async def list_endpoints(request: Request, caller: Caller = Depends(require_admi
 async def get_endpoint(endpoint_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id)
-    return JSONResponse(service.endpoint_object(endpoint))
+    return JSONResponse(WebhookEndpointObject.render(endpoint))
 
 
 @router.patch(
@@ -127,7 +130,7 @@ async def update_endpoint(
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         await service.update_endpoint(db, endpoint, params.model_dump(include=params.model_fields_set), now_ms())
-    return JSONResponse(service.endpoint_object(endpoint))
+    return JSONResponse(WebhookEndpointObject.render(endpoint))
 
 
 @router.delete(
@@ -144,7 +147,7 @@ async def delete_endpoint(
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         await service.delete_endpoint(db, endpoint)
-    return JSONResponse({"id": endpoint_id, "object": "webhook_endpoint", "deleted": True})
+    return JSONResponse(DeletedWebhookEndpoint.render(id=endpoint_id))
 
 
 @router.post(
@@ -166,7 +169,7 @@ async def rotate_secret(
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         secret = service.rotate_secret(runtime.keyring, endpoint, now_ms())
-    return JSONResponse(service.endpoint_object(endpoint, secret))
+    return JSONResponse(WebhookEndpointObject.render(endpoint, secret))
 
 
 @router.get(
@@ -184,7 +187,7 @@ async def list_deliveries(
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id)
         rows, has_more = await service.list_attempts(db, endpoint, request.query_params.get("event_id"), page)
-    return _list(rows, has_more, service.attempt_object)
+    return _list(rows, has_more, DeliveryAttemptObject.render)
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -205,14 +208,14 @@ async def list_events(request: Request, caller: Caller = Depends(require_admin_k
         raise errors.invalid("parameter_invalid", f"type must be one of {', '.join(EVENT_TYPES)}", param="type")
     async with db.begin():
         rows, has_more = await service.list_events(db, caller, type, page)
-    return _list(rows, has_more, service.event_object)
+    return _list(rows, has_more, EventObject.render)
 
 
 @router.get("/events/{event_id}", summary="Retrieve an event", response_model=EventObject, responses=errors_for(401, 404))
 async def get_event(event_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     async with db.begin():
         event = await service.get_event(db, caller, event_id)
-    return JSONResponse(service.event_object(event))
+    return JSONResponse(EventObject.render(event))
 
 
 @router.post(
@@ -232,5 +235,6 @@ async def resend_event(
     async with db.begin():
         event = await service.get_event(db, caller, event_id)
         rows = await service.resend(db, caller, event, params.endpoint_id, now_ms())
-    body = {"object": "event_resend", "event_id": event_id, "deliveries": [service.delivery_object(row) for row in rows]}
+    deliveries = [DeliveryObject.render(SimpleNamespace(**row)) for row in rows]  # rows as inserted: dicts
+    body = EventResend.render(event_id=event_id, deliveries=deliveries)
     return JSONResponse(body, status_code=202)
