@@ -99,8 +99,8 @@ class ApiObject(BaseModel):
         cls._plan = tuple(plan)
 
     @classmethod
-    def render(cls, source: Any = None, **given: Any) -> dict[str, Any]:
-        """The object as the API returns it, from `source` (a row) and the `given` fields."""
+    def render(cls, row: Any = None, /, **given: Any) -> dict[str, Any]:
+        """The object as the API returns it, from `row` (a stored row) and the `given` fields."""
         body: dict[str, Any] = {}
         for name, read, when_given in cls._plan:
             if name in given:
@@ -109,7 +109,7 @@ class ApiObject(BaseModel):
                     continue
                 body[name] = value
             elif not when_given:
-                body[name] = read(source)
+                body[name] = read(row)
         return body
 
 

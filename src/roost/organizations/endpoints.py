@@ -13,7 +13,8 @@ from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.meta.config import live_endpoints
-from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for, one_of, page_parameters, query_parameters
+from roost.kit.query import QueryParams, one_of
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
 from roost.organizations.models import AdminKey, ModeSettings, Organization
@@ -33,6 +34,7 @@ from roost.organizations.service import Caller
 from roost.runtime import Runtime, get_db, runtime_dependency
 
 router = APIRouter(prefix="/v1/organization", tags=["Organization"])
+LIST_QUERY = QueryParams(page="An admin key id")
 
 
 @router.get(
@@ -40,14 +42,12 @@ router = APIRouter(prefix="/v1/organization", tags=["Organization"])
     summary="List admin keys of this mode, newest first",
     response_model=AdminKeyList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(**page_parameters("An admin key id")),
+    openapi_extra=LIST_QUERY.openapi(),
 )
 async def list_admin_keys(
     request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
 ) -> JSONResponse:
-    parsed = pagination.read_list_query(request.query_params, ())
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+    parsed = LIST_QUERY.read(request.query_params)
     async with db.begin():
         keys, has_more = await service.page_admin_keys(db, caller, parsed.page)
     return JSONResponse(pagination.list_object([admin_key_object(key) for key in keys], has_more))
@@ -107,7 +107,8 @@ async def revoke_admin_key(
     return JSONResponse(admin_key_object(key))
 
 
-MODE_PARAMETER = query_parameters(mode=one_of(["test", "live"], "The mode addressed; by default the key's own"))
+# Read by FastAPI (Query below), documented here: the settings calls take this one parameter.
+MODE_PARAMETER = QueryParams(one_of("mode", ["test", "live"], "The mode addressed; by default the key's own")).openapi()
 
 
 def _mode(caller: Caller, mode: str | None) -> bool:

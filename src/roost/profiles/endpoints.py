@@ -12,7 +12,8 @@ from roost.audit import service as audit
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
-from roost.openapi_support import METADATA_FILTER, body_of, errors_for, one_of, page_parameters, query_parameters, text
+from roost.kit.query import QueryParams, one_of, text
+from roost.openapi_support import body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
@@ -29,7 +30,18 @@ from roost.runtime import Runtime, get_db, runtime_dependency
 
 log = structlog.get_logger("roost.profiles")
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
-LIST_FILTERS = {"session_id", "waba_id", "status"}
+LIST_QUERY = QueryParams(
+    text("session_id", "The session that connected the profile"),
+    text("waba_id", "The WhatsApp Business Account's id"),
+    one_of(
+        "status",
+        [service.CONNECTED, service.DISCONNECTED],
+        "Profiles in this status",
+        refusal=f"must be {service.CONNECTED} or {service.DISCONNECTED}",
+    ),
+    page="A profile id",
+    metadata=True,
+)
 
 
 class RegisterParams(BaseModel):
@@ -47,33 +59,14 @@ class RegisterParams(BaseModel):
     "`metadata[<key>]=<value>` of the session that connected the profile.",
     response_model=BusinessProfileList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(
-        **page_parameters("A profile id"),
-        session_id=text("The session that connected the profile"),
-        waba_id=text("The WhatsApp Business Account's id"),
-        status=one_of(["connected", "disconnected"], "Profiles in this status"),
-        metadata=METADATA_FILTER,
-    ),
+    openapi_extra=LIST_QUERY.openapi(),
 )
 async def list_profiles(
     request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
 ) -> JSONResponse:
-    query = request.query_params
-    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True)
-    if query.get("status") not in (None, service.CONNECTED, service.DISCONNECTED):
-        parsed.problem("status", "must be connected or disconnected")
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+    parsed = LIST_QUERY.read(request.query_params)
     async with db.begin():
-        rows, has_more = await service.list_profiles(
-            db,
-            caller,
-            session_id=query.get("session_id"),
-            waba_id=query.get("waba_id"),
-            status=query.get("status"),
-            metadata=parsed.metadata,
-            page=parsed.page,
-        )
+        rows, has_more = await service.list_profiles(db, caller, **parsed.filters, metadata=parsed.metadata, page=parsed.page)
         phones = await service.phone_numbers_of(db, [row.id for row in rows])
     return JSONResponse(pagination.list_object([profile_object(row, phones[row.id]) for row in rows], has_more))
 

@@ -8,7 +8,8 @@ from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_cr
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, METADATA_FILTER, body_of, errors_for, page_parameters, query_parameters
+from roost.kit.query import QueryParams
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.recovery import service
@@ -17,6 +18,7 @@ from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.sessions import service as sessions
 
 router = APIRouter(prefix="/v1/organization/whatsapp/business-profiles", tags=["Platform-run flow and recovery"])
+LIST_QUERY = QueryParams(page="A session id", metadata=True)
 
 
 
@@ -106,7 +108,7 @@ async def _auto_claim(runtime: Runtime) -> None:
     "Cursor pagination (`limit`, `starting_after`, `ending_before`) and `metadata[<key>]=<value>` filters.",
     response_model=RecoveredAttemptList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(**page_parameters("A session id"), metadata=METADATA_FILTER),
+    openapi_extra=LIST_QUERY.openapi(),
 )
 async def list_recovered(
     request: Request,
@@ -114,9 +116,7 @@ async def list_recovered(
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
-    parsed = pagination.read_list_query(request.query_params, (), metadata=True)
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+    parsed = LIST_QUERY.read(request.query_params)
     async with db.begin():
         items, has_more = await service.list_recovered(db, runtime, caller, parsed.metadata, parsed.page, now_ms())
     return JSONResponse(pagination.list_object(items, has_more))
