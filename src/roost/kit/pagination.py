@@ -54,6 +54,7 @@ class ListQuery:
     page: Page
     metadata: dict[str, str] = field(default_factory=dict)
     problems: list[dict[str, str]] = field(default_factory=list)
+    filters: dict[str, Any] = field(default_factory=dict)  # the list's own, by key (kit.query)
 
     def problem(self, param: str, message: str, code: str = "parameter_invalid") -> None:
         """Adds `{param, code, message}`, the message starting with the parameter's name; the

@@ -7,7 +7,7 @@ page, refuses unknown and repeated parameters, and collects every problem). Each
 text into a value or raises ValueError with the words that follow its name in the error."""
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from roost.kit import errors
@@ -26,10 +26,10 @@ class Param:
     name: str
     schema: dict[str, Any]
     parse: Callable[[str], Any] = str
+    key: str = field(init=False)
 
-    @property
-    def key(self) -> str:
-        return self.name.replace("[", "_").replace("]", "")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.name.replace("[", "_").replace("]", ""))
 
 
 def text(name: str, description: str) -> Param:
@@ -86,14 +86,6 @@ def _page_params(noun: str) -> list[Param]:
     ]
 
 
-@dataclass
-class ReadQuery(ListQuery):
-    """What `QueryParams.read` found: the page, the metadata filters and each filter's value
-    (None when not given), by key."""
-
-    filters: dict[str, Any] | None = None
-
-
 class QueryParams:
     """The query parameters of one operation: `page` names what the cursors are ids of (None: not
     a list), `metadata` accepts `metadata[key]=value` filters, then the operation's own filters."""
@@ -104,19 +96,19 @@ class QueryParams:
         self.metadata = metadata
         self.names = frozenset(param.name for param in filters)
 
-    def read(self, query: QueryString) -> ReadQuery:
-        """The parsed query string; a 400 listing every problem found (unknown, repeated or empty
-        parameters, a bad page, a filter's refusal), the first one on top."""
-        listed = read_list_query(query, self.names, metadata=self.metadata, page=self.page is not None)
-        parsed = ReadQuery(page=listed.page, metadata=listed.metadata, problems=listed.problems, filters={})
+    def read(self, query: QueryString) -> ListQuery:
+        """The page, the metadata filters and each filter's value by key (None when not given);
+        a 400 listing every problem found (unknown, repeated or empty parameters, a bad page, a
+        filter's refusal), the first one on top."""
+        parsed = read_list_query(query, self.names, metadata=self.metadata, page=self.page is not None)
+        filters = parsed.filters
         for param in self.filters:
-            value = None
+            filters[param.key] = None
             if param.name in query:
                 try:
-                    value = param.parse(query[param.name])
+                    filters[param.key] = param.parse(query[param.name])
                 except ValueError as problem:
                     parsed.problem(param.name, str(problem))
-            parsed.filters[param.key] = value
         if parsed.problems:
             raise errors.validation_error(parsed.problems)
         return parsed

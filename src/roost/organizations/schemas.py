@@ -268,6 +268,8 @@ class Branding(ApiObject):
 class MetaSummary(ApiObject):
     """The mode's Meta app as the API shows it: ids and whether each secret is set, never secrets."""
 
+    all_given = True
+
     configured: bool = Field(description="Whether this mode has a Meta app to run signups with")
     source: str | None = Field(description="simulator (test mode) | organization | server | null (none)")
     app_id: str | None

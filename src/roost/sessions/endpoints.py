@@ -18,6 +18,7 @@ from roost.sessions import service
 from roost.sessions.funnel import funnel
 from roost.sessions.schemas import (
     CreatedEmbeddedSignupSession,
+    EmbeddedSignupFunnel,
     EmbeddedSignupSession,
     EmbeddedSignupSessionList,
     SessionCreateParams,
@@ -224,6 +225,7 @@ async def simulate_session(
     description="Counts over the sessions created in `created[gte]` ≤ t < `created[lt]` (ISO 8601 or Unix seconds; "
     "both optional): created, opened, started, finished_on_meta, completed; `abandoned_at` by Meta's "
     "`current_step`; `errors` by session error code.",
+    response_model=EmbeddedSignupFunnel,
     responses=errors_for(400, 401),
     openapi_extra=FUNNEL_QUERY.openapi(),
 )

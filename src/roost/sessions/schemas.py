@@ -182,3 +182,19 @@ class SessionEventObject(ApiObject):
 
 
 SessionEventList = list_of(SessionEventObject, "SessionEventList")
+
+
+class EmbeddedSignupFunnel(ApiObject):
+    """Counts over the caller's hosted sessions created in the range (sessions.funnel says how)."""
+
+    all_given = True
+
+    object: Literal["embedded_signup_funnel"] = "embedded_signup_funnel"
+    livemode: bool
+    created: int
+    opened: int = Field(description="Whose page was shown in a browser")
+    started: int = Field(description="Whose user clicked connect")
+    finished_on_meta: int = Field(description="Whose user finished Meta's flow")
+    completed: int
+    abandoned_at: dict[str, int] = Field(description="Sessions that did not complete, by Meta's current_step, most first")
+    errors: dict[str, int] = Field(description="Sessions by error code, most first")
