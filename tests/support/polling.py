@@ -6,10 +6,11 @@ from typing import Any
 
 
 def wait_until(
-    predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = "condition"
+    predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition", *, interval: float = 0.05
 ) -> Any:
     """The first truthy value of `predicate()`, called every `interval` seconds (it is called
-    once more after the deadline, so a slow machine's last look still counts)."""
+    once more after the deadline, so a slow machine's last look still counts). `what` names the
+    condition in the failure (third, as the copies this replaces took it)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -43,9 +43,10 @@ def one_of(
     """One of `values` (enum members or strings), refused with `refusal` (by default "must be one of …")."""
     allowed = [str(getattr(value, "value", value)) for value in values]
     refusal = refusal or "must be one of " + ", ".join(allowed)
+    accepted = frozenset(allowed)
 
     def parse(value: str) -> Any:
-        if value not in allowed:
+        if value not in accepted:
             raise ValueError(refusal)
         return convert(value)
 
@@ -95,15 +96,15 @@ class QueryParams:
         self.page = page
         self.metadata = metadata
         self.names = frozenset(param.name for param in filters)
+        self.keys = [param.key for param in filters]
 
     def read(self, query: QueryString) -> ListQuery:
         """The page, the metadata filters and each filter's value by key (None when not given);
         a 400 listing every problem found (unknown, repeated or empty parameters, a bad page, a
         filter's refusal), the first one on top."""
         parsed = read_list_query(query, self.names, metadata=self.metadata, page=self.page is not None)
-        filters = parsed.filters
+        parsed.filters = filters = dict.fromkeys(self.keys)
         for param in self.filters:
-            filters[param.key] = None
             if param.name in query:
                 try:
                     filters[param.key] = param.parse(query[param.name])
