@@ -279,8 +279,6 @@ def count_sessions(roost: RunningRoost, org_id: str) -> int:
 
 
 # Re-exported last: the modules below import the harness's constants.
-from tests.support.errors import assert_error  # noqa: E402
-from tests.support.polling import wait_until  # noqa: E402
-from tests.support.receiver import LoopbackReceiver, Request  # noqa: E402
-
-__all__ = [name for name in dir() if not name.startswith("__")]
+from tests.support.errors import assert_error  # noqa: E402, F401
+from tests.support.polling import wait_until  # noqa: E402, F401
+from tests.support.receiver import LoopbackReceiver, Request  # noqa: E402, F401
