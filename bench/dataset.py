@@ -13,7 +13,7 @@ Shape (documented in docs/performance.md):
 - metadata: every session has `externalUserId` (user_000000 … one of N/10 values, so about
   ten sessions per user); half of them also have the tenant-wide key `plan`
   (free 70 %, pro 25 %, enterprise 5 %);
-- redirect_uri, state and prefill are the seed body's (tests/support.py SEED_BODY).
+- redirect_uri, state and prefill are the seed body's (tests/support/__init__.py SEED_BODY).
 """
 
 import json

@@ -55,12 +55,12 @@ LIST_GOAL_P99_MS = 10.0
 
 
 def seed_body() -> dict[str, Any]:
-    """SEED_BODY from tests/support.py, read as a literal (importing the test harness is not needed)."""
-    tree = ast.parse((REPO / "tests" / "support.py").read_text())
+    """SEED_BODY from tests/support/__init__.py, read as a literal (importing the test harness is not needed)."""
+    tree = ast.parse((REPO / "tests" / "support" / "__init__.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "SEED_BODY" for t in node.targets):
             return ast.literal_eval(node.value)
-    raise SystemExit("SEED_BODY not found in tests/support.py")
+    raise SystemExit("SEED_BODY not found in tests/support/__init__.py")
 
 
 # Sizes per mode; --smoke only checks that the benchmark runs (tests/test_bench.py).

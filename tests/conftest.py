@@ -1,3 +1,3 @@
-"""Fixtures: see tests/support.py for the harness (a real server on loopback, per backend)."""
+"""Fixtures: see tests/support/ for the harness (a real server on loopback, per backend)."""
 
 from tests.support import api, backend, org, roost, start_roost  # noqa: F401

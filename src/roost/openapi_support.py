@@ -1,4 +1,5 @@
-"""OpenAPI that says what the server does: our own JSON body parsing, our error shape, 400 not 422."""
+"""OpenAPI that says what the server does: our own JSON body parsing, our error shape, 400 not 422
+(query parameters are documented by kit.query, response objects by kit.objects)."""
 
 from typing import Any
 
@@ -6,7 +7,6 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from roost.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 _BODY_MODELS: dict[str, type[BaseModel]] = {}
 
@@ -71,45 +71,6 @@ def body_of(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def query_parameters(**parameters: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` documenting the optional query parameters of an endpoint that reads its
-    query string itself (declared parameters cost a noticeable share of a fast request to parse).
-    Each keyword is a parameter, its value a schema made by `text`, `integer`, `one_of` or
-    `timestamp`; `__` in a name stands for `[`…`]`: created__gte documents `created[gte]`."""
-    documented = []
-    for key, schema in parameters.items():
-        head, _, tail = key.partition("__")
-        schema = dict(schema)
-        parameter = {"name": f"{head}[{tail}]" if tail else head, "in": "query", "required": False}
-        parameter["description"] = schema.pop("description")
-        if schema["type"] == "object":  # metadata: metadata[key]=value, one pair per key
-            parameter.update(style="deepObject", explode=True)
-        documented.append({**parameter, "schema": schema})
-    return {"parameters": documented}
-
-
-def text(description: str) -> dict[str, Any]:
-    # minLength 1: kit.pagination refuses an empty list parameter
-    return {"type": "string", "minLength": 1, "description": description}
-
-
-def integer(minimum: int, maximum: int, description: str) -> dict[str, Any]:
-    return {"type": "integer", "minimum": minimum, "maximum": maximum, "description": description}
-
-
-def one_of(values: Any, description: str) -> dict[str, Any]:
-    return {"type": "string", "enum": [str(value) for value in values], "description": description}
-
-
-def timestamp(description: str) -> dict[str, Any]:
-    return {
-        "type": "string",
-        "minLength": 1,
-        "description": f"{description}: an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds",
-        "examples": ["2024-01-15T12:30:00.000Z", "1705321800"],
-    }
-
-
 # For an endpoint that declares the header `include_in_schema=False` (idempotency.check_key checks it).
 IDEMPOTENCY_KEY_HEADER = {
     "parameters": [
@@ -122,22 +83,6 @@ IDEMPOTENCY_KEY_HEADER = {
         }
     ]
 }
-
-METADATA_FILTER = {
-    "type": "object",
-    "additionalProperties": {"type": "string"},
-    "description": "`metadata[<key>]=<value>`, any number (AND): a top-level metadata value, "
-    "compared as text (`true`, `42` and `null` as JSON writes them)",
-}
-
-
-def page_parameters(noun: str) -> dict[str, dict[str, Any]]:
-    """The cursor parameters of every list (SPEC conventions), for `query_parameters`."""
-    return {
-        "limit": integer(1, MAX_LIMIT, f"Page size: 1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}"),
-        "starting_after": text(f"{noun}: the page after it (older)"),
-        "ending_before": text(f"{noun}: the page before it (newer)"),
-    }
 
 
 def errors_for(*statuses: int, own: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:

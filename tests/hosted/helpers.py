@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import httpx
 
 from roost.hosted.signing import verify
-from tests.support import SESSIONS, Org
+from tests.support import SESSIONS, Org, wait_until
 
 SCREENS = (
     "connect-screen", "waiting", "progress", "flow-cancelled", "flow-error", "result-completed", "result-recovered",
@@ -103,14 +103,8 @@ def assert_signed(params: dict[str, str], secret: str) -> None:
 
 
 def wait_for(check: Any, timeout: float = 15, every: float = 0.1) -> Any:
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {check}")
-        time.sleep(every)
+    """The hosted tests' name for tests.support.wait_until (a browser is polled less often)."""
+    return wait_until(check, timeout, interval=every)
 
 
 def wait_status(api: httpx.Client, session_id: str, status: str, timeout: float = 15) -> dict[str, Any]:

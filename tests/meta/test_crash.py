@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from roost.kit.crypto import new_key_text
-from tests.meta.helpers import FAULTS, PROFILES, STEPS, attempts, step_events
+from tests.support.signups import FAULTS, PROFILES, STEPS, attempts, step_events
 from tests.processes import RoostServer, database_for, execute_sql, release_database, roost_env, run_roost_json
-from tests.support import PG_URL, SESSIONS
+from tests.support import PG_URL, SESSIONS, wait_until
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 LATENCY_MS = 6_000
@@ -53,15 +53,6 @@ def deployment(request, tmp_path) -> Iterator[Deployment]:
     release_database(deployment.database_url)
 
 
-def wait_until(predicate, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
 
 def crash_during(
     deployment: Deployment, call: str, step: str, ready_sql: str | None = None
@@ -98,7 +89,7 @@ def crash_during(
                 return None
             return session if ready_sql is None or deployment.sql(ready_sql) else None
 
-        before = wait_until(in_step, LATENCY_MS / 1000 - 1, f"{step} running")
+        before = wait_until(in_step, LATENCY_MS / 1000 - 1, what=f"{step} running")
         first.process.kill()  # SIGKILL: no shutdown, no clean-up
         first.process.wait()
         player.join(timeout=30)
@@ -127,7 +118,7 @@ def provisioned(api: httpx.Client, session_id: str) -> dict[str, Any]:
         registering = session["provisioning"][-1]["status"] in ("pending", "running")
         return session if session["status"] == "completed" and not registering else None
 
-    return wait_until(completed, 15, "the session completes after the restart")
+    return wait_until(completed, 15, what="the session completes after the restart")
 
 
 def test_a_crash_in_the_middle_of_a_step_resumes_after_restart(deployment):

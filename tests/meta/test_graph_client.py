@@ -11,7 +11,7 @@ import pytest
 from roost.meta.graph import GraphClient, MetaError
 from roost.organizations.models import ModeSettings
 from roost.runtime import build_runtime
-from tests.meta.helpers import GRAPH_VERSION, add_fault, sha256, sim_app, sim_signup
+from tests.support.signups import GRAPH_VERSION, add_fault, sha256, sim_app, sim_signup
 from tests.support import make_settings
 
 T = TypeVar("T")

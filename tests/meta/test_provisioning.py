@@ -14,7 +14,7 @@ import pytest
 from roost.meta.events import SignupMessage
 from roost.kit.timeutil import now_ms
 from roost.worker import tick
-from tests.meta.helpers import (
+from tests.support.signups import (
     GRAPH_VERSION,
     HttpsReceiver,
     PHONES,

@@ -4,7 +4,7 @@ can be chosen; the messages callback URL."""
 
 import pytest
 
-from tests.meta.helpers import SETTINGS
+from tests.support.signups import SETTINGS
 from tests.processes import run_roost, roost_env
 from tests.support import SESSIONS, TEST_SECRET_KEY, count_sessions
 

@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from tests.support import assert_error
+
 SETTINGS = "/v1/organization/settings"
 ROTATE = "/v1/organization/settings/redirect-secret/rotate"
 
@@ -23,10 +25,8 @@ def settings_row(roost, org_id: str, livemode: bool) -> tuple:
 
 
 def assert_invalid(response, code: str, param: str | set[str]) -> dict:
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
-    assert error["code"] == code
+    """A 400 about `param` (or about one of several, when which is reported first may vary)."""
+    error = assert_error(response, 400, code)
     assert error["param"] in ({param} if isinstance(param, str) else param)
     return error
 

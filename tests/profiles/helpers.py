@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from roost.kit.simulated_meta import SIMULATED_GRAPH_VERSION
-from tests.meta.helpers import PROFILES, SETTINGS, get_profile, new_session, play, sim_app, wait_until
+from tests.support.signups import PROFILES, SETTINGS, get_profile, new_session, play, sim_app, wait_until
 from tests.support import (
     PG_URL, SESSIONS, Org, RunningRoost, drop_postgres_database, make_settings, private_postgres_database,
 )

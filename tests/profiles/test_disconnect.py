@@ -5,7 +5,7 @@ import threading
 import time
 
 from roost import worker
-from tests.meta.helpers import PHONES, PROFILES, add_fault, get_profile, sim_app, wait_until
+from tests.support.signups import PHONES, PROFILES, add_fault, get_profile, sim_app, wait_until
 from tests.profiles.helpers import connect, disconnect, subscribed_apps
 
 

@@ -2,7 +2,7 @@
 same profile record, with the new session, token and numbers, and subscribes the app again."""
 
 from roost import worker
-from tests.meta.helpers import (
+from tests.support.signups import (
     PROFILES, add_fault, clear_faults, get_profile, new_session, play, sim_app, steps, wait_for_status,
 )
 from tests.profiles.helpers import connect, disconnect, subscribed_apps

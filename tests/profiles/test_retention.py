@@ -8,7 +8,7 @@ from roost.config import Settings
 from roost.kit.ids import new_id
 from roost.kit.timeutil import now_ms
 from roost.sessions.retention import purge_old_events
-from tests.meta.helpers import PROFILES, events, get_session
+from tests.support.signups import PROFILES, events, get_session
 from tests.profiles.helpers import connect
 
 DAY_MS = 86_400_000

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from roost.observability import _redact
-from tests.meta.helpers import PROFILES, SETTINGS
+from tests.support.signups import PROFILES, SETTINGS
 from tests.profiles.helpers import AUDIT_LOG, LiveRoost, connect, disconnect, subscribed_apps, token_works
 
 

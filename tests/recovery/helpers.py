@@ -3,14 +3,13 @@
 import hashlib
 import hmac
 import json
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from tests.meta.helpers import PROFILES, SETTINGS, sim_app, wait_until  # noqa: F401
+from tests.support.receiver import LoopbackReceiver, Request
+from tests.support.signups import PROFILES, SETTINGS, sim_app, wait_until  # noqa: F401
 
 CONTROL = "/_sim/control"
 
@@ -79,39 +78,18 @@ class Forwarded:
     body: bytes
 
 
-@dataclass
-class ForwardReceiver:
+class ForwardReceiver(LoopbackReceiver):
     """The platform's own WhatsApp webhook handler, on a loopback port: records every POST and
     answers with the next of `statuses` (200 once they run out)."""
 
-    statuses: list[int] = field(default_factory=list)
-    posts: list[Forwarded] = field(default_factory=list)
-    url: str = ""
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.posts: list[Forwarded] = []
+        super().__init__("/whatsapp/webhook")
 
-    def start(self) -> "ForwardReceiver":
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("content-length") or 0)
-                receiver.posts.append(Forwarded({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length)))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/whatsapp/webhook"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        self.posts.append(Forwarded(request.headers, request.body))
+        return (self.statuses.pop(0) if self.statuses else 200), {}, b"ok"
 
 
 # -- the platform-run flow -------------------------------------------------------------------------

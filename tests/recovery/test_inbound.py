@@ -7,7 +7,7 @@ import random
 import pytest
 
 from roost.worker import tick
-from tests.meta.helpers import get_profile, play
+from tests.support.signups import get_profile, play
 from tests.recovery.helpers import (
     ForwardReceiver,
     account_update,

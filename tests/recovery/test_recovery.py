@@ -5,7 +5,7 @@ completed, by hand and automatically; and every refusal with nothing stored."""
 import pytest
 
 from roost.worker import tick
-from tests.meta.helpers import get_profile, get_session, new_session, simulate, wait_for_status, wait_until
+from tests.support.signups import get_profile, get_session, new_session, simulate, wait_for_status, wait_until
 from tests.recovery.helpers import (
     ATTEMPTS,
     account_update,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.support import SEED_BODY, SESSIONS, count_sessions
+from tests.support import SEED_BODY, SESSIONS, assert_error, count_sessions
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 SESSION_ID = re.compile(r"^wss_[a-zA-Z0-9]+$")
@@ -36,18 +36,6 @@ def count_events(roost, org_id: str) -> int:
 def assert_nothing_stored(roost, org) -> None:
     assert count_sessions(roost, org.id) == 0
     assert count_events(roost, org.id) == 0
-
-
-def assert_error(response, status: int, code: str, param: str | None = None, type: str = "invalid_request_error") -> dict:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["type"] == type
-    assert error["code"] == code
-    if param is not None:
-        assert error["param"] == param
-    assert error["message"]
-    assert error["request_id"] == response.headers["Request-Id"]
-    return error
 
 
 def with_(**changes) -> dict:

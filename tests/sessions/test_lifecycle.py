@@ -26,7 +26,7 @@ from roost.sessions.state import (
     record_event,
     transition,
 )
-from tests.support import SESSIONS, RunningRoost, make_settings
+from tests.support import SESSIONS, RunningRoost, assert_error, make_settings, wait_until
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TTL_MS = 15 * 60 * 1000
@@ -36,14 +36,6 @@ def create(client, **body) -> dict:
     response = client.post(SESSIONS, json=body)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def assert_refused(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
-    assert error["code"] == code
-    return error
 
 
 def row(roost, session_id: str):
@@ -101,15 +93,6 @@ def age(roost, session_id: str, expires_at: int) -> None:
 
 def sleep_until(moment_ms: int) -> None:
     time.sleep(max(0.0, (moment_ms - now_ms()) / 1000 + 0.05))
-
-
-def poll(condition, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 @contextmanager
@@ -170,7 +153,7 @@ def test_cancel_records_exactly_one_status_change(roost, api):
 def test_cancelling_twice_is_409_session_not_pending(roost, api):
     session = create(api)
     first = api.delete(f"{SESSIONS}/{session['id']}").json()
-    assert_refused(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_not_pending")
+    assert_error(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_not_pending")
     assert api.get(f"{SESSIONS}/{session['id']}").json() == first  # cancelled_at not moved
     assert len(status_changes(roost, session["id"])) == 1
 
@@ -178,7 +161,7 @@ def test_cancelling_twice_is_409_session_not_pending(roost, api):
 def test_cancel_after_metas_code_arrived_is_409_session_processing(roost, api):
     session = create(api)
     mark_code_received(roost, session["id"])
-    assert_refused(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_processing")
+    assert_error(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_processing")
     body = api.get(f"{SESSIONS}/{session['id']}").json()
     assert body["status"] == "pending" and body["cancelled_at"] is None
     assert row(roost, session["id"]).status == "pending"
@@ -188,7 +171,7 @@ def test_cancel_after_metas_code_arrived_is_409_session_processing(roost, api):
 def test_cancel_of_an_expired_session_is_409_session_not_pending(roost, api):
     session = create(api)
     age(roost, session["id"], now_ms() - 1000)
-    assert_refused(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_not_pending")
+    assert_error(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_not_pending")
     body = api.get(f"{SESSIONS}/{session['id']}").json()
     assert body["status"] == "expired" and body["cancelled_at"] is None
     assert body["error"]["code"] == "session_expired"
@@ -201,7 +184,7 @@ def test_cancel_of_a_finished_session_is_409_session_not_pending(roost, api, sta
         "UPDATE embedded_signup_sessions SET status = :status, deadline_at = NULL WHERE id = :id",
         status=status, id=session["id"],
     )
-    assert_refused(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_not_pending")
+    assert_error(api.delete(f"{SESSIONS}/{session['id']}"), 409, "session_not_pending")
     assert row(roost, session["id"]).status == status
     assert api.get(f"{SESSIONS}/{session['id']}").json()["cancelled_at"] is None
 
@@ -244,7 +227,7 @@ def test_new_link_for_a_started_session_is_409_session_already_started(roost, ap
     session = create(api)
     mark_started(roost, session["id"], grace_ms=2_700_000)
     before = row(roost, session["id"])
-    assert_refused(api.post(f"{SESSIONS}/{session['id']}/link"), 409, "session_already_started")
+    assert_error(api.post(f"{SESSIONS}/{session['id']}/link"), 409, "session_already_started")
     assert row(roost, session["id"]) == before
     assert "session.link_refreshed" not in event_types(api, session["id"])
 
@@ -253,14 +236,14 @@ def test_new_link_for_a_cancelled_session_is_409_session_not_pending(roost, api)
     session = create(api)
     api.delete(f"{SESSIONS}/{session['id']}")
     before = row(roost, session["id"])
-    assert_refused(api.post(f"{SESSIONS}/{session['id']}/link"), 409, "session_not_pending")
+    assert_error(api.post(f"{SESSIONS}/{session['id']}/link"), 409, "session_not_pending")
     assert row(roost, session["id"]) == before
 
 
 def test_new_link_for_an_expired_session_is_409_session_not_pending(roost, api):
     session = create(api)
     age(roost, session["id"], now_ms() - 1000)
-    assert_refused(api.post(f"{SESSIONS}/{session['id']}/link"), 409, "session_not_pending")
+    assert_error(api.post(f"{SESSIONS}/{session['id']}/link"), 409, "session_not_pending")
     assert row(roost, session["id"]).token_hash == sha256_hex(token_of(session["url"]))
 
 
@@ -275,7 +258,7 @@ def test_another_organizations_session_is_404(roost, api, method, suffix):
     session = create(api)
     stranger = roost.new_org()
     with stranger.client() as other:
-        assert_refused(other.request(method, f"{SESSIONS}/{session['id']}{suffix}"), 404, "resource_missing")
+        assert_error(other.request(method, f"{SESSIONS}/{session['id']}{suffix}"), 404, "resource_missing")
     assert api.get(f"{SESSIONS}/{session['id']}").json()["status"] == "pending"
     assert row(roost, session["id"]).token_hash == sha256_hex(token_of(session["url"]))
 
@@ -285,7 +268,7 @@ def test_a_live_key_cannot_touch_a_test_session(roost, method, suffix):
     organization = roost.new_org(live=True)
     with organization.client(organization.keys["test"]) as test, organization.client(organization.keys["live"]) as live:
         session = create(test)
-        assert_refused(live.request(method, f"{SESSIONS}/{session['id']}{suffix}"), 404, "resource_missing")
+        assert_error(live.request(method, f"{SESSIONS}/{session['id']}{suffix}"), 404, "resource_missing")
         assert test.get(f"{SESSIONS}/{session['id']}").json()["status"] == "pending"
     assert row(roost, session["id"]).token_hash == sha256_hex(token_of(session["url"]))
 
@@ -293,7 +276,7 @@ def test_a_live_key_cannot_touch_a_test_session(roost, method, suffix):
 @pytest.mark.parametrize("method, suffix", CHANGES, ids=["cancel", "new link", "events"])
 @pytest.mark.parametrize("session_id", ["wss_2DbBs7GWhGvVNJGrDXr5RG0mBWI", "nope"])
 def test_an_unknown_session_is_404(api, method, suffix, session_id):
-    assert_refused(api.request(method, f"{SESSIONS}/{session_id}{suffix}"), 404, "resource_missing")
+    assert_error(api.request(method, f"{SESSIONS}/{session_id}{suffix}"), 404, "resource_missing")
 
 
 # -- deadlines: reads say expired before any worker runs ------------------------------------------
@@ -375,7 +358,7 @@ def swept(backend, tmp_path_factory):
         mark_started(server, started["id"], grace_ms=2_700_000)
         mark_code_received(server, processing["id"])
         assert api.delete(f"{SESSIONS}/{cancelled['id']}").status_code == 200
-        assert poll(lambda: row(server, control["id"]).status == "expired"), "the worker never expired the control"
+        wait_until(lambda: row(server, control["id"]).status == "expired", timeout=5, what="the worker expiring the control")
         time.sleep(0.5)  # a few more ticks, which must change nothing
         yield SimpleNamespace(
             server=server, api=api, control=control, started=started, processing=processing, cancelled=cancelled

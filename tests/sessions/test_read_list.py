@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from roost.kit.timeutil import parse_time
-from tests.support import SEED_BODY, SESSIONS, RunningRoost, make_settings
+from tests.support import SEED_BODY, SESSIONS, RunningRoost, assert_error, make_settings
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SESSION_FIELDS = {
@@ -36,16 +36,6 @@ def set_created_at(roost, session_id: str, at: int) -> None:
     """Age a session (and the copy of its sort keys kept beside its metadata)."""
     roost.sql("UPDATE embedded_signup_sessions SET created_at = :at WHERE id = :id", at=at, id=session_id)
     roost.sql("UPDATE session_metadata_values SET created_at = :at WHERE session_id = :id", at=at, id=session_id)
-
-
-def assert_refused(response, status: int, code: str, param: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["type"] == "invalid_request_error"
-    assert error["code"] == code
-    if param is not None:
-        assert error["param"] == param
-    return error
 
 
 # -- GET one -------------------------------------------------------------------------------
@@ -101,14 +91,14 @@ def test_get_of_an_empty_session_shows_empty_metadata_and_null_prefill(api):
     ],
 )
 def test_get_of_an_unknown_or_malformed_id_is_404(api, session_id):
-    assert_refused(api.get(f"{SESSIONS}/{session_id}"), 404, "resource_missing")
+    assert_error(api.get(f"{SESSIONS}/{session_id}"), 404, "resource_missing")
 
 
 def test_get_of_another_organizations_session_is_404(roost, api):
     other = roost.new_org()
     with other.client() as other_api:
         theirs = create(other_api)
-    assert_refused(api.get(f"{SESSIONS}/{theirs['id']}"), 404, "resource_missing")
+    assert_error(api.get(f"{SESSIONS}/{theirs['id']}"), 404, "resource_missing")
 
 
 def test_a_key_never_lists_another_organizations_sessions(roost, api):
@@ -125,7 +115,7 @@ def test_another_organizations_session_is_not_a_valid_cursor(roost, api):
     other = roost.new_org()
     with other.client() as other_api:
         theirs = create(other_api)
-    assert_refused(api.get(SESSIONS, params={"starting_after": theirs["id"]}), 400, "parameter_invalid", "starting_after")
+    assert_error(api.get(SESSIONS, params={"starting_after": theirs["id"]}), 400, "parameter_invalid", "starting_after")
 
 
 # -- modes: a key never sees objects of the other mode ------------------------------------------
@@ -157,12 +147,12 @@ def test_sessions_carry_the_mode_of_the_key_that_created_them(two_modes):
 
 def test_a_live_key_does_not_see_a_test_session(two_modes):
     response = two_modes.live.get(f"{SESSIONS}/{two_modes.test_session['id']}")
-    assert_refused(response, 404, "resource_missing")
+    assert_error(response, 404, "resource_missing")
 
 
 def test_a_test_key_does_not_see_a_live_session(two_modes):
     response = two_modes.test.get(f"{SESSIONS}/{two_modes.live_session['id']}")
-    assert_refused(response, 404, "resource_missing")
+    assert_error(response, 404, "resource_missing")
 
 
 @pytest.mark.parametrize(
@@ -177,7 +167,7 @@ def test_each_mode_lists_only_its_own_sessions(two_modes, params):
 
 def test_a_session_of_the_other_mode_is_not_a_valid_cursor(two_modes):
     response = two_modes.live.get(SESSIONS, params={"ending_before": two_modes.test_session["id"]})
-    assert_refused(response, 400, "parameter_invalid", "ending_before")
+    assert_error(response, 400, "parameter_invalid", "ending_before")
 
 
 # -- list: shape, order, limit -------------------------------------------------------------------
@@ -247,7 +237,7 @@ def test_limit_sets_the_page_size_and_has_more_says_whether_more_follow(paged, l
 
 @pytest.mark.parametrize("limit", ["0", "101", "x", "-1", "1.5", "", "1e2", "\u00b2", "\u0661\u0660", "\uff15"])
 def test_a_limit_outside_1_to_100_is_refused(api, limit):
-    assert_refused(api.get(SESSIONS, params={"limit": limit}), 400, "parameter_invalid", "limit")
+    assert_error(api.get(SESSIONS, params={"limit": limit}), 400, "parameter_invalid", "limit")
 
 
 # -- cursors ---------------------------------------------------------------------------------
@@ -299,13 +289,13 @@ def test_starting_after_the_oldest_session_is_an_empty_page(paged):
 @pytest.mark.parametrize("value", ["wss_2DbBs7GWhGvVNJGrDXr5RG0mBWI", "nope", ""])
 def test_a_cursor_that_is_not_one_of_your_sessions_is_refused(api, param, value):
     create(api)
-    assert_refused(api.get(SESSIONS, params={param: value}), 400, "parameter_invalid", param)
+    assert_error(api.get(SESSIONS, params={param: value}), 400, "parameter_invalid", param)
 
 
 def test_both_cursors_together_are_refused(api):
     first, second = create(api), create(api)
     response = api.get(SESSIONS, params={"starting_after": second["id"], "ending_before": first["id"]})
-    error = assert_refused(response, 400, "parameter_invalid")
+    error = assert_error(response, 400, "parameter_invalid")
     assert error["param"] in {"starting_after", "ending_before"}
 
 
@@ -380,7 +370,7 @@ def test_the_metadata_index_copies_every_status_change(roost, api):
 
 @pytest.mark.parametrize("status", ["open", "Pending", "", "pending,expired"])
 def test_an_unknown_status_is_refused(api, status):
-    assert_refused(api.get(SESSIONS, params={"status": status}), 400, "parameter_invalid", "status")
+    assert_error(api.get(SESSIONS, params={"status": status}), 400, "parameter_invalid", "status")
 
 
 def test_source_filter(roost, api):
@@ -394,7 +384,7 @@ def test_source_filter(roost, api):
 
 @pytest.mark.parametrize("source", ["web", "Hosted", ""])
 def test_an_unknown_source_is_refused(api, source):
-    assert_refused(api.get(SESSIONS, params={"source": source}), 400, "parameter_invalid", "source")
+    assert_error(api.get(SESSIONS, params={"source": source}), 400, "parameter_invalid", "source")
 
 
 @pytest.fixture(scope="module")
@@ -435,13 +425,13 @@ def test_created_filters_accept_iso_8601_and_unix_seconds(three_seconds, params,
 @pytest.mark.parametrize("bound", ["gte", "gt", "lt", "lte"])
 def test_a_bad_created_time_is_refused(api, bound, value):
     param = f"created[{bound}]"
-    assert_refused(api.get(SESSIONS, params={param: value}), 400, "parameter_invalid", param)
+    assert_error(api.get(SESSIONS, params={param: value}), 400, "parameter_invalid", param)
 
 
 @pytest.mark.parametrize("name", ["status", "source", "created[gte]", "starting_after", "ending_before", "limit"])
 def test_an_empty_parameter_is_one_problem(api, name):
     # `?status=` filters by nothing: refused, and reported once (not also "must be one of").
-    error = assert_refused(api.get(SESSIONS, params={name: ""}), 400, "parameter_invalid", name)
+    error = assert_error(api.get(SESSIONS, params={name: ""}), 400, "parameter_invalid", name)
     assert error["errors"] == [{"param": name, "code": "parameter_invalid", "message": f"{name} must not be empty"}]
 
 
@@ -449,19 +439,19 @@ def test_an_empty_parameter_is_one_problem(api, name):
     "name, value", [("metadata[user\x00]", "u"), ("metadata[user]", "u\x00"), ("starting_after", "wss_\x00"), ("status", "\x00")]
 )
 def test_a_nul_character_in_the_query_is_refused_on_both_databases(api, name, value):
-    error = assert_refused(api.get(SESSIONS, params={name: value}), 400, "parameter_invalid", name)
+    error = assert_error(api.get(SESSIONS, params={name: value}), 400, "parameter_invalid", name)
     assert error["message"] == f"{name} must not contain the NUL character (U+0000)"
 
 
 @pytest.mark.parametrize("name", ["foo", "created", "created[after]", "metadata", "Limit", "page"])
 def test_an_unknown_query_parameter_is_refused(api, name):
-    assert_refused(api.get(SESSIONS, params={name: "1"}), 400, "parameter_unknown", name)
+    assert_error(api.get(SESSIONS, params={name: "1"}), 400, "parameter_unknown", name)
 
 
 @pytest.mark.parametrize("name", ["status", "limit", "metadata[user]"])
 def test_a_parameter_given_twice_is_refused(api, name):
     response = api.get(SESSIONS, params=[(name, "1"), (name, "2")])
-    error = assert_refused(response, 400, "parameter_invalid", name)
+    error = assert_error(response, 400, "parameter_invalid", name)
     assert error["message"] == f"{name} must be given once"
 
 
@@ -469,7 +459,7 @@ def test_more_than_five_metadata_filters_are_refused(api):
     create(api, metadata={f"k{index}": "v" for index in range(6)})
     five = {f"metadata[k{index}]": "v" for index in range(5)}
     assert len(listed(api, **five)) == 1
-    error = assert_refused(api.get(SESSIONS, params=five | {"metadata[k5]": "v"}), 400, "parameter_invalid", "metadata")
+    error = assert_error(api.get(SESSIONS, params=five | {"metadata[k5]": "v"}), 400, "parameter_invalid", "metadata")
     assert error["message"] == "metadata takes at most 5 filters in one request"
 
 

@@ -1,8 +1,6 @@
 """Fixtures for the simulator's tests: its Graph API over real HTTP, the org's app, a webhook receiver."""
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -38,22 +36,6 @@ def graph(roost: Any) -> Iterator[httpx.Client]:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A webhook receiver on a loopback port (see helpers.Receiver)."""
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            state.handle(self)
-
-        def do_POST(self) -> None:  # noqa: N802
-            state.handle(self)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/meta"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    receiver = Receiver()
+    yield receiver
+    receiver.stop()

@@ -2,18 +2,18 @@
 
 import hashlib
 import hmac
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.support import RunningRoost, make_settings
+
+from tests.support.polling import wait_until  # noqa: F401 - re-exported for the simulator's tests
+from tests.support.receiver import LoopbackReceiver, Request
 
 GRAPH_VERSION = "v25.0"
 
@@ -78,17 +78,6 @@ def meta_error(
     return error
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
-
-
 # -- a webhook receiver (served on a loopback port by the `receiver` fixture) -------------------
 
 
@@ -102,49 +91,36 @@ class Received:
     signature_valid: bool | None = None
 
 
-@dataclass
-class Receiver:
+class Receiver(LoopbackReceiver):
     """Answers Meta's handshake (echoes hub.challenge when the verify token matches) and records
     POSTs, checking `X-Hub-Signature-256` with the app secret like a real receiver would."""
 
-    app_secret: str = ""
-    verify_token: str = ""
-    post_statuses: list[int] = field(default_factory=list)
-    challenge_mode: str = "echo"  # "echo" | "wrong" | "404"
-    received: list[Received] = field(default_factory=list)
-    url: str = ""
+    def __init__(self) -> None:
+        self.app_secret = ""
+        self.verify_token = ""
+        self.post_statuses: list[int] = []
+        self.challenge_mode = "echo"  # "echo" | "wrong" | "404"
+        self.received: list[Received] = []
+        super().__init__("/hooks/meta")
 
     def posts(self) -> list[Received]:
         return [item for item in self.received if item.method == "POST"]
 
-    def handle(self, handler: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(handler.path)
-        length = int(handler.headers.get("content-length") or 0)
-        body = handler.rfile.read(length) if length else b""
-        item = Received(handler.command, parts.path, parse_qs(parts.query), {k.lower(): v for k, v in handler.headers.items()}, body)
+    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        item = Received(request.method, request.path, request.query, request.headers, request.body)
         self.received.append(item)
-        if handler.command == "GET":
+        if request.method == "GET":
             challenge = item.query.get("hub.challenge", [""])[0]
             token_ok = item.query.get("hub.verify_token", [""])[0] == self.verify_token
             if self.challenge_mode == "404" or not token_ok:
-                self._answer(handler, 404 if self.challenge_mode == "404" else 403, b"no")
-            elif self.challenge_mode == "wrong":
-                self._answer(handler, 200, b"not-the-challenge")
-            else:
-                self._answer(handler, 200, challenge.encode())
-            return
-        expected = "sha256=" + hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
+                return (404 if self.challenge_mode == "404" else 403), {}, b"no"
+            if self.challenge_mode == "wrong":
+                return 200, {}, b"not-the-challenge"
+            return 200, {}, challenge.encode()
+        expected = "sha256=" + hmac.new(self.app_secret.encode(), request.body, hashlib.sha256).hexdigest()
         item.signature_valid = hmac.compare_digest(expected, item.headers.get("x-hub-signature-256", ""))
         status = self.post_statuses.pop(0) if self.post_statuses else 200
-        self._answer(handler, status if item.signature_valid else 401, b"ok")
-
-    @staticmethod
-    def _answer(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", "text/plain")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        return (status if item.signature_valid else 401), {}, b"ok"
 
 
 def subscribe_app_to(graph: httpx.Client, app: dict[str, Any], receiver: Receiver, fields: str = "account_update,account_review_update") -> None:

@@ -3,17 +3,17 @@ library, and small helpers to make events happen and wait for them."""
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support import SESSIONS
+from tests.support.polling import wait_until
+from tests.support.receiver import LoopbackReceiver, Request
 
 WEBHOOKS = "/v1/organization/webhooks"
 EVENTS = "/v1/organization/events"
@@ -39,78 +39,39 @@ class Received:
         return self.headers["webhook-id"]
 
 
-@dataclass
-class Receiver:
-    """Answers POST /hook per `behaviour`; stop() closes the port (connection refused), start()
-    opens the same port again."""
+class Receiver(LoopbackReceiver):
+    """Answers POST /hook per `behaviour`, verifying each request with every one of `secrets`;
+    stop() closes the port (connection refused), start() opens the same port again."""
 
-    behaviour: Behaviour = ok
-    secrets: list[str] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    port: int = 0
+    def __init__(self, behaviour: Behaviour = ok) -> None:
+        self.behaviour = behaviour
+        self.secrets: list[str] = []
+        self.received: list[Received] = []
+        super().__init__("/hook")
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                verified = []
-                for index, secret in enumerate(list(receiver.secrets)):
-                    try:
-                        Webhook(secret).verify(raw, headers)
-                        verified.append(index)
-                    except WebhookVerificationError:
-                        pass
-                with receiver._lock:
-                    index = len(receiver.received)
-                    receiver.received.append(Received(time.time(), headers, raw, json.loads(raw), verified))
-                status, extra, delay = receiver.behaviour(index, json.loads(raw))
-                if delay:
-                    time.sleep(delay)
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
+    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        raw = request.body.decode()
+        verified = []
+        for index, secret in enumerate(list(self.secrets)):
+            try:
+                Webhook(secret).verify(raw, request.headers)
+                verified.append(index)
+            except WebhookVerificationError:
                 pass
-
-        class Server(ThreadingHTTPServer):
-            allow_reuse_address = True
-            # The default listen backlog of 5 overflows when several dispatchers connect at once,
-            # and the kernel then resets connections: failures of the receiver, not of Roost.
-            request_queue_size = 256
-
-        self.server = Server(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        with self.lock:
+            index = len(self.received)
+            self.received.append(Received(request.at, request.headers, raw, json.loads(raw), verified))
+        status, extra, delay = self.behaviour(index, json.loads(raw))
+        if delay:
+            time.sleep(delay)
+        return status, extra, b"ok"
 
     def bodies(self, type_: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
+        with self.lock:
             return [item.body for item in self.received if type_ is None or item.body["type"] == type_]
 
     def for_event(self, event_id: str) -> list[Received]:
-        with self._lock:
+        with self.lock:
             return [item for item in self.received if item.webhook_id == event_id]
 
 
@@ -118,17 +79,6 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not met within {timeout} s")
-        time.sleep(0.05)
 
 
 def create_endpoint(api: httpx.Client, url: str, events: list[str] | None = None, **body: Any) -> dict[str, Any]:

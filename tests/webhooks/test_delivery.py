@@ -9,7 +9,7 @@ import pytest
 from roost.kit.timeutil import now_ms, parse_time
 from roost.profiles.lifecycle import mark_disconnected
 from roost.profiles.models import BusinessProfile
-from tests.meta.helpers import FAULTS, PROFILES, add_fault, new_session, play, simulate
+from tests.support.signups import FAULTS, PROFILES, add_fault, new_session, play, simulate
 from tests.webhooks.conftest import webhook_server
 from tests.webhooks.helpers import (
     EVENTS,

@@ -3,7 +3,7 @@
 - `recorder`: a real HTTP server on loopback that records every request and answers with what
   the test scripted (for the request shapes, retries and error mapping, and for the endpoints
   the server does not have yet).
-- `roost_server` / `org_key`: a real Roost (the repo's own harness, tests/support.py: uvicorn
+- `roost_server` / `org_key`: a real Roost (the repo's own harness, tests/support/: uvicorn
   on a free loopback port) on SQLite, and on PostgreSQL too when ROOST_TEST_DATABASE_URL is set.
 """
 
@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-if (REPO / "tests" / "support.py").exists() and str(REPO) not in sys.path:
+if (REPO / "tests" / "support").is_dir() and str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the server harness lives in the repo's tests package
 
 

@@ -2,13 +2,13 @@
 recovery, disconnect, token custody and the audit log. Each test first checks that the server
 documents the route it exercises, so a renamed route fails loudly instead of passing quietly."""
 
-import time
 import uuid
 
 import httpx
 import pytest
 
 from conftest import Recorder
+from tests.support.polling import wait_until
 from roost_client import (
     BusinessProfile,
     ConflictError,
@@ -36,16 +36,6 @@ def needs(server, path: str) -> None:
     assert path in server_paths(server), f"the server no longer documents {path}"
 
 
-def wait_for(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.fixture
 def roost(roost_server, org_key):
     with Roost(org_key, base_url=roost_server.base_url) as client:
@@ -65,7 +55,7 @@ def test_webhook_endpoints_events_and_verification(roost_server, start_server):
 
             session = client.sessions.create()
             client.sessions.simulate(session.id, outcome="completed")
-            delivery = wait_for(lambda: receiver.requests and receiver.requests[0])
+            delivery = wait_until(lambda: receiver.requests and receiver.requests[0])
             event = webhooks.verify(delivery.raw, delivery.headers, endpoint.secret)
             assert event["type"] in {"embedded_signup.session.completed", "whatsapp.business_profile.connected",
                                      "whatsapp.phone_number.registered"}
@@ -78,7 +68,7 @@ def test_webhook_endpoints_events_and_verification(roost_server, start_server):
 
             # The first delivery and the resend: both must have landed before the rotation, or the
             # resend (signed with the old secret alone) could arrive after it.
-            attempts = wait_for(lambda: [a for a in client.webhook_endpoints.deliveries(endpoint.id, event_id=events[0].id)
+            attempts = wait_until(lambda: [a for a in client.webhook_endpoints.deliveries(endpoint.id, event_id=events[0].id)
                                          if a.succeeded][1:] or None)
             assert isinstance(attempts[0], WebhookDeliveryAttempt)
 
@@ -86,7 +76,7 @@ def test_webhook_endpoints_events_and_verification(roost_server, start_server):
             assert rotated.secret != endpoint.secret
             receiver.requests.clear()
             client.events.resend(events[0].id)
-            delivery = wait_for(lambda: receiver.requests and receiver.requests[0])
+            delivery = wait_until(lambda: receiver.requests and receiver.requests[0])
             for secret in (endpoint.secret, rotated.secret):  # both sign for 24 hours
                 assert webhooks.verify(delivery.raw, delivery.headers, secret)["type"] == "embedded_signup.session.completed"
 

@@ -1,6 +1,5 @@
 """Recording and listing audit log entries (per organization and mode, like every object)."""
 
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.audit.models import AuditLogEntry
 from roost.kit import errors, pagination
 from roost.kit.ids import has_prefix, new_id
-from roost.kit.timeutil import to_iso
 from roost.organizations.service import Caller
 
 TOKEN_READ = "business_profile.access_token.read"
@@ -41,21 +39,6 @@ def record(
     )
     db.add(entry)
     return entry
-
-
-def entry_object(entry: AuditLogEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "object": "audit_log_entry",
-        "livemode": entry.livemode,
-        "action": entry.action,
-        "admin_key_id": entry.admin_key_id,
-        "resource_type": entry.resource_type,
-        "resource_id": entry.resource_id,
-        "request_id": entry.request_id,
-        "ip_address": entry.ip_address,
-        "created_at": to_iso(entry.created_at),
-    }
 
 
 async def list_entries(

@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from roost.audit import service as audit
+from roost.audit.schemas import AuditLogEntryObject
 from roost.console import accounts, overview
 from roost.console.accounts import Operator
 from roost.console.web import (
@@ -39,11 +40,12 @@ from roost.profiles.endpoints import RegisterParams
 from roost.sessions import service as sessions
 from roost.sessions.endpoints import _list_query as session_list_query
 from roost.sessions.models import SignupSession
-from roost.sessions.schemas import event_object
+from roost.sessions.schemas import SessionEventObject
 from roost.sessions.simulation import SimulateParams, simulate
 from roost.sessions.state import SessionStatus
 from roost.webhooks import service as webhooks
 from roost.webhooks.dispatcher import payload as delivery_payload
+from roost.webhooks.schemas import DeliveryAttemptObject, WebhookEndpointObject
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -216,7 +218,7 @@ async def session_page(request: Request, session_id: str, operator: Operator = D
             if owner is None or not await accounts.switch(db, operator, owner.organization_id, owner.livemode):
                 raise
             session = None
-        events = [event_object(event) for event in await sessions.list_events(db, session)] if session else []
+        events = [SessionEventObject.render(event) for event in await sessions.list_events(db, session)] if session else []
     if session is None:
         return RedirectResponse(f"/console/sessions/{session_id}", status_code=303)
     body = sessions.present(session, now)
@@ -314,7 +316,7 @@ async def register_phone(request: Request, phone_id: str, operator: Operator = D
 async def webhooks_page(request: Request, operator: Operator = Depends(current_operator)) -> Response:
     async with runtime_of(request).sessions() as db, db.begin():
         rows, has_more = await webhooks.list_endpoints(db, caller_of(operator), pagination.Page(limit=100))
-    return render(request, "webhooks.html", operator, endpoints=[webhooks.endpoint_object(row) for row in rows],
+    return render(request, "webhooks.html", operator, endpoints=[WebhookEndpointObject.render(row) for row in rows],
                   notice=_notice(request))
 
 
@@ -328,9 +330,9 @@ async def webhook_page(request: Request, endpoint_id: str, operator: Operator = 
         events = {}
         for event_id in {attempt.event_id for attempt in attempts}:
             events[event_id] = delivery_payload(await webhooks.get_event(db, caller, event_id))
-    shown = [webhooks.attempt_object(attempt) for attempt in attempts]
+    shown = [DeliveryAttemptObject.render(attempt) for attempt in attempts]
     older = f"/console/webhooks/{endpoint_id}?starting_after={shown[-1]['id']}" if has_more and shown else None
-    return render(request, "webhook.html", operator, endpoint=webhooks.endpoint_object(endpoint), attempts=shown,
+    return render(request, "webhook.html", operator, endpoint=WebhookEndpointObject.render(endpoint), attempts=shown,
                   payloads=events, older=older, notice=_notice(request))
 
 
@@ -407,7 +409,7 @@ async def audit_page(request: Request, operator: Operator = Depends(current_oper
     page = _page_of(request)
     async with runtime_of(request).sessions() as db, db.begin():
         rows, has_more = await audit.list_entries(db, caller_of(operator), page, action=None, resource_id=None)
-    shown = [audit.entry_object(row) for row in rows]
+    shown = [AuditLogEntryObject.render(row) for row in rows]
     older = f"/console/audit?starting_after={shown[-1]['id']}" if has_more and shown else None
     return render(request, "audit.html", operator, entries=shown, older=older)
 

@@ -54,6 +54,7 @@ class ListQuery:
     page: Page
     metadata: dict[str, str] = field(default_factory=dict)
     problems: list[dict[str, str]] = field(default_factory=list)
+    filters: dict[str, Any] = field(default_factory=dict)  # the list's own, by key (kit.query)
 
     def problem(self, param: str, message: str, code: str = "parameter_invalid") -> None:
         """Adds `{param, code, message}`, the message starting with the parameter's name; the
@@ -63,12 +64,13 @@ class ListQuery:
             self.problems.append({"param": param, "code": code, "message": f"{param} {message}"})
 
 
-def read_list_query(query: QueryString, filters: Iterable[str], *, metadata: bool = False) -> ListQuery:
+def read_list_query(query: QueryString, filters: Iterable[str], *, metadata: bool = False, page: bool = True) -> ListQuery:
     """The page and `metadata[...]` filters of a list request, with every problem found so far.
 
-    `filters` are the list's own parameters (validated by the caller). Unknown parameters are
-    refused, and so is a parameter given twice (which of the two would count is a guess)."""
-    known = PAGE_PARAMS | set(filters)
+    `filters` are the list's own parameters (validated by the caller; kit.query does). Unknown
+    parameters are refused, and so is a parameter given twice (which of the two would count is a
+    guess). `page=False`: a query without cursors (the funnel's)."""
+    known = (PAGE_PARAMS if page else frozenset()) | set(filters)
     result = ListQuery(page=Page())
     for name in query.keys():
         values = query.getlist(name)
@@ -85,6 +87,8 @@ def read_list_query(query: QueryString, filters: Iterable[str], *, metadata: boo
     if len(result.metadata) > MAX_METADATA_FILTERS:
         # Each filter is one more index lookup joined in; the cap keeps every list fast.
         result.problem("metadata", f"takes at most {MAX_METADATA_FILTERS} filters in one request")
+    if not page:
+        return result
     if "limit" in query:
         text = query["limit"]
         if not is_ascii_digits(text) or not 1 <= int(text) <= MAX_LIMIT:

@@ -1,5 +1,7 @@
 """Admin keys and organization settings over HTTP (thin: parse, call the service, shape)."""
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -11,7 +13,8 @@ from roost.kit.ids import has_prefix
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.meta.config import live_endpoints
-from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for, one_of, page_parameters, query_parameters
+from roost.kit.query import QueryParams, one_of
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations import service
 from roost.organizations.auth import require_admin_key, require_live_for
 from roost.organizations.models import AdminKey, ModeSettings, Organization
@@ -19,6 +22,10 @@ from roost.organizations.schemas import (
     META_SECRET_FIELDS,
     TEST_MODE_META_FIELDS,
     AdminKeyCreateParams,
+    AdminKeyList,
+    AdminKeyObject,
+    MetaSummary,
+    OrganizationSettings,
     SettingsUpdateParams,
     admin_key_object,
     settings_object,
@@ -27,21 +34,23 @@ from roost.organizations.service import Caller
 from roost.runtime import Runtime, get_db, runtime_dependency
 
 router = APIRouter(prefix="/v1/organization", tags=["Organization"])
+LIST_QUERY = QueryParams(page="An admin key id")
 
 
 @router.get(
     "/admin-keys",
     summary="List admin keys of this mode, newest first",
+    response_model=AdminKeyList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(**page_parameters("An admin key id")),
+    openapi_extra=LIST_QUERY.openapi(),
 )
-async def list_admin_keys(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
-    parsed = pagination.read_list_query(request.query_params, ())
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+async def list_admin_keys(
+    request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    parsed = LIST_QUERY.read(request.query_params)
     async with db.begin():
         keys, has_more = await service.page_admin_keys(db, caller, parsed.page)
-    return pagination.list_object([admin_key_object(key) for key in keys], has_more)
+    return JSONResponse(pagination.list_object([admin_key_object(key) for key in keys], has_more))
 
 
 @router.post(
@@ -51,6 +60,7 @@ async def list_admin_keys(request: Request, caller: Caller = Depends(require_adm
     description="The response holds the key (`admin_key`), shown this once (and to a retry with the same "
     "`Idempotency-Key`).",
     openapi_extra={**body_of(AdminKeyCreateParams), **IDEMPOTENCY_KEY_HEADER},
+    response_model=AdminKeyObject,
     responses=errors_for(400, 401, 409, 413, 415),
 )
 async def create_admin_key(
@@ -71,10 +81,15 @@ async def create_admin_key(
     return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
 
 
-@router.delete("/admin-keys/{key_id}", summary="Revoke an admin key", responses=errors_for(400, 401, 404, 413, 415))
+@router.delete(
+    "/admin-keys/{key_id}",
+    summary="Revoke an admin key",
+    response_model=AdminKeyObject,
+    responses=errors_for(400, 401, 404, 413, 415),
+)
 async def revoke_admin_key(
     request: Request, key_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
-) -> dict:
+) -> JSONResponse:
     await read_no_body(request)
     async with db.begin():
         key = None
@@ -89,10 +104,11 @@ async def revoke_admin_key(
         if key is None:
             raise errors.not_found(f"No such admin key: '{key_id}'", param="key_id")
         await service.revoke_admin_key(db, key)
-    return admin_key_object(key)
+    return JSONResponse(admin_key_object(key))
 
 
-MODE_PARAMETER = query_parameters(mode=one_of(["test", "live"], "The mode addressed; by default the key's own"))
+# Read by FastAPI (Query below), documented here: the settings calls take this one parameter.
+MODE_PARAMETER = QueryParams(one_of("mode", ["test", "live"], "The mode addressed; by default the key's own")).openapi()
 
 
 def _mode(caller: Caller, mode: str | None) -> bool:
@@ -106,7 +122,7 @@ def _mode(caller: Caller, mode: str | None) -> bool:
     return livemode
 
 
-def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
+def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict[str, Any]:
     """The mode's Meta app as the API shows it: ids, never secrets."""
     app = runtime.meta_app(settings)
     # Where it talks to Meta. Live: the organization's values, else the server's, with or without
@@ -118,22 +134,22 @@ def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict:
         source = "organization"
     else:
         source = "server" if app is not None else None
-    return {
-        "configured": app is not None,
-        "source": source,
-        "app_id": app.app_id if app else settings.meta_app_id,
-        "config_id": app.config_id if app else settings.meta_config_id,
-        "graph_url": where.graph_url if settings.livemode else None,
-        "graph_version": where.graph_version,
-        "sdk_url": where.sdk_url,
-        "dialog_origins": list(where.dialog_origins),
-        "app_secret_set": bool(app and app.app_secret),
-        "system_user_token_set": bool(app and app.system_user_token),
-        "verify_token_set": bool(app and app.verify_token),
-        "partner_type": app.partner_type if app else (settings.meta_partner_type or runtime.settings.meta_partner_type),
-        "credit_line_id": app.credit_line_id if app else settings.meta_credit_line_id,
-        "forward_url": _forward_url(runtime, settings),
-    }
+    return MetaSummary.render(
+        configured=app is not None,
+        source=source,
+        app_id=app.app_id if app else settings.meta_app_id,
+        config_id=app.config_id if app else settings.meta_config_id,
+        graph_url=where.graph_url if settings.livemode else None,
+        graph_version=where.graph_version,
+        sdk_url=where.sdk_url,
+        dialog_origins=list(where.dialog_origins),
+        app_secret_set=bool(app and app.app_secret),
+        system_user_token_set=bool(app and app.system_user_token),
+        verify_token_set=bool(app and app.verify_token),
+        partner_type=app.partner_type if app else (settings.meta_partner_type or runtime.settings.meta_partner_type),
+        credit_line_id=app.credit_line_id if app else settings.meta_credit_line_id,
+        forward_url=_forward_url(runtime, settings),
+    )
 
 
 def _forward_url(runtime: Runtime, settings: ModeSettings) -> str | None:
@@ -144,17 +160,20 @@ def _forward_url(runtime: Runtime, settings: ModeSettings) -> str | None:
     return runtime.settings.meta_forward_url
 
 
-async def _settings_response(db: AsyncSession, runtime: Runtime, caller: Caller, livemode: bool) -> dict:
+async def _settings_response(db: AsyncSession, runtime: Runtime, caller: Caller, livemode: bool) -> JSONResponse:
     organization = await db.get(Organization, caller.organization_id)
     settings = await service.mode_settings(db, caller.organization_id, livemode)
-    return settings_object(
-        organization, settings, service.redirect_secret(runtime.keyring, settings), _meta_summary(runtime, settings)
+    return JSONResponse(
+        settings_object(
+            organization, settings, service.redirect_secret(runtime.keyring, settings), _meta_summary(runtime, settings)
+        )
     )
 
 
 @router.get(
     "/settings",
     summary="Read the organization's settings for one mode",
+    response_model=OrganizationSettings,
     responses=errors_for(400, 401, 403),
     openapi_extra=MODE_PARAMETER,
 )
@@ -163,7 +182,7 @@ async def get_settings(
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
-) -> dict:
+) -> JSONResponse:
     livemode = _mode(caller, mode)
     async with db.begin():
         return await _settings_response(db, runtime, caller, livemode)
@@ -172,6 +191,7 @@ async def get_settings(
 @router.patch(
     "/settings",
     summary="Change the organization's settings for one mode",
+    response_model=OrganizationSettings,
     openapi_extra={**body_of(SettingsUpdateParams), **MODE_PARAMETER},
     responses=errors_for(400, 401, 403, 413, 415),
 )
@@ -181,7 +201,7 @@ async def update_settings(
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
-) -> dict:
+) -> JSONResponse:
     livemode = _mode(caller, mode)
     params = parse_model(
         SettingsUpdateParams,
@@ -233,6 +253,7 @@ async def update_settings(
 @router.post(
     "/settings/redirect-secret/rotate",
     summary="Replace the redirect-signing secret of one mode",
+    response_model=OrganizationSettings,
     responses=errors_for(400, 401, 403, 413, 415),
     openapi_extra=MODE_PARAMETER,
 )
@@ -242,7 +263,7 @@ async def rotate_redirect_secret(
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
-) -> dict:
+) -> JSONResponse:
     await read_no_body(request)
     livemode = _mode(caller, mode)
     async with db.begin():

@@ -3,7 +3,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo, field_validator
 
-from roost.kit.timeutil import to_iso
+from roost.kit.objects import GIVEN, WHEN_GIVEN, ApiObject, OptionalTimestamp, Timestamp, list_of
 from roost.kit.urls import has_space_or_control, normalize_origin, origin_problem, redirect_uri_problem, split_url
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.service import mode_name
@@ -237,37 +237,81 @@ class SettingsUpdateParams(BaseModel):
         return list(dict.fromkeys(values))
 
 
+# -- what the API returns: each model documents the object and renders it (kit.objects) ----------
+
+
+class AdminKeyObject(ApiObject):
+    id: str = Field(examples=["key_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: Literal["admin_key"] = "admin_key"
+    livemode: bool
+    name: str | None
+    redacted_key: Annotated[str, GIVEN] = Field(examples=["sk_admin_test_…a1b2"])
+    created_at: Timestamp
+    revoked_at: OptionalTimestamp
+    admin_key: Annotated[str | None, WHEN_GIVEN] = Field(
+        None, description="The key itself: only in the create response (and its idempotent replays)"
+    )
+
+
+AdminKeyList = list_of(AdminKeyObject, "AdminKeyList")
+
+
 def admin_key_object(key: AdminKey, secret: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": key.id,
-        "object": "admin_key",
-        "livemode": key.livemode,
-        "name": key.name,
-        "redacted_key": f"sk_admin_{mode_name(key.livemode)}_…{key.last4}",
-        "created_at": to_iso(key.created_at),
-        "revoked_at": to_iso(key.revoked_at),
-    }
-    if secret is not None:
-        body["admin_key"] = secret
-    return body
+    return AdminKeyObject.render(key, redacted_key=f"sk_admin_{mode_name(key.livemode)}_…{key.last4}", admin_key=secret)
+
+
+class Branding(ApiObject):
+    logo_url: str | None
+    accent_color: str | None = Field(examples=["#0A7CFF"])
+
+
+class MetaSummary(ApiObject):
+    """The mode's Meta app as the API shows it: ids and whether each secret is set, never secrets."""
+
+    all_given = True
+
+    configured: bool = Field(description="Whether this mode has a Meta app to run signups with")
+    source: str | None = Field(description="simulator (test mode) | organization | server | null (none)")
+    app_id: str | None
+    config_id: str | None
+    graph_url: str | None = Field(description="Live mode's Graph API base URL (null in test mode)")
+    graph_version: str
+    sdk_url: str
+    dialog_origins: list[str]
+    app_secret_set: bool
+    system_user_token_set: bool
+    verify_token_set: bool
+    partner_type: str | None = Field(description="tech_provider | solution_partner")
+    credit_line_id: str | None
+    forward_url: str | None
+
+
+class OrganizationSettings(ApiObject):
+    object: Literal["organization_settings"] = "organization_settings"
+    organization_id: Annotated[str, GIVEN]
+    mode: Annotated[str, GIVEN] = Field(description="test | live")
+    livemode: bool
+    name: Annotated[str, GIVEN]
+    branding: Annotated[Branding, GIVEN]
+    allowed_origins: list[str]
+    allowed_redirect_uris: list[str]
+    redirect_secret: Annotated[str, GIVEN] = Field(description="Verifies the signed redirect to your redirect_uri")
+    meta: Annotated[MetaSummary, GIVEN]
+    messages_callback_url: str | None
+    token_custody_enabled: bool
+    auto_claim: bool
+    updated_at: Timestamp
 
 
 def settings_object(
     organization: Organization, settings: ModeSettings, redirect_secret: str, meta: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
-        "object": "organization_settings",
-        "organization_id": organization.id,
-        "mode": mode_name(settings.livemode),
-        "livemode": settings.livemode,
-        "name": organization.name,
-        "branding": {"logo_url": organization.logo_url, "accent_color": organization.accent_color},
-        "allowed_origins": settings.allowed_origins,
-        "allowed_redirect_uris": settings.allowed_redirect_uris,
-        "redirect_secret": redirect_secret,
-        "meta": meta,
-        "messages_callback_url": settings.messages_callback_url,
-        "token_custody_enabled": settings.token_custody_enabled,
-        "auto_claim": settings.auto_claim,
-        "updated_at": to_iso(settings.updated_at),
-    }
+    return OrganizationSettings.render(
+        settings,
+        organization_id=organization.id,
+        mode=mode_name(settings.livemode),
+        name=organization.name,
+        branding=Branding.render(organization),
+        redirect_secret=redirect_secret,
+        meta=meta,
+    )

@@ -7,17 +7,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.audit import service as audit
 from roost.kit import errors, pagination
-from roost.kit.timeutil import now_ms, to_iso
+from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
-from roost.openapi_support import METADATA_FILTER, body_of, errors_for, one_of, page_parameters, query_parameters, text
+from roost.kit.query import QueryParams, one_of, text
+from roost.openapi_support import body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
 from roost.profiles.models import PhoneNumber
+from roost.profiles.schemas import (
+    BusinessProfileList,
+    BusinessProfileObject,
+    BusinessToken,
+    PhoneNumberObject,
+    phone_object,
+    profile_object,
+)
 from roost.runtime import Runtime, get_db, runtime_dependency
 
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
-LIST_FILTERS = {"session_id", "waba_id", "status"}
+LIST_QUERY = QueryParams(
+    text("session_id", "The session that connected the profile"),
+    text("waba_id", "The WhatsApp Business Account's id"),
+    one_of(
+        "status",
+        [service.CONNECTED, service.DISCONNECTED],
+        "Profiles in this status",
+        refusal=f"must be {service.CONNECTED} or {service.DISCONNECTED}",
+    ),
+    page="A profile id",
+    metadata=True,
+)
 
 
 class RegisterParams(BaseModel):
@@ -33,40 +53,31 @@ class RegisterParams(BaseModel):
     summary="List business profiles, newest first",
     description="Filters: `session_id`, `waba_id`, `status` (connected | disconnected) and "
     "`metadata[<key>]=<value>` of the session that connected the profile.",
+    response_model=BusinessProfileList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(
-        **page_parameters("A profile id"),
-        session_id=text("The session that connected the profile"),
-        waba_id=text("The WhatsApp Business Account's id"),
-        status=one_of(["connected", "disconnected"], "Profiles in this status"),
-        metadata=METADATA_FILTER,
-    ),
+    openapi_extra=LIST_QUERY.openapi(),
 )
-async def list_profiles(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
-    query = request.query_params
-    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True)
-    if query.get("status") not in (None, service.CONNECTED, service.DISCONNECTED):
-        parsed.problem("status", "must be connected or disconnected")
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+async def list_profiles(
+    request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    parsed = LIST_QUERY.read(request.query_params)
     async with db.begin():
-        rows, has_more = await service.list_profiles(
-            db,
-            caller,
-            session_id=query.get("session_id"),
-            waba_id=query.get("waba_id"),
-            status=query.get("status"),
-            metadata=parsed.metadata,
-            page=parsed.page,
-        )
+        rows, has_more = await service.list_profiles(db, caller, **parsed.filters, metadata=parsed.metadata, page=parsed.page)
         phones = await service.phone_numbers_of(db, [row.id for row in rows])
-    return pagination.list_object([service.profile_object(row, phones[row.id]) for row in rows], has_more)
+    return JSONResponse(pagination.list_object([profile_object(row, phones[row.id]) for row in rows], has_more))
 
 
-@router.get("/business-profiles/{profile_id}", summary="Retrieve a business profile", responses=errors_for(401, 404))
-async def get_profile(profile_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> dict:
+@router.get(
+    "/business-profiles/{profile_id}",
+    summary="Retrieve a business profile",
+    response_model=BusinessProfileObject,
+    responses=errors_for(401, 404),
+)
+async def get_profile(
+    profile_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
     async with db.begin():
-        return await service.present_profile(db, caller, profile_id)
+        return JSONResponse(await service.present_profile(db, caller, profile_id))
 
 
 @router.delete(
@@ -76,6 +87,7 @@ async def get_profile(profile_id: str, caller: Caller = Depends(require_admin_ke
     "Roost then unsubscribes its Meta app from the WABA; if Meta fails, `unsubscribe.status` stays `pending` and "
     "the worker retries with back-off. A second DELETE changes nothing and returns the profile. A new session "
     "for the same WABA reconnects this same record.",
+    response_model=BusinessProfileObject,
     responses=errors_for(400, 401, 404, 413, 415),
 )
 async def disconnect_profile(
@@ -84,11 +96,11 @@ async def disconnect_profile(
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
-) -> dict:
+) -> JSONResponse:
     await read_no_body(request)
     await lifecycle.disconnect_by_platform(runtime.provisioner, db, caller, profile_id)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
-        return await service.present_profile(fresh, caller, profile_id)
+        return JSONResponse(await service.present_profile(fresh, caller, profile_id))
 
 
 @router.get(
@@ -98,6 +110,7 @@ async def disconnect_profile(
     "Only live admin keys may read it (403 `live_mode_required`), only while the organization's "
     "`token_custody_enabled` setting is on (403 `token_custody_disabled`), and only for a connected profile "
     "(409 `profile_disconnected`). Every read is recorded in the audit log (`GET /v1/organization/audit-log`).",
+    response_model=BusinessToken,
     responses=errors_for(
         401, 403, 404, 409,
         own={403: "A test key (live_mode_required), or token custody is switched off (token_custody_disabled)"},
@@ -138,12 +151,7 @@ async def read_access_token(
             at=now,
         )
     # The entry is committed before the token leaves: no read goes unrecorded.
-    body = {
-        "object": "business_token",
-        "business_profile_id": profile.id,
-        "access_token": token,
-        "token_expires_at": to_iso(profile.token_expires_at),
-    }
+    body = BusinessToken.render(profile, access_token=token)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
@@ -155,6 +163,7 @@ async def read_access_token(
     "If Meta refuses, the answer is `424 registration_failed` with Meta's error in `error.provider` "
     "(`502 meta_unavailable` if Meta could not be reached); the number's `registration_error` says the same.",
     openapi_extra=body_of(RegisterParams),
+    response_model=PhoneNumberObject,
     responses=errors_for(400, 401, 404, 409, 413, 415, 424, 502),
 )
 async def register_phone(
@@ -163,7 +172,7 @@ async def register_phone(
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
-) -> dict:
+) -> JSONResponse:
     params = parse_model(RegisterParams, await read_json_object(request))
     async with db.begin():
         phone = await service.registrable_phone(db, caller, phone_id)
@@ -172,7 +181,7 @@ async def register_phone(
         phone = await service.get_phone_number(fresh, caller, phone_id)
     if not registered:
         raise _registration_refused(phone)
-    return service.phone_object(phone)
+    return JSONResponse(phone_object(phone))
 
 
 def _registration_refused(phone: PhoneNumber) -> errors.ApiError:

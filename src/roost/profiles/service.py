@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors, pagination
 from roost.kit.ids import new_id
-from roost.kit.timeutil import to_iso
 from roost.meta.nodes import BusinessPhoneNumber
 from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.profiles.models import BusinessProfile, PhoneNumber
+from roost.profiles.schemas import phone_object, profile_object, unsubscribe_object  # noqa: F401 - callers use service.*
 from roost.sessions.models import SessionMetadataValue
 from roost.sessions.service import metadata_digest
 
@@ -122,56 +122,6 @@ async def phone_numbers_of(db: AsyncSession, profile_ids: list[str]) -> dict[str
         for phone in rows:
             grouped[phone.business_profile_id].append(phone)
     return grouped
-
-
-def phone_object(phone: PhoneNumber) -> dict[str, Any]:
-    return {
-        "id": phone.id,
-        "object": "phone_number",
-        "phone_number_id": phone.phone_number_id,
-        "display_phone_number": phone.display_phone_number,
-        "verified_name": phone.verified_name,
-        "quality_rating": phone.quality_rating,
-        "code_verification_status": phone.code_verification_status,
-        "cloud_api_registered": phone.cloud_api_registered,
-        "registration_error": phone.registration_error,
-    }
-
-
-def unsubscribe_object(profile: BusinessProfile) -> dict[str, Any] | None:
-    """Where unsubscribing the app from the WABA stands after a DELETE (None: never asked for)."""
-    if profile.unsubscribe_status is None:
-        return None
-    pending = profile.unsubscribe_status == "pending"
-    return {
-        "status": profile.unsubscribe_status,
-        "attempts": profile.unsubscribe_attempts,
-        "next_attempt_at": to_iso(profile.unsubscribe_next_at) if pending else None,
-        "completed_at": to_iso(profile.unsubscribed_at),
-        "error": profile.unsubscribe_error,
-    }
-
-
-def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[str, Any]:
-    return {
-        "id": profile.id,
-        "object": "business_profile",
-        "livemode": profile.livemode,
-        "session_id": profile.session_id,
-        "waba_id": profile.waba_id,
-        "business_id": profile.business_id,
-        "business_name": profile.business_name,
-        "coexistence": profile.coexistence,
-        "token_expires_at": to_iso(profile.token_expires_at),
-        "onboarding_completed_at": to_iso(profile.onboarding_completed_at),
-        "review_status": profile.review_status,
-        "review_decided_at": to_iso(profile.review_decided_at),
-        "status": profile.status,
-        "disconnected_at": to_iso(profile.disconnected_at),
-        "unsubscribe": unsubscribe_object(profile),
-        "phone_numbers": [phone_object(phone) for phone in phones],
-        "created_at": to_iso(profile.created_at),
-    }
 
 
 async def get_profile(db: AsyncSession, caller: Caller, profile_id: str, *, for_update: bool = False) -> BusinessProfile:

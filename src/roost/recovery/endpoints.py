@@ -5,18 +5,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
-from roost.kit import errors, pagination
+from roost.kit import pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object
-from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, METADATA_FILTER, body_of, errors_for, page_parameters, query_parameters
+from roost.kit.query import QueryParams
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.recovery import service
-from roost.recovery.schemas import AttemptCreateParams, CallbackParams, ClaimParams, MarkInterruptedParams
+from roost.recovery.schemas import AttemptCreateParams, CallbackParams, ClaimParams, MarkInterruptedParams, RecoveredAttemptList
 from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.sessions import service as sessions
 
 router = APIRouter(prefix="/v1/organization/whatsapp/business-profiles", tags=["Platform-run flow and recovery"])
+LIST_QUERY = QueryParams(page="A session id", metadata=True)
 
 
 
@@ -104,8 +106,9 @@ async def _auto_claim(runtime: Runtime) -> None:
     description="Sessions (either source) whose user finished Meta's flow without a usable code. "
     "`proof_received_at` says when Meta's account_update arrived (a claim needs it). "
     "Cursor pagination (`limit`, `starting_after`, `ending_before`) and `metadata[<key>]=<value>` filters.",
+    response_model=RecoveredAttemptList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(**page_parameters("A session id"), metadata=METADATA_FILTER),
+    openapi_extra=LIST_QUERY.openapi(),
 )
 async def list_recovered(
     request: Request,
@@ -113,9 +116,7 @@ async def list_recovered(
     db: AsyncSession = Depends(get_db),
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
-    parsed = pagination.read_list_query(request.query_params, (), metadata=True)
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
+    parsed = LIST_QUERY.read(request.query_params)
     async with db.begin():
         items, has_more = await service.list_recovered(db, runtime, caller, parsed.metadata, parsed.page, now_ms())
     return JSONResponse(pagination.list_object(items, has_more))

@@ -1,9 +1,10 @@
-"""What the platform-run flow and recovery endpoints accept (SPEC 5.3)."""
+"""What the platform-run flow and recovery endpoints accept (SPEC 5.3), and the recovered attempt they list."""
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from roost.kit.objects import GIVEN, ApiObject, From, OptionalTimestamp, Timestamp, list_of
 from roost.kit.urls import redirect_uri_problem
 from roost.sessions.schemas import check_metadata
 
@@ -62,3 +63,27 @@ class ClaimParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attempt_id: str = Field(pattern=ATTEMPT_ID, description="A recovered attempt (any recovered session)")
+
+
+class RecoveredAttempt(ApiObject):
+    """A session whose user finished Meta's flow without a usable code (SPEC 5.3)."""
+
+    attempt_id: Annotated[str, From("id")] = Field(examples=["wss_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: Literal["recovered_attempt"] = "recovered_attempt"
+    livemode: bool
+    source: str = Field(description="hosted | platform")
+    waba_id: str | None
+    business_id: str | None
+    phone_number_id: str | None
+    metadata: Annotated[dict[str, Any], From("metadata_", empty=dict)]
+    created_at: Timestamp
+    recovered_at: OptionalTimestamp
+    proof_received_at: Annotated[OptionalTimestamp, GIVEN] = Field(
+        description="When Meta's account_update for the WABA arrived (a claim needs it)"
+    )
+    claim_started_at: OptionalTimestamp
+    claim_running: Annotated[bool, GIVEN] = Field(description="A claim is being provisioned (or waits for a retry)")
+    claim_error: Annotated[dict[str, Any] | None, GIVEN] = Field(description="Why the last claim failed")
+
+
+RecoveredAttemptList = list_of(RecoveredAttempt, "RecoveredAttemptList")

@@ -27,6 +27,7 @@ from roost.meta.provisioning import start_claim
 from roost.organizations.models import ModeSettings
 from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.profiles import service as profiles
+from roost.recovery.schemas import RecoveredAttempt
 from roost.runtime import Runtime
 from roost.sessions import flow
 from roost.sessions import service as sessions
@@ -309,22 +310,12 @@ async def list_recovered(
 
 def recovered_object(session: SignupSession, proof: MetaWebhookChange | None) -> dict[str, Any]:
     step = _failed_step(session) if session.claim_started_at is not None else None
-    return {
-        "attempt_id": session.id,
-        "object": "recovered_attempt",
-        "livemode": session.livemode,
-        "source": session.source,
-        "waba_id": session.waba_id,
-        "business_id": session.business_id,
-        "phone_number_id": session.phone_number_id,
-        "metadata": session.metadata_ or {},
-        "created_at": to_iso(session.created_at),
-        "recovered_at": to_iso(session.recovered_at),
-        "proof_received_at": to_iso(proof.received_at) if proof else None,
-        "claim_started_at": to_iso(session.claim_started_at),
-        "claim_running": session.provisioning_next_at is not None,
-        "claim_error": (step or {}).get("error"),
-    }
+    return RecoveredAttempt.render(
+        session,
+        proof_received_at=to_iso(proof.received_at) if proof else None,
+        claim_running=session.provisioning_next_at is not None,
+        claim_error=(step or {}).get("error"),
+    )
 
 
 # -- auto-claim ---------------------------------------------------------------------------------------

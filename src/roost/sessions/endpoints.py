@@ -6,18 +6,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
 from roost.kit import errors, pagination
-from roost.kit.timeutil import now_ms, parse_time
+from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body, read_no_query
-from roost.openapi_support import (
-    IDEMPOTENCY_KEY_HEADER,
-    METADATA_FILTER,
-    body_of,
-    errors_for,
-    one_of,
-    page_parameters,
-    query_parameters,
-    timestamp,
-)
+from roost.kit.query import QueryParams, one_of, timestamp
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.models import ModeSettings
 from roost.organizations.service import Caller, cached_mode_settings
@@ -26,18 +18,34 @@ from roost.sessions import service
 from roost.sessions.funnel import funnel
 from roost.sessions.schemas import (
     CreatedEmbeddedSignupSession,
+    EmbeddedSignupFunnel,
     EmbeddedSignupSession,
     EmbeddedSignupSessionList,
     SessionCreateParams,
     SessionEventList,
-    event_object,
+    SessionEventObject,
 )
 from roost.sessions.simulation import SimulateParams, simulate
 from roost.sessions.state import SessionStatus
 
 router = APIRouter(prefix="/v1/organization/embedded-signup", tags=["Embedded signup sessions"])
 
-LIST_FILTERS = {"status", "source", "created[gte]", "created[gt]", "created[lt]", "created[lte]"}
+LIST_QUERY = QueryParams(
+    one_of(
+        "status",
+        SessionStatus,
+        "Sessions in this status (a pending session past its deadline is expired)",
+        convert=SessionStatus,
+    ),
+    one_of("source", ["hosted", "platform"], "hosted: made by this endpoint; platform: by start-attempt", refusal="must be hosted or platform"),
+    timestamp("created[gte]", "Created at or after"),
+    timestamp("created[gt]", "Created after"),
+    timestamp("created[lt]", "Created before"),
+    timestamp("created[lte]", "Created at or before"),
+    page="A session id",
+    metadata=True,
+)
+FUNNEL_QUERY = QueryParams(timestamp("created[gte]", "Created at or after"), timestamp("created[lt]", "Created before"))
 
 
 def _ensure_mode_available(runtime: Runtime, mode: ModeSettings) -> None:
@@ -97,19 +105,7 @@ async def create_session(
     "and any number of `metadata[<key>]=<value>` (AND).",
     response_model=EmbeddedSignupSessionList,
     responses=errors_for(400, 401),
-    # _list_query reads the query string itself; the parameters are only documented.
-    openapi_extra=query_parameters(
-        **page_parameters("A session id"),
-        status=one_of(
-            (status.value for status in SessionStatus), "Sessions in this status (a pending session past its deadline is expired)"
-        ),
-        source=one_of(["hosted", "platform"], "hosted: made by this endpoint; platform: by start-attempt"),
-        created__gte=timestamp("Created at or after"),
-        created__gt=timestamp("Created after"),
-        created__lt=timestamp("Created before"),
-        created__lte=timestamp("Created at or before"),
-        metadata=METADATA_FILTER,
-    ),
+    openapi_extra=LIST_QUERY.openapi(),
 )
 async def list_sessions(
     request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
@@ -118,32 +114,12 @@ async def list_sessions(
     now = now_ms()
     async with db.begin():
         rows, has_more = await service.list_sessions(db, caller, filters, page, now)
-    return JSONResponse({"object": "list", "data": [service.present(row, now) for row in rows], "has_more": has_more})
+    return JSONResponse(pagination.list_object([service.present(row, now) for row in rows], has_more))
 
 
 def _list_query(request: Request) -> tuple[service.SessionFilters, pagination.Page]:
-    query = request.query_params
-    parsed = pagination.read_list_query(query, LIST_FILTERS, metadata=True)
-    filters = service.SessionFilters(metadata=parsed.metadata)
-    if "status" in query:
-        try:
-            filters.status = SessionStatus(query["status"])
-        except ValueError:
-            parsed.problem("status", "must be one of " + ", ".join(status.value for status in SessionStatus))
-    if "source" in query:
-        if query["source"] not in ("hosted", "platform"):
-            parsed.problem("source", "must be hosted or platform")
-        filters.source = query["source"]
-    for suffix in ("gte", "gt", "lt", "lte"):
-        name = f"created[{suffix}]"
-        if name in query:
-            try:
-                setattr(filters, f"created_{suffix}", parse_time(query[name]))
-            except ValueError:
-                parsed.problem(name, "must be an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds")
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
-    return filters, parsed.page
+    parsed = LIST_QUERY.read(request.query_params)
+    return service.SessionFilters(metadata=parsed.metadata, **parsed.filters), parsed.page
 
 
 @router.get(
@@ -213,7 +189,7 @@ async def list_events(
     async with db.begin():
         session = await service.get_session(db, caller, session_id)
         events = await service.list_events(db, session)
-    return JSONResponse({"object": "list", "data": [event_object(event) for event in events], "has_more": False})
+    return JSONResponse(pagination.list_object([SessionEventObject.render(event) for event in events], False))
 
 
 @router.post(
@@ -243,43 +219,22 @@ async def simulate_session(
     return JSONResponse(service.present(session, now_ms()))
 
 
-FUNNEL_PARAMS = ("created[gte]", "created[lt]")
-
-
 @router.get(
     "/funnel",
     summary="Conversion funnel of hosted sessions",
     description="Counts over the sessions created in `created[gte]` ≤ t < `created[lt]` (ISO 8601 or Unix seconds; "
     "both optional): created, opened, started, finished_on_meta, completed; `abandoned_at` by Meta's "
     "`current_step`; `errors` by session error code.",
+    response_model=EmbeddedSignupFunnel,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(created__gte=timestamp("Created at or after"), created__lt=timestamp("Created before")),
+    openapi_extra=FUNNEL_QUERY.openapi(),
 )
 async def get_funnel(
     request: Request,
     caller: Caller = Depends(require_admin_key),
     db: AsyncSession = Depends(get_db),
 ) -> JSONResponse:
-    query = request.query_params
-    problems: list[dict[str, str]] = []
-    bounds: dict[str, int | None] = {name: None for name in FUNNEL_PARAMS}
-    for name in query.keys():
-        if name not in FUNNEL_PARAMS:
-            problems.append({"param": name, "code": "parameter_unknown", "message": f"{name} is not a known parameter"})
-        elif len(query.getlist(name)) > 1:
-            problems.append({"param": name, "code": "parameter_invalid", "message": f"{name} must be given once"})
-        else:
-            try:
-                bounds[name] = parse_time(query[name])
-            except ValueError:
-                problems.append({
-                    "param": name, "code": "parameter_invalid",
-                    "message": f"{name} must be an ISO 8601 time (2024-01-15T12:30:00.000Z) or Unix seconds",
-                })
-    if problems:
-        raise errors.validation_error(problems)
+    parsed = FUNNEL_QUERY.read(request.query_params)
     async with db.begin():
-        result = await funnel(
-            db, caller, created_gte=bounds["created[gte]"], created_lt=bounds["created[lt]"], now=now_ms()
-        )
+        result = await funnel(db, caller, **parsed.filters, now=now_ms())
     return JSONResponse(result)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.organizations.service import Caller
 from roost.sessions.models import SessionEvent, SignupSession
+from roost.sessions.schemas import EmbeddedSignupFunnel
 from roost.sessions.state import SessionStatus
 
 
@@ -71,14 +72,13 @@ async def funnel(
     if totals.overdue:
         errors["session_expired"] = errors.get("session_expired", 0) + int(totals.overdue)
 
-    return {
-        "object": "embedded_signup_funnel",
-        "livemode": caller.livemode,
-        "created": int(totals.created),
-        "opened": int(totals.opened),
-        "started": int(totals.started),
-        "finished_on_meta": int(totals.finished_on_meta),
-        "completed": int(totals.completed),
-        "abandoned_at": dict(sorted(((step, int(count)) for step, count in abandoned_rows), key=lambda item: -item[1])),
-        "errors": dict(sorted(errors.items(), key=lambda item: -item[1])),
-    }
+    return EmbeddedSignupFunnel.render(
+        livemode=caller.livemode,
+        created=int(totals.created),
+        opened=int(totals.opened),
+        started=int(totals.started),
+        finished_on_meta=int(totals.finished_on_meta),
+        completed=int(totals.completed),
+        abandoned_at=dict(sorted(((step, int(count)) for step, count in abandoned_rows), key=lambda item: -item[1])),
+        errors=dict(sorted(errors.items(), key=lambda item: -item[1])),
+    )

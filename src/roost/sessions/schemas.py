@@ -1,15 +1,14 @@
-"""What the sessions API accepts and what it returns."""
+"""What the sessions API accepts and what it returns (documented and rendered by one model each)."""
 
 import json
 import re
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
-from roost.kit.timeutil import to_iso
+from roost.kit.objects import GIVEN, WHEN_GIVEN, ApiObject, From, OptionalTimestamp, Timestamp, list_of
 from roost.kit.urls import MAX_REDIRECT_URI_LENGTH, redirect_uri_problem
-from roost.sessions.models import SessionEvent, SignupSession
+from roost.sessions.models import SignupSession
 from roost.sessions.prefill import Prefill
 
 METADATA_MAX_BYTES = 10_240
@@ -112,53 +111,7 @@ class SessionCreateParams(BaseModel):
         return []
 
 
-def session_object(session: SignupSession, status: str, url: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": session.id,
-        "object": "embedded_signup_session",
-    }
-    if url is not None:
-        body["url"] = url
-    body.update(
-        {
-            "expires_at": to_iso(session.expires_at),
-            "livemode": session.livemode,
-            "source": session.source,
-            "status": status,
-            "created_at": to_iso(session.created_at),
-            "started_at": to_iso(session.started_at),
-            "code_received_at": to_iso(session.code_received_at),
-            "completed_at": to_iso(session.completed_at),
-            "cancelled_at": to_iso(session.cancelled_at),
-            "redirect_uri": session.redirect_uri,
-            "state": session.state,
-            "metadata": session.metadata_ or {},
-            "prefill": session.prefill,
-            "locale": session.locale,
-            "coexistence": session.coexistence,
-            "waba_id": session.waba_id,
-            "business_id": session.business_id,
-            "phone_number_id": session.phone_number_id,
-            "business_profile_id": session.business_profile_id,
-            "last_step": session.last_step,
-            "error": session.error,
-            "provisioning": session.provisioning or [],
-        }
-    )
-    return body
-
-
-def event_object(event: SessionEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "object": "embedded_signup_session_event",
-        "type": event.type,
-        "created_at": to_iso(event.created_at),
-        "data": event.data or {},
-    }
-
-
-# -- documentation models: what the OpenAPI document shows for the responses ------------------
+# -- what the API returns: each model documents the object and renders it (kit.objects) ----------
 
 
 class SessionError(BaseModel):
@@ -175,24 +128,26 @@ class ProvisioningStep(BaseModel):
     finished_at: str | None = None
 
 
-class EmbeddedSignupSession(BaseModel):
+class EmbeddedSignupSession(ApiObject):
     """The session object (SPEC 3.4). `url` is present only on creation and new-link responses."""
 
     id: str = Field(pattern=r"^wss_[a-zA-Z0-9]+$", examples=["wss_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
-    object: str = Field("embedded_signup_session")
-    url: AnyUrl | None = Field(None, examples=["https://roost.example.com/embed/connect?token=abc123..."])
-    expires_at: datetime = Field(examples=["2024-01-15T12:30:00.000Z"])
+    object: Literal["embedded_signup_session"] = "embedded_signup_session"
+    url: Annotated[AnyUrl | None, WHEN_GIVEN] = Field(None, examples=["https://roost.example.com/embed/connect?token=abc123..."])
+    expires_at: Timestamp = Field(examples=["2024-01-15T12:30:00.000Z"])
     livemode: bool
     source: str = Field(examples=["hosted"], description="hosted | platform")
-    status: str = Field(examples=["pending"], description="pending | completed | recovered | cancelled | failed | expired")
-    created_at: datetime
-    started_at: datetime | None
-    code_received_at: datetime | None
-    completed_at: datetime | None
-    cancelled_at: datetime | None
+    status: Annotated[str, GIVEN] = Field(
+        examples=["pending"], description="pending | completed | recovered | cancelled | failed | expired"
+    )
+    created_at: Timestamp
+    started_at: OptionalTimestamp
+    code_received_at: OptionalTimestamp
+    completed_at: OptionalTimestamp
+    cancelled_at: OptionalTimestamp
     redirect_uri: str | None
     state: str | None
-    metadata: dict[str, Any]
+    metadata: Annotated[dict[str, Any], From("metadata_", empty=dict)]
     prefill: dict[str, Any] | None
     locale: str | None
     coexistence: bool
@@ -202,30 +157,44 @@ class EmbeddedSignupSession(BaseModel):
     business_profile_id: str | None
     last_step: str | None
     error: SessionError | None
-    provisioning: list[ProvisioningStep]
+    provisioning: Annotated[list[ProvisioningStep], From("provisioning", empty=list)]
 
 
 class CreatedEmbeddedSignupSession(EmbeddedSignupSession):
     """The create response: the seed's three fields are always present."""
 
-    url: AnyUrl = Field(examples=["https://roost.example.com/embed/connect?token=abc123..."])
+    url: AnyUrl = Field(examples=["https://roost.example.com/embed/connect?token=abc123..."])  # type: ignore[assignment]
 
 
-class EmbeddedSignupSessionList(BaseModel):
-    object: str = "list"
-    data: list[EmbeddedSignupSession]
-    has_more: bool
+def session_object(session: SignupSession, status: str, url: str | None = None) -> dict[str, Any]:
+    return EmbeddedSignupSession.render(session, status=status, url=url)
 
 
-class SessionEventObject(BaseModel):
+EmbeddedSignupSessionList = list_of(EmbeddedSignupSession, "EmbeddedSignupSessionList")
+
+
+class SessionEventObject(ApiObject):
     id: str = Field(examples=["sevt_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
-    object: str = "embedded_signup_session_event"
+    object: Literal["embedded_signup_session_event"] = "embedded_signup_session_event"
     type: str = Field(examples=["session.created"])
-    created_at: datetime
-    data: dict[str, Any]
+    created_at: Timestamp
+    data: Annotated[dict[str, Any], From("data", empty=dict)]
 
 
-class SessionEventList(BaseModel):
-    object: str = "list"
-    data: list[SessionEventObject]
-    has_more: bool
+SessionEventList = list_of(SessionEventObject, "SessionEventList")
+
+
+class EmbeddedSignupFunnel(ApiObject):
+    """Counts over the caller's hosted sessions created in the range (sessions.funnel says how)."""
+
+    all_given = True
+
+    object: Literal["embedded_signup_funnel"] = "embedded_signup_funnel"
+    livemode: bool
+    created: int
+    opened: int = Field(description="Whose page was shown in a browser")
+    started: int = Field(description="Whose user clicked connect")
+    finished_on_meta: int = Field(description="Whose user finished Meta's flow")
+    completed: int
+    abandoned_at: dict[str, int] = Field(description="Sessions that did not complete, by Meta's current_step, most first")
+    errors: dict[str, int] = Field(description="Sessions by error code, most first")

@@ -18,7 +18,7 @@ from roost.kit.ids import has_prefix, new_id
 from roost.kit.timeutil import to_iso
 from roost.organizations.service import Caller, find_owned
 from roost.sessions.models import SessionEvent, SessionMetadataValue, SignupSession
-from roost.sessions.schemas import SessionCreateParams, session_object
+from roost.sessions.schemas import EmbeddedSignupSession, SessionCreateParams
 from roost.sessions.state import (
     EXPIRED_ERROR,
     SessionStatus,
@@ -42,7 +42,7 @@ class SessionPolicy:
 
 def present(session: SignupSession, now: int, url: str | None = None) -> dict[str, Any]:
     """The session object as the API shows it, with an overdue session already expired."""
-    body = session_object(session, effective_status(session, now), url)
+    body = EmbeddedSignupSession.render(session, status=effective_status(session, now), url=url)
     if is_overdue(session, now) and body["error"] is None:
         body["error"] = EXPIRED_ERROR
     return body

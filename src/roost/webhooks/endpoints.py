@@ -1,5 +1,6 @@
 """Webhook endpoints and events over HTTP (SPEC 7.1): thin handlers over webhooks.service."""
 
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -8,10 +9,11 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
-from roost.kit import errors, pagination
+from roost.kit import pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
-from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for, one_of, page_parameters, query_parameters, text
+from roost.kit.query import QueryParams, one_of, text
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.runtime import Runtime, get_db, runtime_dependency
@@ -20,6 +22,8 @@ from roost.webhooks.outbox import EVENT_TYPES
 from roost.webhooks.schemas import (
     DeletedWebhookEndpoint,
     DeliveryAttemptList,
+    DeliveryAttemptObject,
+    DeliveryObject,
     EndpointCreateParams,
     EndpointUpdateParams,
     EventList,
@@ -32,22 +36,17 @@ from roost.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/v1/organization", tags=["Webhooks"])
+ENDPOINTS_QUERY = QueryParams(page="An endpoint id")
+ATTEMPTS_QUERY = QueryParams(text("event_id", "Only the attempts of this event"), page="A delivery attempt id")
+EVENTS_QUERY = QueryParams(one_of("type", EVENT_TYPES, "Events of this type"), page="An event id")
 
 
 class _NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _list_query(request: Request, filters: set[str]) -> pagination.Page:
-    """The page asked for (limit / starting_after / ending_before); every problem reported."""
-    parsed = pagination.read_list_query(request.query_params, filters)
-    if parsed.problems:
-        raise errors.validation_error(parsed.problems)
-    return parsed.page
-
-
 def _list(rows: list[Any], has_more: bool, present: Any) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": [present(row) for row in rows], "has_more": has_more})
+    return JSONResponse(pagination.list_object([present(row) for row in rows], has_more))
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -78,7 +77,7 @@ async def create_endpoint(
             db, runtime.keyring, caller, url=params.url, events=params.events, description=params.description,
             enabled=params.enabled, now=now_ms(),
         )
-        return 201, service.endpoint_object(endpoint, secret)
+        return 201, WebhookEndpointObject.render(endpoint, secret=secret)
 
     stored = await create_once(db, runtime.keyring, caller, idempotency_key, body, work, scope="webhook-endpoint")
     return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
@@ -89,13 +88,13 @@ async def create_endpoint(
     summary="List webhook endpoints, newest first",
     response_model=WebhookEndpointList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(**page_parameters("An endpoint id")),
+    openapi_extra=ENDPOINTS_QUERY.openapi(),
 )
 async def list_endpoints(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
-    page = _list_query(request, set())
+    page = ENDPOINTS_QUERY.read(request.query_params).page
     async with db.begin():
         rows, has_more = await service.list_endpoints(db, caller, page)
-    return _list(rows, has_more, service.endpoint_object)
+    return _list(rows, has_more, WebhookEndpointObject.render)
 
 
 @router.get(
@@ -104,7 +103,7 @@ async def list_endpoints(request: Request, caller: Caller = Depends(require_admi
 async def get_endpoint(endpoint_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id)
-    return JSONResponse(service.endpoint_object(endpoint))
+    return JSONResponse(WebhookEndpointObject.render(endpoint))
 
 
 @router.patch(
@@ -127,7 +126,7 @@ async def update_endpoint(
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         await service.update_endpoint(db, endpoint, params.model_dump(include=params.model_fields_set), now_ms())
-    return JSONResponse(service.endpoint_object(endpoint))
+    return JSONResponse(WebhookEndpointObject.render(endpoint))
 
 
 @router.delete(
@@ -144,7 +143,7 @@ async def delete_endpoint(
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         await service.delete_endpoint(db, endpoint)
-    return JSONResponse({"id": endpoint_id, "object": "webhook_endpoint", "deleted": True})
+    return JSONResponse(DeletedWebhookEndpoint.render(id=endpoint_id))
 
 
 @router.post(
@@ -166,7 +165,7 @@ async def rotate_secret(
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         secret = service.rotate_secret(runtime.keyring, endpoint, now_ms())
-    return JSONResponse(service.endpoint_object(endpoint, secret))
+    return JSONResponse(WebhookEndpointObject.render(endpoint, secret=secret))
 
 
 @router.get(
@@ -175,16 +174,16 @@ async def rotate_secret(
     description="Every HTTP request Roost made to the endpoint: status code, latency, error. Filter: `event_id`.",
     response_model=DeliveryAttemptList,
     responses=errors_for(400, 401, 404),
-    openapi_extra=query_parameters(**page_parameters("A delivery attempt id"), event_id=text("Only the attempts of this event")),
+    openapi_extra=ATTEMPTS_QUERY.openapi(),
 )
 async def list_deliveries(
     endpoint_id: str, request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
 ) -> JSONResponse:
-    page = _list_query(request, {"event_id"})
+    parsed = ATTEMPTS_QUERY.read(request.query_params)
     async with db.begin():
         endpoint = await service.get_endpoint(db, caller, endpoint_id)
-        rows, has_more = await service.list_attempts(db, endpoint, request.query_params.get("event_id"), page)
-    return _list(rows, has_more, service.attempt_object)
+        rows, has_more = await service.list_attempts(db, endpoint, parsed.filters["event_id"], parsed.page)
+    return _list(rows, has_more, DeliveryAttemptObject.render)
 
 
 # -- events ------------------------------------------------------------------------------------------
@@ -196,23 +195,20 @@ async def list_deliveries(
     description="Filter: `type` (one event type).",
     response_model=EventList,
     responses=errors_for(400, 401),
-    openapi_extra=query_parameters(**page_parameters("An event id"), type=one_of(EVENT_TYPES, "Events of this type")),
+    openapi_extra=EVENTS_QUERY.openapi(),
 )
 async def list_events(request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
-    page = _list_query(request, {"type"})
-    type = request.query_params.get("type")
-    if type is not None and type not in EVENT_TYPES:
-        raise errors.invalid("parameter_invalid", f"type must be one of {', '.join(EVENT_TYPES)}", param="type")
+    parsed = EVENTS_QUERY.read(request.query_params)
     async with db.begin():
-        rows, has_more = await service.list_events(db, caller, type, page)
-    return _list(rows, has_more, service.event_object)
+        rows, has_more = await service.list_events(db, caller, parsed.filters["type"], parsed.page)
+    return _list(rows, has_more, EventObject.render)
 
 
 @router.get("/events/{event_id}", summary="Retrieve an event", response_model=EventObject, responses=errors_for(401, 404))
 async def get_event(event_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
     async with db.begin():
         event = await service.get_event(db, caller, event_id)
-    return JSONResponse(service.event_object(event))
+    return JSONResponse(EventObject.render(event))
 
 
 @router.post(
@@ -232,5 +228,6 @@ async def resend_event(
     async with db.begin():
         event = await service.get_event(db, caller, event_id)
         rows = await service.resend(db, caller, event, params.endpoint_id, now_ms())
-    body = {"object": "event_resend", "event_id": event_id, "deliveries": [service.delivery_object(row) for row in rows]}
+    deliveries = [DeliveryObject.render(SimpleNamespace(**row)) for row in rows]  # rows as inserted: dicts
+    body = EventResend.render(event_id=event_id, deliveries=deliveries)
     return JSONResponse(body, status_code=202)

@@ -1,9 +1,10 @@
-"""What the webhooks API accepts, and (for the OpenAPI document) what it returns."""
+"""What the webhooks API accepts and what it returns (documented and rendered by one model each)."""
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
+
+from roost.kit.objects import GIVEN, WHEN_GIVEN, ApiObject, From, OptionalTimestamp, Timestamp, list_of
 
 from roost.webhooks.outbox import ALL_EVENTS, EVENT_TYPES
 from roost.webhooks.service import MAX_URL_LENGTH, url_problem
@@ -79,77 +80,76 @@ class ResendParams(BaseModel):
     )
 
 
-# -- documentation models -------------------------------------------------------------------------
+# -- what the API returns: each model documents the object and renders it (kit.objects) ----------
 
 
-class WebhookEndpointObject(BaseModel):
+class WebhookEndpointObject(ApiObject):
     id: str = Field(examples=["whk_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
-    object: str = "webhook_endpoint"
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
     livemode: bool
     url: str
-    events: list[str] = Field(examples=[["embedded_signup.session.completed"]])
+    events: Annotated[list[str], From("events", empty=list)] = Field(examples=[["embedded_signup.session.completed"]])
     description: str | None
     enabled: bool
     disabled_reason: str | None = Field(
         description="Why deliveries are off: api (you disabled it), gone (it answered 410), failing (5 days of failures)"
     )
-    disabled_at: datetime | None
-    failing_since: datetime | None = Field(description="First failed attempt since the last success")
-    previous_secret_expires_at: datetime | None = Field(description="Until then the previous secret signs too")
-    created_at: datetime
-    updated_at: datetime
+    disabled_at: OptionalTimestamp
+    failing_since: OptionalTimestamp = Field(description="First failed attempt since the last success")
+    previous_secret_expires_at: OptionalTimestamp = Field(description="Until then the previous secret signs too")
+    created_at: Timestamp
+    updated_at: Timestamp
+    secret: Annotated[str | None, WHEN_GIVEN] = Field(
+        None,
+        description="Shown once (on creation and rotation): verify signatures with it",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
 
 
 class WebhookEndpointWithSecret(WebhookEndpointObject):
-    secret: str = Field(description="Shown once: verify signatures with it", examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+    secret: str = Field(description="Shown once: verify signatures with it", examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])  # type: ignore[assignment]
 
 
-class WebhookEndpointList(BaseModel):
-    object: str = "list"
-    data: list[WebhookEndpointObject]
-    has_more: bool
+WebhookEndpointList = list_of(WebhookEndpointObject, "WebhookEndpointList")
 
 
-class DeletedWebhookEndpoint(BaseModel):
-    id: str
-    object: str = "webhook_endpoint"
-    deleted: bool = True
+class DeletedWebhookEndpoint(ApiObject):
+    id: Annotated[str, GIVEN]
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    deleted: Literal[True] = True
 
 
-class EventObject(BaseModel):
+class EventObject(ApiObject):
     id: str = Field(examples=["evt_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
-    object: str = "event"
+    object: Literal["event"] = "event"
     type: str = Field(examples=["embedded_signup.session.completed"])
     livemode: bool
-    created_at: datetime
+    created_at: Timestamp
     data: dict[str, Any] = Field(description="The object the event is about, as the API shows it")
 
 
-class EventList(BaseModel):
-    object: str = "list"
-    data: list[EventObject]
-    has_more: bool
+EventList = list_of(EventObject, "EventList")
 
 
-class DeliveryObject(BaseModel):
+class DeliveryObject(ApiObject):
     id: str = Field(examples=["whd_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
-    object: str = "webhook_delivery"
+    object: Literal["webhook_delivery"] = "webhook_delivery"
     endpoint_id: str
     event_id: str
     status: str = Field(description="pending | delivered | failed")
-    next_attempt_at: datetime | None
-    created_at: datetime
+    next_attempt_at: OptionalTimestamp
+    created_at: Timestamp
 
 
-class EventResend(BaseModel):
-    object: str = "event_resend"
-    event_id: str
-    deliveries: list[DeliveryObject]
+class EventResend(ApiObject):
+    object: Literal["event_resend"] = "event_resend"
+    event_id: Annotated[str, GIVEN]
+    deliveries: Annotated[list[DeliveryObject], GIVEN]
 
 
-class DeliveryAttemptObject(BaseModel):
+class DeliveryAttemptObject(ApiObject):
     id: str = Field(examples=["wha_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
-    object: str = "webhook_delivery_attempt"
+    object: Literal["webhook_delivery_attempt"] = "webhook_delivery_attempt"
     endpoint_id: str
     event_id: str
     event_type: str
@@ -159,11 +159,8 @@ class DeliveryAttemptObject(BaseModel):
     status_code: int | None = Field(description="The endpoint's HTTP status; null when no response came")
     latency_ms: int
     error: str | None
-    next_attempt_at: datetime | None = Field(description="When the next attempt is due, if one is")
-    created_at: datetime
+    next_attempt_at: OptionalTimestamp = Field(description="When the next attempt is due, if one is")
+    created_at: Timestamp
 
 
-class DeliveryAttemptList(BaseModel):
-    object: str = "list"
-    data: list[DeliveryAttemptObject]
-    has_more: bool
+DeliveryAttemptList = list_of(DeliveryAttemptObject, "DeliveryAttemptList")

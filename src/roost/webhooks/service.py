@@ -11,7 +11,6 @@ from roost.kit import errors
 from roost.kit.crypto import Keyring
 from roost.kit.ids import new_id
 from roost.kit.pagination import Page, fetch_page
-from roost.kit.timeutil import to_iso
 from roost.kit.urls import has_space_or_control, split_url
 from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.webhooks import outbox
@@ -77,71 +76,6 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
         if not (allow_private and local):
             return "must use https:// (plain http:// is allowed only to local addresses, with ROOST_WEBHOOK_ALLOW_PRIVATE=1)"
     return None
-
-
-# -- presentation ------------------------------------------------------------------------------
-
-
-def endpoint_object(endpoint: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": endpoint.id,
-        "object": "webhook_endpoint",
-        "livemode": endpoint.livemode,
-        "url": endpoint.url,
-        "events": list(endpoint.events),
-        "description": endpoint.description,
-        "enabled": endpoint.enabled,
-        "disabled_reason": endpoint.disabled_reason,
-        "disabled_at": to_iso(endpoint.disabled_at),
-        "failing_since": to_iso(endpoint.failing_since),
-        "previous_secret_expires_at": to_iso(endpoint.previous_secret_expires_at),
-        "created_at": to_iso(endpoint.created_at),
-        "updated_at": to_iso(endpoint.updated_at),
-    }
-    if secret is not None:
-        body["secret"] = secret
-    return body
-
-
-def event_object(event: WebhookEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "object": "event",
-        "type": event.type,
-        "livemode": event.livemode,
-        "created_at": to_iso(event.created_at),
-        "data": event.data,
-    }
-
-
-def attempt_object(attempt: WebhookAttempt) -> dict[str, Any]:
-    return {
-        "id": attempt.id,
-        "object": "webhook_delivery_attempt",
-        "endpoint_id": attempt.endpoint_id,
-        "event_id": attempt.event_id,
-        "event_type": attempt.event_type,
-        "delivery_id": attempt.delivery_id,
-        "attempt": attempt.attempt,
-        "succeeded": attempt.succeeded,
-        "status_code": attempt.status_code,
-        "latency_ms": attempt.latency_ms,
-        "error": attempt.error,
-        "next_attempt_at": to_iso(attempt.next_attempt_at),
-        "created_at": to_iso(attempt.created_at),
-    }
-
-
-def delivery_object(delivery: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": delivery["id"],
-        "object": "webhook_delivery",
-        "endpoint_id": delivery["endpoint_id"],
-        "event_id": delivery["event_id"],
-        "status": delivery["status"],
-        "next_attempt_at": to_iso(delivery["next_attempt_at"]),
-        "created_at": to_iso(delivery["created_at"]),
-    }
 
 
 # -- endpoints -----------------------------------------------------------------------------------

@@ -4,6 +4,10 @@ ROOST_TEST_DATABASE_URL is set.
 The server runs in a thread of the test process (uvicorn on a free port), so tests talk to it
 over real HTTP and can also run coroutines on the server's own event loop (`roost.run(...)`)
 to set up organizations or look at rows directly.
+
+Shared helpers live beside it: `polling.wait_until`, `errors.assert_error`, `receiver.LoopbackReceiver`
+(the base of every webhook receiver) and `signups` (sessions played through the simulator,
+faults, profiles); the first three are re-exported here.
 """
 
 import asyncio
@@ -279,3 +283,9 @@ def wait_for_room_in_window(needed_seconds: float = 3.0) -> None:
     left = 60 - time.time() % 60
     if left < needed_seconds:
         time.sleep(left + 0.05)
+
+
+# Re-exported last: the modules below import the harness's constants.
+from tests.support.errors import assert_error  # noqa: E402, F401
+from tests.support.polling import wait_until  # noqa: E402, F401
+from tests.support.receiver import LoopbackReceiver, Request  # noqa: E402, F401

@@ -1,0 +1,83 @@
+"""What the business profiles API returns: each model documents the object and renders it (kit.objects)."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from roost.kit.objects import GIVEN, ApiObject, From, OptionalTimestamp, Timestamp, list_of
+from roost.kit.timeutil import to_iso
+from roost.profiles.models import BusinessProfile, PhoneNumber
+
+META_ERROR = "Meta's error as `{code, subcode, message, fbtrace_id, at}`"
+
+
+class PhoneNumberObject(ApiObject):
+    id: str = Field(examples=["wapn_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: Literal["phone_number"] = "phone_number"
+    phone_number_id: str = Field(description="Meta's id of the number", examples=["106540352242922"])
+    display_phone_number: str | None = Field(examples=["+1 415-555-1234"])
+    verified_name: str | None
+    quality_rating: str | None = Field(examples=["GREEN"])
+    code_verification_status: str | None = Field(examples=["VERIFIED"])
+    cloud_api_registered: bool = Field(description="Registered on the Cloud API (it can send and receive messages)")
+    registration_error: dict[str, Any] | None = Field(description=f"{META_ERROR}, when the last attempt failed")
+
+
+class Unsubscribe(ApiObject):
+    """Where unsubscribing Roost's Meta app from the WABA stands after a disconnection."""
+
+    status: Annotated[str, From("unsubscribe_status")] = Field(description="pending | succeeded | failed", examples=["succeeded"])
+    attempts: Annotated[int, From("unsubscribe_attempts")]
+    next_attempt_at: Annotated[OptionalTimestamp, GIVEN] = Field(description="When the worker tries again (pending only)")
+    completed_at: Annotated[OptionalTimestamp, From("unsubscribed_at")]
+    error: Annotated[dict[str, Any] | None, From("unsubscribe_error")] = Field(
+        description=f"{META_ERROR}, when the last attempt failed"
+    )
+
+
+class BusinessProfileObject(ApiObject):
+    id: str = Field(examples=["wabp_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
+    object: Literal["business_profile"] = "business_profile"
+    livemode: bool
+    session_id: str | None = Field(description="The session that connected (or last reconnected) the profile")
+    waba_id: str = Field(description="The WhatsApp Business Account's id", examples=["102290129340398"])
+    business_id: str | None
+    business_name: str | None
+    coexistence: bool
+    token_expires_at: OptionalTimestamp
+    onboarding_completed_at: OptionalTimestamp
+    review_status: str | None
+    review_decided_at: OptionalTimestamp
+    status: str = Field(description="connected | disconnected")
+    disconnected_at: OptionalTimestamp
+    unsubscribe: Annotated[Unsubscribe | None, GIVEN] = Field(description="null unless the profile was disconnected")
+    phone_numbers: Annotated[list[PhoneNumberObject], GIVEN]
+    created_at: Timestamp
+
+
+BusinessProfileList = list_of(BusinessProfileObject, "BusinessProfileList")
+
+
+class BusinessToken(ApiObject):
+    object: Literal["business_token"] = "business_token"
+    business_profile_id: Annotated[str, From("id")]
+    access_token: Annotated[str, GIVEN] = Field(description="The business token, for the WhatsApp Cloud API")
+    token_expires_at: OptionalTimestamp
+
+
+def phone_object(phone: PhoneNumber) -> dict[str, Any]:
+    return PhoneNumberObject.render(phone)
+
+
+def unsubscribe_object(profile: BusinessProfile) -> dict[str, Any] | None:
+    """Where unsubscribing the app from the WABA stands after a DELETE (None: never asked for)."""
+    if profile.unsubscribe_status is None:
+        return None
+    pending = profile.unsubscribe_status == "pending"
+    return Unsubscribe.render(profile, next_attempt_at=to_iso(profile.unsubscribe_next_at) if pending else None)
+
+
+def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[str, Any]:
+    return BusinessProfileObject.render(
+        profile, unsubscribe=unsubscribe_object(profile), phone_numbers=[phone_object(phone) for phone in phones]
+    )
