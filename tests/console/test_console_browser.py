@@ -193,7 +193,12 @@ def test_resending_a_failed_delivery_that_the_receiver_then_gets(roost, org, pag
                 break
             page.wait_for_timeout(100)
         assert [received.webhook_id for received in receiver.received[:2]] == [failed_event, failed_event]
-        page.reload()
+        # The receiver has the request before the dispatcher records its answer: read until it has.
+        for _ in range(50):
+            page.reload()
+            if "delivered" in page.locator('[data-testid="attempt"]').first.inner_text():
+                break
+            page.wait_for_timeout(200)
         assert "delivered" in page.locator('[data-testid="attempt"]').first.inner_text()
     finally:
         receiver.stop()
