@@ -32,7 +32,16 @@ from roost.meta.events import parse_message
 from roost.organizations.service import redirect_secret
 from roost.runtime import Runtime, get_runtime
 from roost.sessions import flow
-from roost.sessions.state import SessionStatus, effective_status, expire_if_overdue, record_event
+from roost.provisioning.runner import Provisioner
+from roost.sessions.state import (
+    SessionStatus,
+    effective_status,
+    is_started,
+    record_event,
+    refuse_if_processing,
+    refuse_unless_pending,
+    start,
+)
 
 log = structlog.get_logger("roost.hosted")
 
@@ -290,10 +299,9 @@ def _require_browser(request: Request, page: PageSession) -> None:
         raise errors.conflict("session_in_use", "This link is in use in another browser")
 
 
-def _require_pending(db, page: PageSession, now: int) -> None:
-    expire_if_overdue(db, page.session, now)
-    if page.session.status != SessionStatus.PENDING:
-        raise errors.conflict("session_not_pending", f"This session is {page.session.status}")
+def _require(refusal: errors.ApiError | None) -> None:
+    if refusal is not None:
+        raise refusal
 
 
 @router.post("/api/opened")
@@ -317,12 +325,11 @@ async def launch(request: Request) -> JSONResponse:
     cookie = None
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
+        _require(refuse_if_processing(page.session))
         session = page.session
-        if session.code_received_at is not None:
-            raise errors.conflict("session_processing", "Meta's code has arrived: Roost is connecting the account")
-        if flow.start(db, session, now, runtime.session_policy.grace_ms):
+        if start(db, session, now, runtime.session_policy.grace_ms):
             cookie, session.browser_binding_hash = service.new_binding()
         record_event(db, session, "meta.launched", now)
         session_id = session.id
@@ -352,9 +359,9 @@ async def message(request: Request) -> JSONResponse:
     now = now_ms()
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
-        if page.session.started_at is None:
+        if not is_started(page.session):
             raise errors.conflict("session_not_started", "Start the session before relaying Meta's messages")
         flow.record_message(db, page.session, parsed, now)
     return JSONResponse({"kind": parsed.kind})
@@ -384,15 +391,14 @@ async def code(request: Request) -> JSONResponse:
     now = now_ms()
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
-        if page.session.started_at is None:
+        _require(refuse_if_processing(page.session))
+        if not is_started(page.session):
             raise errors.conflict("session_not_started", "Start the session before sending Meta's code")
-        if page.session.code_received_at is not None:
-            raise errors.conflict("session_processing", "Meta's code for this session has already arrived")
         session_id = page.session.id
         finish = await service.latest_finish(db, page.session)
-    task = asyncio.create_task(runtime.provisioner.accept_code(session_id, value, finish))
+    task = asyncio.create_task(Provisioner(runtime).accept_code(session_id, value, finish))
     _running.add(task)
     task.add_done_callback(_provisioning_done)
     accepted = await asyncio.shield(task)
@@ -440,11 +446,10 @@ async def give_up(request: Request) -> JSONResponse:
     now = now_ms()
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
+        _require(refuse_if_processing(page.session))
         session = page.session
-        if session.code_received_at is not None:
-            raise errors.conflict("session_processing", "Meta's code has arrived: Roost is connecting the account")
         reported = await service.latest_reported_error(db, session) if reason == "signup_error" else None
         if reported is not None:
             flow.signup_error(db, session, reported, now)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import structlog
 
-from roost.webhooks.network import AddressNotAllowed
+from roost.kit.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.meta")
 

@@ -17,6 +17,8 @@ from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
 from roost.profiles.models import BusinessProfile, PhoneNumber
+from roost.profiles.registration import register_number
+from roost.profiles.tokens import open_profile_token
 from roost.runtime import Runtime, get_db, runtime_dependency
 
 log = structlog.get_logger("roost.profiles")
@@ -96,7 +98,7 @@ async def disconnect_profile(
     if queued:
         try:
             await asyncio.wait_for(
-                lifecycle.attempt_unsubscribe(runtime.provisioner, profile.id, leased=True), lifecycle.UNSUBSCRIBE_WAIT_SECONDS
+                lifecycle.attempt_unsubscribe(runtime, profile.id, leased=True), lifecycle.UNSUBSCRIBE_WAIT_SECONDS
             )
         except TimeoutError:
             log.info("profile_unsubscribe_deferred", profile_id=profile.id)  # the worker takes over when the lease ends
@@ -139,7 +141,7 @@ async def read_access_token(
         profile = await service.get_profile(db, caller, profile_id)
         if profile.status != service.CONNECTED or not profile.token_encrypted:
             raise errors.conflict("profile_disconnected", "This business profile is disconnected: Roost holds no token for it")
-        token = runtime.provisioner.open_profile_token(profile.organization_id, profile.id, profile.token_encrypted)
+        token = open_profile_token(runtime.keyring, profile.organization_id, profile.id, profile.token_encrypted)
         audit.record(
             db,
             caller,
@@ -185,7 +187,7 @@ async def register_phone(
             raise errors.conflict("profile_disconnected", "This number's business profile is disconnected")
         if phone.cloud_api_registered:
             raise errors.conflict("phone_already_registered", "This number is already registered on the Cloud API")
-    registered = await runtime.provisioner.register_number(phone.id, params.pin)
+    registered = await register_number(runtime, phone.id, params.pin)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         phone = await service.get_phone_number(fresh, caller, phone_id)
     if not registered:

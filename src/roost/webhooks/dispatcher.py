@@ -32,7 +32,7 @@ from roost.kit.validation import is_ascii_digits
 from roost.runtime import Runtime
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from roost.webhooks.network import AddressNotAllowed, guarded_client
+from roost.kit.network import AddressNotAllowed, guarded_client
 from roost.webhooks.service import signing_secrets
 
 log = structlog.get_logger("roost.webhooks")
