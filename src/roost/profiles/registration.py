@@ -3,13 +3,15 @@ repeated (Meta counts them), during provisioning, on a platform's request, and f
 sweeps for numbers verified after signup and attempts a crash cut short."""
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roost.kit.crypto import Keyring
 from roost.kit.timeutil import now_ms, to_iso
-from roost.meta.graph import MetaError
+from roost.meta.graph import GraphClient, MetaError
 from roost.organizations.meta_app import meta_for
 from roost.profiles.models import BusinessProfile, PhoneNumber
 from roost.profiles.service import CONNECTED, phone_object
@@ -49,51 +51,81 @@ async def registrable_numbers(db: AsyncSession, profile_id: str) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A registration attempt, counted and marked in flight: what the call to Meta needs."""
+
+    phone_id: str
+    phone_number_id: str
+    pin: str
+    token: str
+
+
+async def _locked_phone(db: AsyncSession, phone_id: str) -> PhoneNumber:
+    return await db.scalar(
+        select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+async def begin_attempt(db: AsyncSession, keyring: Keyring, phone_id: str, pin: str | None = None) -> Attempt:
+    """Count the attempt and mark it in flight before Meta is called, so a crash leaves a trace
+    (the PIN is stored first: a later attempt uses the same one)."""
+    phone = await _locked_phone(db, phone_id)
+    profile = await db.get(BusinessProfile, phone.business_profile_id)
+    context = f"pin:{phone.organization_id}:{phone.id}"
+    if pin is None:
+        pin = keyring.decrypt(phone.pin_encrypted, context) if phone.pin_encrypted else f"{secrets.randbelow(10**6):06d}"
+    phone.pin_encrypted = keyring.encrypt(pin, context)
+    phone.registration_attempts += 1
+    phone.registration_started_at = now_ms()
+    token = open_profile_token(keyring, profile.organization_id, profile.id, profile.token_encrypted)
+    return Attempt(phone.id, phone.phone_number_id, pin, token)
+
+
+async def call_meta(graph: GraphClient, attempt: Attempt) -> MetaError | None:
+    try:
+        await graph.register_phone(attempt.phone_number_id, attempt.pin, attempt.token)
+    except MetaError as problem:
+        return problem
+    return None
+
+
+async def record_outcome(db: AsyncSession, attempt: Attempt, error: MetaError | None) -> None:
+    """Meta's answer on the number, in its webhook, and on the timeline of the session that
+    connected it (if it still exists)."""
+    phone = await _locked_phone(db, attempt.phone_id)
+    profile = await db.get(BusinessProfile, phone.business_profile_id)
+    now = now_ms()
+    phone.registration_started_at = None
+    phone.cloud_api_registered = error is None
+    phone.registration_error = None if error is None else {**error.as_dict(), "at": to_iso(now)}
+    phone.updated_at = now
+    event_type = "whatsapp.phone_number.registered" if error is None else "whatsapp.phone_number.registration_failed"
+    data = {**phone_object(phone), "business_profile_id": phone.business_profile_id}
+    session = await db.get(SignupSession, profile.session_id) if profile.session_id else None
+    if session is None:
+        outbox.emit(db, organization_id=profile.organization_id, livemode=profile.livemode, type=event_type, data=data, at=now)
+    else:
+        record_event(
+            db, session, "provisioning.step", now,
+            {"step": "register_phone", "phone_number_id": attempt.phone_number_id,
+             "status": "succeeded" if error is None else "failed",
+             "error": None if error is None else error.as_dict()},
+        )
+        emit_webhook(db, session, event_type, data, now)
+
+
 async def register_number(runtime: Runtime, phone_id: str, pin: str | None = None) -> bool:
     """One registration attempt for one number (Meta counts them: never blindly repeated)."""
     async with runtime.sessions() as db:
         async with db.begin():
-            phone = await db.scalar(
-                select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update().execution_options(populate_existing=True)
-            )
-            profile = await db.get(BusinessProfile, phone.business_profile_id)
-            context = f"pin:{phone.organization_id}:{phone.id}"
-            if pin is None:
-                pin = runtime.keyring.decrypt(phone.pin_encrypted, context) if phone.pin_encrypted else f"{secrets.randbelow(10**6):06d}"
-            phone.pin_encrypted = runtime.keyring.encrypt(pin, context)
-            phone.registration_attempts += 1
-            phone.registration_started_at = now_ms()
-            token = open_profile_token(runtime.keyring, profile.organization_id, profile.id, profile.token_encrypted)
-            session_id, phone_number_id = profile.session_id, phone.phone_number_id
+            attempt = await begin_attempt(db, runtime.keyring, phone_id, pin)
+            profile = await db.get(BusinessProfile, (await db.get(PhoneNumber, phone_id)).business_profile_id)
             organization_id, livemode = profile.organization_id, profile.livemode
         _, graph, _ = await meta_for(runtime, organization_id, livemode)
-        error: MetaError | None = None
-        try:
-            await graph.register_phone(phone_number_id, pin, token)
-        except MetaError as problem:
-            error = problem
+        error = await call_meta(graph, attempt)
         async with db.begin():
-            phone = await db.scalar(
-                select(PhoneNumber).where(PhoneNumber.id == phone_id).with_for_update().execution_options(populate_existing=True)
-            )
-            now = now_ms()
-            phone.registration_started_at = None
-            phone.cloud_api_registered = error is None
-            phone.registration_error = None if error is None else {**error.as_dict(), "at": to_iso(now)}
-            phone.updated_at = now
-            event_type = "whatsapp.phone_number.registered" if error is None else "whatsapp.phone_number.registration_failed"
-            data = {**phone_object(phone), "business_profile_id": phone.business_profile_id}
-            session = await db.get(SignupSession, session_id) if session_id else None
-            if session is None:
-                outbox.emit(db, organization_id=organization_id, livemode=livemode, type=event_type, data=data, at=now)
-            else:
-                record_event(
-                    db, session, "provisioning.step", now,
-                    {"step": "register_phone", "phone_number_id": phone_number_id,
-                     "status": "succeeded" if error is None else "failed",
-                     "error": None if error is None else error.as_dict()},
-                )
-                emit_webhook(db, session, event_type, data, now)
+            await record_outcome(db, attempt, error)
         return error is None
 
 

@@ -59,14 +59,22 @@ def next_step(session: SignupSession) -> str | None:
     return None
 
 
-def mark(session: SignupSession, step: str, status: str) -> None:
+def start_step(session: SignupSession, step: str) -> int:
+    """Mark the step running; returns its attempt number (a runner's proof the step is still its own)."""
     records = [dict(record) for record in session.provisioning]
     for record in records:
         if record["step"] == step:
-            record["status"] = status
-            if status == "running":
-                record["attempts"] += 1
+            record["status"] = "running"
+            record["attempts"] += 1
+            attempt = record["attempts"]
     session.provisioning = records  # a new list, so the JSON column is written
+    return attempt
+
+
+def runs_attempt(session: SignupSession, step: str, attempt: int) -> bool:
+    """The step is still running this attempt (no other runner took it over)."""
+    record = next((record for record in session.provisioning or [] if record["step"] == step), None)
+    return record is not None and record["status"] == "running" and record["attempts"] == attempt
 
 
 def finish_step(db: AsyncSession, session: SignupSession, step: str, status: str, now: int, error: dict | None = None) -> None:
