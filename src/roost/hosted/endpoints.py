@@ -50,6 +50,7 @@ TIMING = {
     "poll_ms": 1000,  # while Roost is working
     "idle_poll_ms": 3000,  # otherwise (notices a cancellation by the platform or an expiry)
     "registration_wait_ms": 6000,
+    "slow_progress_ms": 8000,  # after this long on "Connecting your account…" the page says it is still working
     "no_event_grace_ms": 1200,
     "redirect_delay_ms": 1500,
     "close_delay_ms": 400,

@@ -209,7 +209,7 @@ class Provisioner:
             if STEPS[step].calls_meta(context, prepared):
                 return step, attempt, prepared
             try:
-                status = await STEPS[step].record(context, db, session, prepared, None)
+                status = await STEPS[step].record(context, db, session, prepared, None, now)
             except StepRefused as refusal:
                 _refuse(db, session, step, refusal, now)
                 return None
@@ -232,8 +232,9 @@ class Provisioner:
                     session = await lock(db, session_id)
                     if not runs_attempt(session, step, attempt):
                         return  # another runner took the step over
-                    status = await STEPS[step].record(context, db, session, prepared, result)
-                    _finished(db, session, step, status, now_ms())
+                    now = now_ms()
+                    status = await STEPS[step].record(context, db, session, prepared, result, now)
+                    _finished(db, session, step, status, now)
                     started = await self._advance(context, db, session)
             except StepRefused as refusal:  # its transaction rolled back: the refusal is recorded alone
                 await self._refuse(db, session_id, step, refusal)

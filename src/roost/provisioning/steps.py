@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roost.kit.timeutil import now_ms
 from roost.meta.config import MetaApp
 from roost.meta.graph import GraphClient, MetaError
 from roost.organizations.models import ModeSettings
@@ -79,8 +78,8 @@ class Step:
     async def call(self, context: Context, prepared: Any) -> Any:
         return None
 
-    async def record(self, context: Context, db: AsyncSession, session: SignupSession, prepared: Any, result: Any) -> str:
-        """Returns the step's final status."""
+    async def record(self, context: Context, db: AsyncSession, session: SignupSession, prepared: Any, result: Any, now: int) -> str:
+        """Returns the step's final status (`now`: the time the runner records it at)."""
         return "succeeded"
 
     def after_success(self, db: AsyncSession, session: SignupSession, now: int) -> None:
@@ -104,7 +103,7 @@ class ClaimToken(Step):
             raise StepRefused("business_id_unknown", "The customer's business portfolio id is unknown, so no token can be fetched.")
         return await context.graph.business_token_for(business_id, context.app.system_user_token)
 
-    async def record(self, context, db, session, business_id, token):
+    async def record(self, context, db, session, business_id, token, now):
         session.business_token_encrypted = seal_session_token(context.runtime.keyring, session, token)
         return "succeeded"
 
@@ -133,7 +132,7 @@ class ResolveAssets(Step):
             )
         return granted
 
-    async def record(self, context, db, session, token, granted):
+    async def record(self, context, db, session, token, granted, now):
         waba_id = session.waba_id or granted.waba_ids[0]
         await _refuse_if_connected_elsewhere(db, session, waba_id)
         session.waba_id = waba_id
@@ -194,10 +193,9 @@ class CreateProfile(Step):
                 context.graph.waba(token.waba_id, token.token), context.graph.phone_numbers(token.waba_id, token.token)
             )
 
-    async def record(self, context, db, session, token, _):
+    async def record(self, context, db, session, token, _, now):
         waba_id = session.waba_id
         waba, phones = context.assets[waba_id]
-        now = now_ms()
         await _refuse_if_connected_elsewhere(db, session, waba_id)
         owner = waba.get("owner_business_info") or {}
         profile = await upsert_profile(
@@ -246,7 +244,7 @@ class RegisterPhones(Step):
     async def call(self, context, attempts):
         return await asyncio.gather(*(registration.call_meta(context.graph, attempt) for attempt in attempts))
 
-    async def record(self, context, db, session, attempts, errors):
+    async def record(self, context, db, session, attempts, errors, now):
         for attempt, error in zip(attempts, errors or (), strict=False):
             await registration.record_outcome(db, attempt, error)
         if not attempts:
