@@ -296,7 +296,7 @@ async def _find(db, body: dict[str, Any]) -> PageSession:
 
 def _require_browser(request: Request, page: PageSession) -> None:
     """After the first click, the session belongs to the browser that made it."""
-    if page.session.started_at is not None and not service.is_bound(page.session, request.cookies):
+    if is_started(page.session) and not service.is_bound(page.session, request.cookies):
         raise errors.conflict("session_in_use", "This link is in use in another browser")
 
 
@@ -418,7 +418,7 @@ async def status(request: Request) -> JSONResponse:
         if bound:
             await service.settle_lost_code(db, session, now)
         current = effective_status(session, now)
-        in_use = current == SessionStatus.PENDING and session.started_at is not None and not bound
+        in_use = current == SessionStatus.PENDING and is_started(session) and not bound
         answer: dict[str, Any] = {
             "status": current,
             "in_use": in_use,
@@ -431,7 +431,7 @@ async def status(request: Request) -> JSONResponse:
             error = service.session_error(session, now)
             if error:
                 answer["error"] = {"code": error.get("code"), "message": error.get("message")}
-            if current == SessionStatus.COMPLETED and (bound or session.started_at is None):
+            if current == SessionStatus.COMPLETED and (bound or not is_started(session)):
                 answer["numbers"] = await service.connected_numbers(db, session)
     return JSONResponse(answer)
 
@@ -473,7 +473,7 @@ async def result(request: Request) -> JSONResponse:
         page = await _find(db, body)
         session = page.session
         pending = effective_status(session, now) == SessionStatus.PENDING
-        in_use = pending and session.started_at is not None and not service.is_bound(session, request.cookies)
+        in_use = pending and is_started(session) and not service.is_bound(session, request.cookies)
         if pending and not in_use:
             raise errors.conflict("session_pending", "The session is not finished yet: there is no result to hand back")
         secret = redirect_secret(runtime.keyring, page.mode)

@@ -26,6 +26,7 @@ from roost.sessions.state import (
     effective_status,
     expire_if_overdue,
     is_overdue,
+    is_started,
     record_event,
     refuse_unless_awaiting_code,
     transition,
@@ -374,7 +375,7 @@ async def refresh_link(
         return None, errors.conflict(
             "session_not_pending", f"This session is {session.status}; create a new session for a new link"
         )
-    if session.started_at is not None:
+    if is_started(session):
         return None, errors.conflict(
             "session_already_started",
             "The user has already started this session in a browser; its link cannot be replaced",
