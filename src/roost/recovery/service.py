@@ -149,12 +149,13 @@ async def callback(runtime: Runtime, caller: Caller, params: Any) -> Outcome:
         finish = SignupMessage(
             kind="finish", event=event, waba_id=params.waba_id, phone_number_id=params.phone_number_id, business_id=params.business_id
         )
-    taken = await Provisioner(runtime).accept_code(params.attempt_id, params.code, finish, params.redirect_uri)
+    provisioner = Provisioner(runtime)
+    taken = await provisioner.accept_code(params.attempt_id, params.code, finish, params.redirect_uri)
     if not taken:
         raise errors.conflict(
             "session_processing", "This attempt takes no code any more: one was already accepted, or it has ended (see its status)"
         )
-    await Provisioner(runtime).wait_until_idle(params.attempt_id, WAIT_SECONDS)
+    await provisioner.wait_until_idle(params.attempt_id, WAIT_SECONDS)
     return await outcome_of(runtime, caller, params.attempt_id)
 
 
@@ -202,8 +203,9 @@ async def claim(runtime: Runtime, caller: Caller, attempt_id: str) -> Outcome:
                 start_claim(db, session, meta_app, proof.owner_business_id or session.business_id, now, by="platform")
         if refusal is not None:
             raise refusal
-    await Provisioner(runtime).run(attempt_id)
-    await Provisioner(runtime).wait_until_idle(attempt_id, WAIT_SECONDS)
+    provisioner = Provisioner(runtime)
+    await provisioner.run(attempt_id)
+    await provisioner.wait_until_idle(attempt_id, WAIT_SECONDS)
     return await outcome_of(runtime, caller, attempt_id)
 
 
