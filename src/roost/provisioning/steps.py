@@ -53,16 +53,20 @@ def _token(context: Context, session: SignupSession) -> Token:
     return Token(open_session_token(context.runtime.keyring, session), session.waba_id)
 
 
+async def _fetch_assets(context: Context, token: Token) -> None:
+    """The WABA and its numbers (two reads at once), kept for create_profile."""
+    context.assets[token.waba_id] = tuple(
+        await asyncio.gather(context.graph.waba(token.waba_id, token.token), context.graph.phone_numbers(token.waba_id, token.token))
+    )
+
+
 async def _read_assets(context: Context, token: Token) -> None:
-    """The WABA and its numbers, kept for create_profile. They write nothing, so they run beside
-    a call they do not depend on; if either fails, create_profile reads them again itself."""
+    """`_fetch_assets` beside a call they do not depend on (they write nothing); if a read
+    fails, create_profile reads them again itself, and reports the failure."""
     try:
-        waba, phones = await asyncio.gather(
-            context.graph.waba(token.waba_id, token.token), context.graph.phone_numbers(token.waba_id, token.token)
-        )
+        await _fetch_assets(context, token)
     except MetaError:
         return
-    context.assets[token.waba_id] = (waba, phones)
 
 
 class Step:
@@ -187,11 +191,9 @@ class CreateProfile(Step):
         return token.waba_id not in context.assets
 
     async def call(self, context, token: Token):
-        await _read_assets(context, token)
-        if token.waba_id not in context.assets:  # a failed read, asked again alone for its error
-            await asyncio.gather(
-                context.graph.waba(token.waba_id, token.token), context.graph.phone_numbers(token.waba_id, token.token)
-            )
+        # Not read earlier in this run (a resumed run, or an earlier read failed): read now, and
+        # a failure is this step's.
+        await _fetch_assets(context, token)
 
     async def record(self, context, db, session, token, _, now):
         waba_id = session.waba_id
