@@ -265,7 +265,10 @@
         if (status.in_use) { inUse(); return; }
         // Still working after a while (Meta is slow, or Roost restarted and takes the work
         // over): say so, so the user keeps the page open instead of giving up.
-        if (progressSince && Date.now() - progressSince >= T.slow_progress_ms) { one('[data-slow]').hidden = false; }
+        if (progressSince && Date.now() - progressSince >= T.slow_progress_ms && one('[data-slow]').hidden) {
+          one('[data-usual]').hidden = true;  // the one live region now says this instead
+          one('[data-slow]').hidden = false;
+        }
         poll();
         return;
       }
