@@ -144,7 +144,7 @@ def measure_delay(receiver: Receiver, base_url: str, key: str, count: int, rate:
 
 async def seed_events(database_url: str, organization_id: str, count: int) -> None:
     """N events in the outbox, written by Roost's own emit (500 per transaction)."""
-    from roost.db.base import load_all_models
+    from roost.tables import load_all_models
     from roost.db.engine import create_engine, session_factory
     from roost.kit.timeutil import now_ms
     from roost.webhooks import outbox

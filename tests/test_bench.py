@@ -56,3 +56,21 @@ def test_create_cost_ladder_smoke_run(tmp_path: Path) -> None:
     assert rungs == ["healthz", "plain", "authenticated", "validated", "transaction", "create", "direct"]
     for row in report["rungs"]:
         assert row["rps"] > 0 and row["cpu_ms"] > 0, row
+
+
+def test_provisioning_benchmark_smoke_run_and_its_transaction_budget(tmp_path: Path) -> None:
+    """bench/provisioning.py runs, and one `POST /embed/api/code` (the request and the whole
+    provisioning it runs, the simulator's own work excluded) begins at most 8 transactions: a
+    count, so the same on every run."""
+    command = [sys.executable, str(REPO / "bench" / "provisioning.py"), "--signups", "1", "--out", str(tmp_path)]
+    command += ["--postgres-url", PG_URL] if PG_URL else ["--sqlite-only"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "results" / "provisioning.json").read_text())
+    assert set(report) == ({"sqlite", "postgres"} if PG_URL else {"sqlite"})
+    for name, result in report.items():
+        (transactions,) = result["transactions_per_code_request"]
+        assert 3 <= transactions <= 8, (name, result)
+        # Three Graph round trips at least (exchange, then debug_token beside the reads, then the subscription).
+        assert result["round_trips_until_completed"] >= 3, (name, result)

@@ -25,6 +25,7 @@ from roost.hosted.endpoints import router as hosted_router
 from roost.inbound.endpoints import router as inbound_router
 from roost.organizations.endpoints import router as organization_router
 from roost.profiles.endpoints import router as profiles_router
+from roost.provisioning.endpoints import router as simulate_router
 from roost.recovery.endpoints import router as recovery_router
 from roost.config import Settings
 from roost.runtime import Runtime, build_runtime
@@ -58,6 +59,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app = FastAPI(title="Roost", version=__version__, description=DESCRIPTION, lifespan=lifespan, redirect_slashes=False)
     app.state.runtime = runtime
     app.include_router(sessions_router)
+    app.include_router(simulate_router)
     app.include_router(organization_router)
     app.include_router(recovery_router)  # before profiles: /business-profiles/recovered-attempts is not a profile id
     app.include_router(profiles_router)

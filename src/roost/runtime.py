@@ -12,20 +12,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from roost.config import Settings
 from roost.db.engine import create_engine, is_sqlite, secure_write, session_factory, sqlite_path
 from roost.kit.crypto import Keyring, new_key_text
-from roost.meta.config import MetaApp, resolve_meta_app
+from roost.kit.network import guarded_client
+from roost.meta.config import MetaApp, ModeSettings, resolve_meta_app
 from roost.meta.graph import GraphClient
-from roost.meta.provisioning import Provisioner
 from roost.observability import Metrics, configure_logging
-from roost.organizations.models import ModeSettings
-from roost.organizations.service import mode_settings
-from roost.sessions.service import SessionPolicy
-from roost.webhooks.network import guarded_client
 
 log = structlog.get_logger("roost")
 
 
 class ConfigurationError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """The server settings the session rules depend on."""
+
+    public_url: str
+    ttl_ms: int
+    grace_ms: int
 
 
 @dataclass
@@ -46,13 +51,9 @@ class Runtime:
     # In-process client to the simulator's ASGI app (set by wiring.build_simulator): test mode
     # reaches Meta's simulated Graph API without a network round trip.
     simulator_http: httpx.AsyncClient | None = None
-    provisioner: Provisioner = field(init=False)
     # Work a request started that goes on without it (provisioning after Meta's code, even if the
     # page leaves): the process does not close its database under it at shutdown.
     background: set[asyncio.Task] = field(default_factory=set, init=False)
-
-    def __post_init__(self) -> None:
-        self.provisioner = Provisioner(sessions=self.sessions, keyring=self.keyring, meta_for=self.meta_for)
 
     def run_in_background(self, work: Coroutine) -> asyncio.Task:
         task = asyncio.create_task(work)
@@ -84,14 +85,6 @@ class Runtime:
         if http is None:
             raise ConfigurationError("test mode needs the simulator, which is switched off (ROOST_SIMULATOR=0)")
         return GraphClient(http, app.graph_base_url, app.graph_version, app.app_id, app.app_secret)
-
-    async def meta_for(self, organization_id: str, livemode: bool) -> tuple[MetaApp, GraphClient, ModeSettings]:
-        async with self.sessions() as db, db.begin():
-            mode = await mode_settings(db, organization_id, livemode)
-        app = self.meta_app(mode)
-        if app is None:
-            raise ConfigurationError(f"no Meta app is configured for {organization_id} in live mode")
-        return app, self.graph(app), mode
 
     @property
     def session_policy(self) -> SessionPolicy:

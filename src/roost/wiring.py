@@ -4,7 +4,7 @@ import httpx
 from starlette.types import ASGIApp
 
 from roost.runtime import Runtime
-from roost.webhooks.network import guarded_client
+from roost.kit.network import guarded_client
 
 SIMULATOR_INTERNAL_URL = "http://simulator.roost.internal"
 

@@ -9,10 +9,11 @@ from roost.db.engine import yield_to_other_tasks
 from roost.hosted.service import settle_lost_codes
 from roost.idempotency.service import purge_expired
 from roost.kit.timeutil import now_ms
-from roost.meta import inbound
-from roost.meta.provisioning import due_sessions
+from roost.inbound import service as inbound
 from roost.organizations.ratelimit import purge_old_windows
 from roost.profiles.lifecycle import unsubscribe_due
+from roost.profiles.registration import register_newly_verified, resume_interrupted_registrations
+from roost.provisioning.sweeps import resume_due
 from roost.recovery.service import queue_auto_claims
 from roost.runtime import Runtime
 from roost.sessions.retention import purge_old_events
@@ -43,14 +44,10 @@ async def tick(runtime: Runtime) -> dict[str, int]:
             done["meta_relays_purged"] = await inbound.purge_finished_relays(db, now_ms())
     # Recovered sessions that Meta's webhook proved are claimed through provisioning (below).
     done["auto_claims_started"] = len(await queue_auto_claims(runtime, now_ms()))
-    async with runtime.sessions() as db, db.begin():
-        due = await due_sessions(db, now_ms())
-    for session_id in due:
-        await runtime.provisioner.run(session_id)
-    done["provisioning_resumed"] = len(due)
-    done["numbers_registered"] = await runtime.provisioner.register_newly_verified(now_ms())
-    done["registrations_resumed"] = await runtime.provisioner.resume_interrupted_registrations(now_ms())
-    done["apps_unsubscribed"] = await unsubscribe_due(runtime.provisioner, now_ms())
+    done["provisioning_resumed"] = await resume_due(runtime, now_ms())
+    done["numbers_registered"] = await register_newly_verified(runtime, now_ms())
+    done["registrations_resumed"] = await resume_interrupted_registrations(runtime, now_ms())
+    done["apps_unsubscribed"] = await unsubscribe_due(runtime, now_ms())
     done["session_events_purged"] = await purge_old_events(runtime.sessions, now_ms(), runtime.settings.retention_days)
     done["meta_relays_delivered"] = await inbound.deliver_relays(runtime.sessions, runtime.relay_http, now_ms())
     purged = await purge_webhooks(runtime.sessions, now_ms(), runtime.settings.retention_days)

@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
+from roost.hosted.endpoints import TIMING
+
 from tests.hosted.helpers import (
     close_meta_window,
     assert_signed,
@@ -327,3 +329,20 @@ def test_finish_without_a_code_is_recovered_then_claimed_by_roost_itself(hosted,
     assert [e["data"]["to"] for e in events(api, session["id"]) if e["type"] == "session.status_changed"] == [
         "recovered", "completed",
     ]
+
+
+def test_a_slow_connection_tells_the_user_it_is_still_being_finished(hosted, page, api, org, monkeypatch):
+    # Meta slow to exchange the code (or Roost restarting mid-exchange): after a while the page
+    # says the connection is still being finished instead of spinning in silence.
+    monkeypatch.setitem(TIMING, "slow_progress_ms", 500)
+    set_fault(org, call="oauth/access_token", kind="latency", delay_ms=2500)
+    session = create_session(api)
+    open_link(page, session["url"])
+    start_flow(page).click('[data-testid="es-sim-finish"]')
+
+    visible(page, "progress")
+    slow = visible(page, "progress-slow")
+    assert "still being finished" in slow.inner_text()
+    visible(page, "result-completed")
+    assert get_session(api, session["id"])["status"] == "completed"
+    assert page.errors == []

@@ -5,6 +5,7 @@ from roost.kit.timeutil import now_ms
 from roost.meta.events import SignupMessage
 from roost.sessions import flow
 from roost.sessions.models import SignupSession
+from roost.sessions.state import start
 from roost.worker import tick
 from tests.support import SESSIONS
 
@@ -14,7 +15,7 @@ def finished_on_meta(roost, session_id: str, ago_ms: int) -> None:
         async with roost.runtime.sessions() as db, db.begin():
             session = await db.get(SignupSession, session_id, with_for_update=True)
             at = now_ms() - ago_ms
-            flow.start(db, session, at, roost.runtime.session_policy.grace_ms)
+            start(db, session, at, roost.runtime.session_policy.grace_ms)
             finish = SignupMessage(kind="finish", event="FINISH", waba_id="524126980791429", phone_number_id="1", business_id="2")
             flow.record_message(db, session, finish, at)
 

@@ -61,6 +61,30 @@ def crash_during(
     its server killed there (once `ready_sql` finds a row, if given) with SIGKILL and a second one started on the same database, the
     fault cleared and the dead server's lease run out: (org, session id, session as it was
     when killed, the second server)."""
+    org, session_id, before = kill_in_step(deployment, call, step, ready_sql)
+    ((lease,),) = deployment.sql("SELECT provisioning_lease_until FROM embedded_signup_sessions WHERE id = :s", s=session_id)
+    assert lease is not None
+
+    second = deployment.serve("serve-2")
+    with httpx.Client(base_url=second.base_url, headers={"Authorization": f"Bearer {org['admin_key']}"}, timeout=30) as api:
+        assert api.delete(FAULTS).status_code == 200
+        # The dead server's 90-second lease still holds the session: nobody resumes it yet.
+        time.sleep(1)
+        held = api.get(f"{SESSIONS}/{session_id}").json()
+        assert held["status"] == before["status"] and attempts(held)[step] == 1
+    deployment.sql(
+        "UPDATE embedded_signup_sessions SET provisioning_lease_until = 1, provisioning_next_at = 1 WHERE id = :s",
+        s=session_id,
+    )
+    return org, session_id, before, second
+
+
+def kill_in_step(
+    deployment: Deployment, call: str, step: str, ready_sql: str | None = None
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A signup played with `simulate` whose provisioning hangs in `step` (a latency fault on
+    Meta's `call`), its server killed there with SIGKILL (once `ready_sql` finds a row, if
+    given): (org, session id, session as it was when killed)."""
     org = run_roost_json("orgs", "create", "Crash platform", "--json", env=deployment.env, cwd=deployment.directory)
     headers = {"Authorization": f"Bearer {org['admin_key']}"}
     first = deployment.serve("serve-1")
@@ -95,21 +119,7 @@ def crash_during(
         player.join(timeout=30)
 
     assert "error" in outcome, "simulate should have died with the server"
-    ((lease,),) = deployment.sql("SELECT provisioning_lease_until FROM embedded_signup_sessions WHERE id = :s", s=session_id)
-    assert lease is not None
-
-    second = deployment.serve("serve-2")
-    with httpx.Client(base_url=second.base_url, headers=headers, timeout=30) as api:
-        assert api.delete(FAULTS).status_code == 200
-        # The dead server's 90-second lease still holds the session: nobody resumes it yet.
-        time.sleep(1)
-        held = api.get(f"{SESSIONS}/{session_id}").json()
-        assert held["status"] == before["status"] and attempts(held)[step] == 1
-    deployment.sql(
-        "UPDATE embedded_signup_sessions SET provisioning_lease_until = 1, provisioning_next_at = 1 WHERE id = :s",
-        s=session_id,
-    )
-    return org, session_id, before, second
+    return org, session_id, before
 
 
 def provisioned(api: httpx.Client, session_id: str) -> dict[str, Any]:
@@ -182,3 +192,27 @@ def test_a_crash_while_registering_the_number_registers_it_after_restart(deploym
     assert deployment.sql(
         "SELECT registration_attempts, registration_started_at FROM phone_numbers WHERE id = :p", p=phone["id"]
     ) == [(2, None)]
+
+
+def test_a_crash_during_the_code_exchange_is_taken_over_within_seconds(deployment):
+    # Meta's code lives about 30 seconds: the exchange cannot wait out the other steps' 90-second
+    # lease. The next server takes it over (with the code kept sealed for it) and completes.
+    org, session_id, before = kill_in_step(deployment, "oauth/access_token", "token_exchange")
+    killed_at = time.monotonic()
+    assert before["status"] == "pending" and attempts(before)["token_exchange"] == 1
+    ((sealed,),) = deployment.sql("SELECT code_encrypted FROM embedded_signup_sessions WHERE id = :s", s=session_id)
+    assert sealed  # kept for the takeover (encrypted)
+
+    second = deployment.serve("serve-2")
+    with httpx.Client(base_url=second.base_url, headers={"Authorization": f"Bearer {org['admin_key']}"}, timeout=30) as api:
+        assert api.delete(FAULTS).status_code == 200
+        session = provisioned(api, session_id)
+        taken_over_after = time.monotonic() - killed_at
+        profiles = api.get(PROFILES, params={"session_id": session_id}).json()["data"]
+
+    assert taken_over_after < 20, f"completed {taken_over_after:.1f} s after the crash"
+    assert attempts(session)["token_exchange"] == 2
+    assert [profile["id"] for profile in profiles] == [session["business_profile_id"]]
+    assert deployment.sql(
+        "SELECT count(*), max(code_encrypted) FROM embedded_signup_sessions WHERE id = :s", s=session_id
+    ) == [(1, None)]  # the code is forgotten once exchanged

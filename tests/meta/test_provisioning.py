@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from roost.meta.events import SignupMessage
+from roost.profiles.tokens import open_profile_token
+from roost.provisioning.runner import Provisioner
 from roost.kit.timeutil import now_ms
 from roost.worker import tick
 from tests.support.signups import (
@@ -193,7 +195,7 @@ def test_the_business_token_is_stored_encrypted(roost, api, org):
 
     # The simulator keeps only digests of the tokens it hands out: decrypt what Roost holds and
     # check that it is the business token the simulator minted for this customer.
-    token = roost.runtime.provisioner.open_profile_token(org.id, profile_id, ciphertext)
+    token = open_profile_token(roost.runtime.keyring, org.id, profile_id, ciphertext)
     minted = roost.sql("SELECT business_id, source FROM sim_tokens WHERE token_hash = :h", h=sha256(token))
     assert minted == [(session["business_id"], "code")]
 
@@ -789,7 +791,7 @@ def test_a_waba_the_token_does_not_grant_is_refused(roost, api, org):
     code = sim_signup(api)["code"]
     claim = SignupMessage(kind="finish", event="FINISH", waba_id="999999999999999")
 
-    accepted = roost.run(roost.runtime.provisioner.accept_code(session["id"], code, claim))
+    accepted = roost.run(Provisioner(roost.runtime).accept_code(session["id"], code, claim))
 
     assert accepted is True
     session = get_session(api, session["id"])
@@ -868,7 +870,7 @@ def create_profile_successes(api, session_id: str) -> int:
 
 def test_a_completion_submitted_twice_yields_one_profile(roost, api, org):
     session, code, finish = finished_session(api)
-    provisioner = roost.runtime.provisioner
+    provisioner = Provisioner(roost.runtime)
 
     first = roost.run(provisioner.accept_code(session["id"], code, finish))
     second = roost.run(provisioner.accept_code(session["id"], code, finish))
@@ -882,7 +884,7 @@ def test_a_completion_submitted_twice_yields_one_profile(roost, api, org):
 
 def test_concurrent_completions_yield_one_profile(roost, api, org):
     session, code, finish = finished_session(api)
-    provisioner = roost.runtime.provisioner
+    provisioner = Provisioner(roost.runtime)
     results: list[Any] = []
     barrier = threading.Barrier(4)
 

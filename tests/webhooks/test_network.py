@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from roost.webhooks.network import AddressNotAllowed, address_refusal, guarded_client, literal_address
+from roost.kit.network import AddressNotAllowed, address_refusal, guarded_client, literal_address
 from roost.webhooks.service import url_problem
 
 

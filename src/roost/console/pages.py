@@ -37,11 +37,12 @@ from roost.organizations.schemas import SettingsUpdateParams, admin_key_object
 from roost.profiles import lifecycle
 from roost.profiles import service as profiles
 from roost.profiles.endpoints import RegisterParams
+from roost.profiles.registration import register_number
+from roost.provisioning.simulation import SimulateParams, simulate
 from roost.sessions import service as sessions
 from roost.sessions.endpoints import _list_query as session_list_query
 from roost.sessions.models import SignupSession
 from roost.sessions.schemas import SessionEventObject
-from roost.sessions.simulation import SimulateParams, simulate
 from roost.sessions.state import SessionStatus
 from roost.webhooks import service as webhooks
 from roost.webhooks.dispatcher import payload as delivery_payload
@@ -285,7 +286,7 @@ async def disconnect_profile(request: Request, profile_id: str, operator: Operat
     await action_form(request, operator)
     runtime = runtime_of(request)
     async with runtime.sessions() as db:
-        await lifecycle.disconnect_by_platform(runtime.provisioner, db, caller_of(operator), profile_id)
+        await lifecycle.disconnect_by_platform(runtime, db, caller_of(operator), profile_id)
     return back_to("/console/profiles", "disconnected")
 
 
@@ -297,7 +298,7 @@ async def register_phone(request: Request, phone_id: str, operator: Operator = D
     caller = caller_of(operator)
     async with runtime.sessions() as db, db.begin():
         phone = await profiles.registrable_phone(db, caller, phone_id)
-    if not await runtime.provisioner.register_number(phone.id, params.pin):
+    if not await register_number(runtime, phone.id, params.pin):
         async with runtime.sessions() as db, db.begin():  # the attempt wrote Meta's answer elsewhere
             phone = await profiles.get_phone_number(db, caller, phone_id)
         meta = phone.registration_error or {}

@@ -32,7 +32,16 @@ from roost.meta.events import parse_message
 from roost.organizations.service import redirect_secret
 from roost.runtime import Runtime, get_runtime
 from roost.sessions import flow
-from roost.sessions.state import SessionStatus, effective_status, expire_if_overdue, record_event
+from roost.provisioning.runner import Provisioner
+from roost.sessions.state import (
+    SessionStatus,
+    effective_status,
+    is_started,
+    record_event,
+    refuse_if_processing,
+    refuse_unless_pending,
+    start,
+)
 
 log = structlog.get_logger("roost.hosted")
 
@@ -41,6 +50,7 @@ TIMING = {
     "poll_ms": 1000,  # while Roost is working
     "idle_poll_ms": 3000,  # otherwise (notices a cancellation by the platform or an expiry)
     "registration_wait_ms": 6000,
+    "slow_progress_ms": 8000,  # after this long on "Connecting your account…" the page says it is still working
     "no_event_grace_ms": 1200,
     "redirect_delay_ms": 1500,
     "close_delay_ms": 400,
@@ -295,14 +305,13 @@ async def _find(db, body: dict[str, Any]) -> PageSession:
 
 def _require_browser(request: Request, page: PageSession) -> None:
     """After the first click, the session belongs to the browser that made it."""
-    if page.session.started_at is not None and not service.is_bound(page.session, request.cookies):
+    if is_started(page.session) and not service.is_bound(page.session, request.cookies):
         raise errors.conflict("session_in_use", "This link is in use in another browser")
 
 
-def _require_pending(db, page: PageSession, now: int) -> None:
-    expire_if_overdue(db, page.session, now)
-    if page.session.status != SessionStatus.PENDING:
-        raise errors.conflict("session_not_pending", f"This session is {page.session.status}")
+def _require(refusal: errors.ApiError | None) -> None:
+    if refusal is not None:
+        raise refusal
 
 
 @router.post("/api/opened")
@@ -326,12 +335,11 @@ async def launch(request: Request) -> JSONResponse:
     cookie = None
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
+        _require(refuse_if_processing(page.session))
         session = page.session
-        if session.code_received_at is not None:
-            raise errors.conflict("session_processing", "Meta's code has arrived: Roost is connecting the account")
-        if flow.start(db, session, now, runtime.session_policy.grace_ms):
+        if start(db, session, now, runtime.session_policy.grace_ms):
             cookie, session.browser_binding_hash = service.new_binding()
         record_event(db, session, "meta.launched", now)
         session_id = session.id
@@ -361,9 +369,9 @@ async def message(request: Request) -> JSONResponse:
     now = now_ms()
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
-        if page.session.started_at is None:
+        if not is_started(page.session):
             raise errors.conflict("session_not_started", "Start the session before relaying Meta's messages")
         flow.record_message(db, page.session, parsed, now)
     return JSONResponse({"kind": parsed.kind})
@@ -389,15 +397,14 @@ async def code(request: Request) -> JSONResponse:
     now = now_ms()
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
-        if page.session.started_at is None:
+        _require(refuse_if_processing(page.session))
+        if not is_started(page.session):
             raise errors.conflict("session_not_started", "Start the session before sending Meta's code")
-        if page.session.code_received_at is not None:
-            raise errors.conflict("session_processing", "Meta's code for this session has already arrived")
         session_id = page.session.id
         finish = await service.latest_finish(db, page.session)
-    task = runtime.run_in_background(runtime.provisioner.accept_code(session_id, value, finish))
+    task = runtime.run_in_background(Provisioner(runtime).accept_code(session_id, value, finish))
     task.add_done_callback(_provisioning_done)
     accepted = await asyncio.shield(task)
     return JSONResponse({"accepted": accepted})
@@ -415,7 +422,7 @@ async def status(request: Request) -> JSONResponse:
         if bound:
             await service.settle_lost_code(db, session, now)
         current = effective_status(session, now)
-        in_use = current == SessionStatus.PENDING and session.started_at is not None and not bound
+        in_use = current == SessionStatus.PENDING and is_started(session) and not bound
         answer: dict[str, Any] = {
             "status": current,
             "in_use": in_use,
@@ -428,7 +435,7 @@ async def status(request: Request) -> JSONResponse:
             error = service.session_error(session, now)
             if error:
                 answer["error"] = {"code": error.get("code"), "message": error.get("message")}
-            if current == SessionStatus.COMPLETED and (bound or session.started_at is None):
+            if current == SessionStatus.COMPLETED and (bound or not is_started(session)):
                 answer["numbers"] = await service.connected_numbers(db, session)
     return JSONResponse(answer)
 
@@ -444,11 +451,10 @@ async def give_up(request: Request) -> JSONResponse:
     now = now_ms()
     async with runtime.sessions() as db, db.begin():
         page = await _find(db, body)
-        _require_pending(db, page, now)
+        _require(refuse_unless_pending(db, page.session, now))
         _require_browser(request, page)
+        _require(refuse_if_processing(page.session))
         session = page.session
-        if session.code_received_at is not None:
-            raise errors.conflict("session_processing", "Meta's code has arrived: Roost is connecting the account")
         reported = await service.latest_reported_error(db, session) if reason == "signup_error" else None
         if reported is not None:
             flow.signup_error(db, session, reported, now)
@@ -471,7 +477,7 @@ async def result(request: Request) -> JSONResponse:
         page = await _find(db, body)
         session = page.session
         pending = effective_status(session, now) == SessionStatus.PENDING
-        in_use = pending and session.started_at is not None and not service.is_bound(session, request.cookies)
+        in_use = pending and is_started(session) and not service.is_bound(session, request.cookies)
         if pending and not in_use:
             raise errors.conflict("session_pending", "The session is not finished yet: there is no result to hand back")
         secret = redirect_secret(runtime.keyring, page.mode)

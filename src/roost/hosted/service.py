@@ -19,7 +19,16 @@ from roost.organizations.models import ModeSettings, Organization
 from roost.profiles.models import PhoneNumber
 from roost.sessions import flow
 from roost.sessions.models import SessionEvent, SignupSession
-from roost.sessions.state import EXPIRED_ERROR, SessionStatus, effective_status, is_overdue, record_event
+from roost.sessions.state import (
+    EXPIRED_ERROR,
+    SessionStatus,
+    effective_status,
+    is_overdue,
+    is_processing,
+    is_started,
+    record_event,
+    takes_code,
+)
 
 # secrets.token_urlsafe(32) makes 43 characters; anything far from that shape is not a link.
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
@@ -107,9 +116,9 @@ def initial_screen(session: SignupSession, status: str, bound: bool) -> str:
     """The screen a page load starts on."""
     if status != SessionStatus.PENDING:
         return f"result-{status}"
-    if session.started_at is not None and not bound:
+    if is_started(session) and not bound:
         return "result-in-use"
-    if session.code_received_at is not None or (session.started_at is not None and session.waba_id):
+    if is_processing(session) or (is_started(session) and session.waba_id):
         return "progress"  # Meta's flow is over for this browser: the outcome is on its way
     return "connect"
 
@@ -181,13 +190,7 @@ async def latest_reported_error(db: AsyncSession, session: SignupSession) -> Sig
 async def settle_lost_code(db: AsyncSession, session: SignupSession, now: int) -> bool:
     """FINISH arrived but Meta's code did not within 15 seconds: the code is lost, the session
     is `recovered` (the account can still be claimed). The session row must be locked."""
-    if (
-        session.status != SessionStatus.PENDING
-        or is_overdue(session, now)
-        or session.started_at is None
-        or session.code_received_at is not None
-        or not session.waba_id
-    ):
+    if not takes_code(session, now) or not is_started(session) or not session.waba_id:
         return False
     finish = await _latest_message(db, session, "finish")
     if finish is None or now - finish.created_at < CODE_LOST_AFTER_MS:

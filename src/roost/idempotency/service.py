@@ -8,7 +8,7 @@ there is never a committed object whose key has no stored response.
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Header, Request
 from sqlalchemy import delete, select
@@ -20,7 +20,6 @@ from roost.kit import errors
 from roost.kit.crypto import Keyring, sha256_hex
 from roost.kit.timeutil import now_ms
 from roost.kit.web import read_json_object
-from roost.organizations.service import Caller
 
 RETENTION_MS = 24 * 3600 * 1000
 # A claim whose request never finished (the process died) is released after this long.
@@ -48,6 +47,16 @@ async def read_create_body(request: Request, idempotency_key: str | None) -> dic
 
 def canonical(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Caller(Protocol):
+    """Whose keys these are (organizations.service.Caller): keys are scoped per organization and mode."""
+
+    @property
+    def organization_id(self) -> str: ...
+
+    @property
+    def livemode(self) -> bool: ...
 
 
 def _context(caller: Caller, key: str) -> str:

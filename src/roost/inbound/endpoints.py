@@ -1,4 +1,4 @@
-"""`GET/POST /meta/webhooks/{app_id}`: Meta's handshake and webhooks (SPEC 7.2), thin over meta.inbound.
+"""`GET/POST /meta/webhooks/{app_id}`: Meta's handshake and webhooks (SPEC 7.2), thin over inbound.service.
 
 Meta retries anything but a 200 for days, so a verified POST is answered 200 at once: the
 relays and any automatic claim run after the response (and again from the worker if this
@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from roost.kit import errors
 from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
-from roost.meta import inbound
+from roost.inbound import service as inbound
 from roost.openapi_support import error_responses
 from roost.recovery import service as recovery
 from roost.runtime import Runtime, runtime_dependency

@@ -2,15 +2,38 @@
 server's) in live mode (SPEC 6)."""
 
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from roost.config import Settings
 from roost.kit.crypto import Keyring
 from roost.kit.simulated_meta import SIMULATED_GRAPH_VERSION, simulated_app_for
-from roost.organizations.models import ModeSettings
-from roost.organizations.service import meta_secret_context
 
 SIMULATOR_GRAPH_BASE = "http://simulator.roost.internal/graph"
+
+
+class ModeSettings(Protocol):
+    """What the adapter reads of an organization's mode settings (organizations.models.ModeSettings
+    has these columns; the adapter does not import the feature that stores them)."""
+
+    organization_id: str
+    livemode: bool
+    meta_app_id: str | None
+    meta_app_secret_encrypted: str | None
+    meta_config_id: str | None
+    meta_system_user_token_encrypted: str | None
+    meta_verify_token_encrypted: str | None
+    meta_partner_type: str | None
+    meta_credit_line_id: str | None
+    meta_graph_url: str | None
+    meta_graph_version: str | None
+    meta_sdk_url: str | None
+    meta_dialog_origins: list | None
+
+
+def meta_secret_context(organization_id: str, name: str) -> str:
+    """The encryption context of one of an organization's live Meta secrets."""
+    return f"meta:{organization_id}:live:{name}"
 
 
 @dataclass(frozen=True)

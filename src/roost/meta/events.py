@@ -10,6 +10,14 @@ from typing import Any
 
 from roost.kit.validation import unstorable_text
 
+# Meta's webhook fields and events Roost acts on (SPEC 7.2).
+ACCOUNT_UPDATE = "account_update"
+ACCOUNT_REVIEW_UPDATE = "account_review_update"
+# account_update events that show a customer shared a WABA with the app: a claim's proof (SPEC 5.3).
+PROOF_EVENTS = ("PARTNER_ADDED", "PARTNER_APP_INSTALLED")
+PARTNER_REMOVED = "PARTNER_REMOVED"
+REVIEW_DECISIONS = ("APPROVED", "REJECTED", "PENDING", "DEFERRED")
+
 FINISH_EVENTS = frozenset(
     {
         "FINISH",

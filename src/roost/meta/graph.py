@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import structlog
 
+from roost.kit.network import AddressNotAllowed
 from roost.meta.nodes import BusinessPhoneNumber, WhatsAppBusinessAccount
-from roost.webhooks.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.meta")
 

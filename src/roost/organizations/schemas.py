@@ -3,11 +3,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo, field_validator
 
+from roost.kit.network import address_refusal, literal_address
 from roost.kit.objects import GIVEN, WHEN_GIVEN, ApiObject, OptionalTimestamp, Timestamp, list_of
 from roost.kit.urls import has_space_or_control, normalize_origin, origin_problem, redirect_uri_problem, split_url
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.service import mode_name
-from roost.webhooks.network import address_refusal, literal_address
 
 
 class AdminKeyCreateParams(BaseModel):

@@ -14,6 +14,7 @@ from roost.kit.ids import has_prefix, new_id, random_base62
 from roost.kit.pagination import Page, fetch_page
 from roost.kit.timeutil import now_ms
 from roost.kit.ttlcache import TtlCache
+from roost.meta.config import meta_secret_context
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 
 KEY_PATTERN = re.compile(r"^sk_admin_(test|live)_[A-Za-z0-9]{40,64}$")
@@ -241,10 +242,6 @@ def rotate_redirect_secret(keyring: Keyring, settings: ModeSettings) -> None:
 
 
 # -- Meta app overrides (live mode) ----------------------------------------------------------
-
-
-def meta_secret_context(organization_id: str, name: str) -> str:
-    return f"meta:{organization_id}:live:{name}"
 
 
 def update_meta(keyring: Keyring, settings: ModeSettings, changes: dict[str, str | None], secret_fields: tuple[str, ...]) -> None:

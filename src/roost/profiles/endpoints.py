@@ -15,6 +15,7 @@ from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
 from roost.profiles import lifecycle, service
 from roost.profiles.models import PhoneNumber
+from roost.profiles.registration import register_number
 from roost.profiles.schemas import (
     BusinessProfileList,
     BusinessProfileObject,
@@ -23,6 +24,7 @@ from roost.profiles.schemas import (
     phone_object,
     profile_object,
 )
+from roost.profiles.tokens import open_profile_token
 from roost.runtime import Runtime, get_db, runtime_dependency
 
 router = APIRouter(prefix="/v1/organization/whatsapp", tags=["Business profiles"])
@@ -98,7 +100,7 @@ async def disconnect_profile(
     runtime: Runtime = Depends(runtime_dependency),
 ) -> JSONResponse:
     await read_no_body(request)
-    await lifecycle.disconnect_by_platform(runtime.provisioner, db, caller, profile_id)
+    await lifecycle.disconnect_by_platform(runtime, db, caller, profile_id)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         return JSONResponse(await service.present_profile(fresh, caller, profile_id))
 
@@ -139,7 +141,7 @@ async def read_access_token(
         profile = await service.get_profile(db, caller, profile_id)
         if profile.status != service.CONNECTED or not profile.token_encrypted:
             raise errors.conflict("profile_disconnected", "This business profile is disconnected: Roost holds no token for it")
-        token = runtime.provisioner.open_profile_token(profile.organization_id, profile.id, profile.token_encrypted)
+        token = open_profile_token(runtime.keyring, profile.organization_id, profile.id, profile.token_encrypted)
         audit.record(
             db,
             caller,
@@ -176,7 +178,7 @@ async def register_phone(
     params = parse_model(RegisterParams, await read_json_object(request))
     async with db.begin():
         phone = await service.registrable_phone(db, caller, phone_id)
-    registered = await runtime.provisioner.register_number(phone.id, params.pin)
+    registered = await register_number(runtime, phone.id, params.pin)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         phone = await service.get_phone_number(fresh, caller, phone_id)
     if not registered:

@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit.timeutil import now_ms, to_iso
 from roost.meta.graph import MetaError
-from roost.meta.provisioning import Provisioner
+from roost.organizations.meta_app import meta_for
 from roost.profiles.models import BusinessProfile
 from roost.organizations.service import Caller
 from roost.profiles.service import CONNECTED, DISCONNECTED, get_profile, profile_with_numbers
-from roost.runtime import ConfigurationError
+from roost.profiles.tokens import open_profile_token
+from roost.runtime import ConfigurationError, Runtime
 from roost.sessions.models import SignupSession
 from roost.sessions.state import SessionStatus
 from roost.webhooks import outbox
@@ -77,7 +78,7 @@ async def disconnect(db: AsyncSession, profile: BusinessProfile, *, at: int) -> 
     return await mark_disconnected(db, profile, at=at, reason="api")
 
 
-async def disconnect_by_platform(provisioner: Provisioner, db: AsyncSession, caller: Caller, profile_id: str) -> None:
+async def disconnect_by_platform(runtime: Runtime, db: AsyncSession, caller: Caller, profile_id: str) -> None:
     """A disconnect asked for by the platform (the API's DELETE, the console): disconnect in
     `db`'s own transaction, then try the unsubscribe for up to UNSUBSCRIBE_WAIT_SECONDS."""
     async with db.begin():
@@ -85,7 +86,7 @@ async def disconnect_by_platform(provisioner: Provisioner, db: AsyncSession, cal
         queued = await disconnect(db, profile, at=now_ms())
     if queued:
         try:
-            await asyncio.wait_for(attempt_unsubscribe(provisioner, profile.id, leased=True), UNSUBSCRIBE_WAIT_SECONDS)
+            await asyncio.wait_for(attempt_unsubscribe(runtime, profile.id, leased=True), UNSUBSCRIBE_WAIT_SECONDS)
         except TimeoutError:
             log.info("profile_unsubscribe_deferred", profile_id=profile.id)  # the worker takes over when the lease ends
 
@@ -114,13 +115,13 @@ async def _reconnect_in_progress(db: AsyncSession, profile: BusinessProfile) -> 
     return found is not None
 
 
-async def attempt_unsubscribe(provisioner: Provisioner, profile_id: str, *, leased: bool = False) -> bool | None:
+async def attempt_unsubscribe(runtime: Runtime, profile_id: str, *, leased: bool = False) -> bool | None:
     """One attempt to unsubscribe the app from a disconnected profile's WABA.
 
     `leased`: the caller holds the lease (the DELETE that just queued it); otherwise the
     attempt only runs when it is due. Returns True (unsubscribed), False (failed or retry
     scheduled) or None (nothing to do now)."""
-    async with provisioner.sessions() as db:
+    async with runtime.sessions() as db:
         async with db.begin():
             profile = await _lock(db, profile_id)
             now = now_ms()
@@ -133,11 +134,11 @@ async def attempt_unsubscribe(provisioner: Provisioner, profile_id: str, *, leas
                 return None
             profile.unsubscribe_next_at = now + UNSUBSCRIBE_LEASE_MS
             profile.unsubscribe_attempts += 1
-            token = provisioner.open_profile_token(profile.organization_id, profile.id, profile.token_encrypted)
+            token = open_profile_token(runtime.keyring, profile.organization_id, profile.id, profile.token_encrypted)
             organization_id, livemode, waba_id = profile.organization_id, profile.livemode, profile.waba_id
         error: MetaError | None = None
         try:
-            _, graph, _ = await provisioner.meta_for(organization_id, livemode)
+            _, graph, _ = await meta_for(runtime, organization_id, livemode)
             await graph.unsubscribe_app(waba_id, token)
         except MetaError as problem:
             error = problem
@@ -174,9 +175,9 @@ async def attempt_unsubscribe(provisioner: Provisioner, profile_id: str, *, leas
             return error is None
 
 
-async def unsubscribe_due(provisioner: Provisioner, now: int, limit: int = 20) -> int:
+async def unsubscribe_due(runtime: Runtime, now: int, limit: int = 20) -> int:
     """The worker's step: unsubscribes whose retry (or abandoned lease) is due. Returns how many succeeded."""
-    async with provisioner.sessions() as db, db.begin():
+    async with runtime.sessions() as db, db.begin():
         due = list(
             await db.scalars(
                 select(BusinessProfile.id)
@@ -188,6 +189,6 @@ async def unsubscribe_due(provisioner: Provisioner, now: int, limit: int = 20) -
         )
     done = 0
     for profile_id in due:
-        if await attempt_unsubscribe(provisioner, profile_id):
+        if await attempt_unsubscribe(runtime, profile_id):
             done += 1
     return done

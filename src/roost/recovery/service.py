@@ -19,20 +19,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit import errors
 from roost.kit.pagination import Page
 from roost.kit.timeutil import now_ms, to_iso
-from roost.meta import inbound
 from roost.meta.config import MetaApp
-from roost.meta.events import SignupMessage
+from roost.meta.events import ACCOUNT_UPDATE, PROOF_EVENTS, SignupMessage
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange
-from roost.meta.provisioning import start_claim
 from roost.organizations.models import ModeSettings
 from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.profiles import service as profiles
+from roost.provisioning.plan import start_claim
+from roost.provisioning.runner import Provisioner
 from roost.recovery.schemas import RecoveredAttempt
 from roost.runtime import Runtime
 from roost.sessions import flow
 from roost.sessions import service as sessions
 from roost.sessions.models import SignupSession
-from roost.sessions.state import SessionStatus, expire_if_overdue, record_event, transition
+from roost.sessions.state import (
+    SessionStatus,
+    expire_if_overdue,
+    is_claiming,
+    record_event,
+    refuse_unless_awaiting_code,
+    transition,
+)
 
 log = structlog.get_logger("roost.recovery")
 
@@ -106,12 +113,7 @@ def _pending_platform_attempt(db: AsyncSession, session: SignupSession, now: int
             "attempt_id must be an attempt made with start-attempt: a hosted session gets Meta's code through its own page",
             param="attempt_id",
         )
-    expire_if_overdue(db, session, now)
-    if session.status != SessionStatus.PENDING:
-        return errors.conflict("session_not_pending", f"This attempt is {session.status}; only a pending attempt can take this call")
-    if session.code_received_at is not None:
-        return errors.conflict("session_processing", "Meta's code for this attempt has already arrived and is being processed")
-    return None
+    return refuse_unless_awaiting_code(db, session, now, noun="attempt")
 
 
 # -- callback --------------------------------------------------------------------------------------
@@ -148,12 +150,13 @@ async def callback(runtime: Runtime, caller: Caller, params: Any) -> Outcome:
         finish = SignupMessage(
             kind="finish", event=event, waba_id=params.waba_id, phone_number_id=params.phone_number_id, business_id=params.business_id
         )
-    taken = await runtime.provisioner.accept_code(params.attempt_id, params.code, finish, params.redirect_uri)
+    provisioner = Provisioner(runtime)
+    taken = await provisioner.accept_code(params.attempt_id, params.code, finish, params.redirect_uri)
     if not taken:
         raise errors.conflict(
             "session_processing", "This attempt takes no code any more: one was already accepted, or it has ended (see its status)"
         )
-    await runtime.provisioner.wait_until_idle(params.attempt_id, WAIT_SECONDS)
+    await provisioner.wait_until_idle(params.attempt_id, WAIT_SECONDS)
     return await outcome_of(runtime, caller, params.attempt_id)
 
 
@@ -197,12 +200,13 @@ async def claim(runtime: Runtime, caller: Caller, attempt_id: str) -> Outcome:
             refusal = await _claim_refusal(db, runtime, session, now)
             if refusal is None:
                 meta_app = runtime.meta_app(await mode_settings(db, caller.organization_id, caller.livemode))
-                proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
+                proof = await proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
                 start_claim(db, session, meta_app, proof.owner_business_id or session.business_id, now, by="platform")
         if refusal is not None:
             raise refusal
-    await runtime.provisioner.run(attempt_id)
-    await runtime.provisioner.wait_until_idle(attempt_id, WAIT_SECONDS)
+    provisioner = Provisioner(runtime)
+    await provisioner.run(attempt_id)
+    await provisioner.wait_until_idle(attempt_id, WAIT_SECONDS)
     return await outcome_of(runtime, caller, attempt_id)
 
 
@@ -223,7 +227,7 @@ async def _claim_refusal(db: AsyncSession, runtime: Runtime, session: SignupSess
             "Claiming fetches the customer's token with your Meta app's system user token: set meta.system_user_token "
             "(or ROOST_META_SYSTEM_USER_TOKEN)",
         )
-    proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
+    proof = await proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
     if proof is None:
         return errors.conflict(
             "claim_proof_missing",
@@ -267,7 +271,7 @@ def _error_of(session: SignupSession, status: str) -> errors.ApiError:
     extra = {"attempt_id": session.id, "attempt_status": status}
     step = _failed_step(session)
     step_error = (step or {}).get("error") or {}
-    if session.status == SessionStatus.RECOVERED and session.claim_started_at is not None and step is not None:
+    if is_claiming(session) and step is not None:
         if isinstance(step_error.get("code"), str):  # Roost refused to connect (not a Meta failure)
             http = 400 if step_error["code"] in ("system_user_token_missing", "business_id_unknown") else 409
             return errors.ApiError(http, "invalid_request_error", step_error["code"], step_error.get("message", ""), extra=extra)
@@ -303,7 +307,7 @@ async def list_recovered(
     for session in rows:
         proof = None
         if meta_app is not None and session.waba_id:
-            proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
+            proof = await proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
         items.append(recovered_object(session, proof))
     return items, has_more
 
@@ -335,8 +339,8 @@ async def queue_auto_claims(runtime: Runtime, now: int, limit: int = AUTO_CLAIM_
     proved = exists(
         select(1).where(
             C.waba_id == S.waba_id,
-            C.field == inbound.ACCOUNT_UPDATE,
-            C.event.in_(inbound.PROOF_EVENTS),
+            C.field == ACCOUNT_UPDATE,
+            C.event.in_(PROOF_EVENTS),
             C.livemode == S.livemode,
             C.received_at >= S.created_at,
             C.app_id == app_of_session,
@@ -370,7 +374,7 @@ async def queue_auto_claims(runtime: Runtime, now: int, limit: int = AUTO_CLAIM_
             meta_app = runtime.meta_app(mode)
             if meta_app is None or not meta_app.system_user_token:
                 continue
-            proof = await inbound.proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
+            proof = await proof_for(db, meta_app.app_id, session.livemode, session.waba_id, attempt_started(session))
             business_id = (proof.owner_business_id if proof else None) or session.business_id
             if proof is None or business_id is None:
                 continue
@@ -385,5 +389,26 @@ async def auto_claim_now(runtime: Runtime) -> int:
     """Queue and run what is claimable now (after a webhook or a mark-interrupted)."""
     started = await queue_auto_claims(runtime, now_ms())
     for session_id in started:
-        await runtime.provisioner.run(session_id)
+        await Provisioner(runtime).run(session_id)
     return len(started)
+
+
+# -- the claim's proof --------------------------------------------------------------------------
+
+
+async def proof_for(db: AsyncSession, app_id: str, livemode: bool, waba_id: str, since: int) -> MetaWebhookChange | None:
+    """The newest account_update (PARTNER_ADDED / PARTNER_APP_INSTALLED) for this WABA and app
+    received at or after `since` (SPEC 5.3)."""
+    return await db.scalar(
+        select(MetaWebhookChange)
+        .where(
+            MetaWebhookChange.waba_id == waba_id,
+            MetaWebhookChange.app_id == app_id,
+            MetaWebhookChange.field == ACCOUNT_UPDATE,
+            MetaWebhookChange.received_at >= since,
+            MetaWebhookChange.livemode == livemode,
+            MetaWebhookChange.event.in_(PROOF_EVENTS),
+        )
+        .order_by(MetaWebhookChange.received_at.desc())
+        .limit(1)
+    )

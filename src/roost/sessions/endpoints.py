@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
 from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
-from roost.kit.web import parse_model, read_json_object, read_no_body, read_no_query
+from roost.kit.web import parse_model, read_no_body, read_no_query
 from roost.kit.query import QueryParams, one_of, timestamp
 from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
@@ -25,7 +25,6 @@ from roost.sessions.schemas import (
     SessionEventList,
     SessionEventObject,
 )
-from roost.sessions.simulation import SimulateParams, simulate
 from roost.sessions.state import SessionStatus
 
 router = APIRouter(prefix="/v1/organization/embedded-signup", tags=["Embedded signup sessions"])
@@ -192,31 +191,6 @@ async def list_events(
     return JSONResponse(pagination.list_object([SessionEventObject.render(event) for event in events], False))
 
 
-@router.post(
-    "/sessions/{session_id}/simulate",
-    summary="Test helper: play a signup outcome without a browser (test keys only)",
-    description="Runs the same backend path as the hosted page with the Meta simulator: `completed` connects a "
-    "simulated account, `cancelled` gives up at `cancel_step`, `signup_error` reports Meta's `error_code`, "
-    "`recovered` finishes Meta's flow but loses the code.",
-    openapi_extra=body_of(SimulateParams),
-    response_model=EmbeddedSignupSession,
-    responses=errors_for(
-        400, 401, 403, 404, 409, 413, 415, 502,
-        own={
-            403: "A live key or a live session (test_mode_required): simulate is a test helper",
-            502: "The simulator refused the signup (simulator_error)",
-        },
-    ),
-)
-async def simulate_session(
-    session_id: str,
-    request: Request,
-    caller: Caller = Depends(require_admin_key),
-    runtime: Runtime = Depends(runtime_dependency),
-) -> JSONResponse:
-    params = parse_model(SimulateParams, await read_json_object(request))
-    session = await simulate(runtime, caller, session_id, params, request.headers["authorization"])
-    return JSONResponse(service.present(session, now_ms()))
 
 
 @router.get(

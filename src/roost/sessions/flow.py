@@ -7,18 +7,7 @@ from roost.kit.validation import is_ascii_digits
 from roost.meta.events import SignupMessage
 from roost.sessions.models import SignupSession
 from roost.sessions.prefill import meta_setup
-from roost.sessions.state import SessionStatus, record_event, transition
-
-
-def start(db: AsyncSession, session: SignupSession, now: int, grace_ms: int) -> bool:
-    """The user's first action: the session is started and gets its grace period."""
-    if session.started_at is not None or session.status != SessionStatus.PENDING:
-        return False
-    session.started_at = now
-    if session.code_received_at is None:
-        session.deadline_at = session.expires_at + grace_ms
-    record_event(db, session, "session.started", now)
-    return True
+from roost.sessions.state import SessionStatus, apply_finish, record_event, transition
 
 
 def record_message(db: AsyncSession, session: SignupSession, message: SignupMessage, now: int) -> None:
@@ -27,9 +16,7 @@ def record_message(db: AsyncSession, session: SignupSession, message: SignupMess
     if message.kind == "cancel" and message.current_step:
         session.last_step = message.current_step
     elif message.kind == "finish" and session.code_received_at is None:
-        session.waba_id = session.waba_id or message.waba_id
-        session.phone_number_id = session.phone_number_id or message.phone_number_id
-        session.business_id = session.business_id or message.business_id
+        apply_finish(session, message)
 
 
 def user_cancelled(db: AsyncSession, session: SignupSession, now: int) -> None:

@@ -74,6 +74,9 @@ class SignupSession(Base):
     provisioning: Mapped[list] = mapped_column(JSON, default=list)
     # Held only until the business profile exists (then it moves there); AES-GCM encrypted.
     business_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Meta's code (with its redirect_uri), encrypted, only while its exchange is in flight: if the
+    # process dies there, another takes the exchange over within the code's 30 seconds.
+    code_encrypted: Mapped[str | None] = mapped_column(Text)
     # Provisioning is resumable: the worker takes sessions whose next attempt is due and whose
     # lease (held by whoever is running the steps) has run out.
     provisioning_next_at: Mapped[int | None] = mapped_column(BigInteger)

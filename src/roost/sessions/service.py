@@ -17,6 +17,7 @@ from roost.kit.crypto import sha256_hex
 from roost.kit.ids import has_prefix, new_id
 from roost.kit.timeutil import to_iso
 from roost.organizations.service import Caller, find_owned
+from roost.runtime import SessionPolicy
 from roost.sessions.models import SessionEvent, SessionMetadataValue, SignupSession
 from roost.sessions.schemas import EmbeddedSignupSession, SessionCreateParams
 from roost.sessions.state import (
@@ -25,19 +26,12 @@ from roost.sessions.state import (
     effective_status,
     expire_if_overdue,
     is_overdue,
+    is_started,
     record_event,
+    refuse_unless_awaiting_code,
     transition,
 )
 
-
-
-@dataclass(frozen=True)
-class SessionPolicy:
-    """The server settings the session rules depend on."""
-
-    public_url: str
-    ttl_ms: int
-    grace_ms: int
 
 
 def present(session: SignupSession, now: int, url: str | None = None) -> dict[str, Any]:
@@ -356,16 +350,9 @@ async def cancel_session(db: AsyncSession, session: SignupSession, now: int) -> 
     Returns the refusal instead of raising it, so that an overdue session's expiry, written
     here, is still committed by the caller.
     """
-    expire_if_overdue(db, session, now)
-    if session.status != SessionStatus.PENDING:
-        return errors.conflict(
-            "session_not_pending", f"This session is {session.status}; only a pending session can be cancelled"
-        )
-    if session.code_received_at is not None:
-        return errors.conflict(
-            "session_processing",
-            "Meta's code for this session has arrived and Roost is provisioning the account; it can no longer be cancelled",
-        )
+    refusal = refuse_unless_awaiting_code(db, session, now)
+    if refusal is not None:
+        return refusal
     transition(
         db,
         session,
@@ -388,7 +375,7 @@ async def refresh_link(
         return None, errors.conflict(
             "session_not_pending", f"This session is {session.status}; create a new session for a new link"
         )
-    if session.started_at is not None:
+    if is_started(session):
         return None, errors.conflict(
             "session_already_started",
             "The user has already started this session in a browser; its link cannot be replaced",

@@ -1,6 +1,12 @@
-"""The session state machine: the only place a session's status changes (SPEC 3.4).
+"""The session state machine: the only place a session's status changes (SPEC 3.4), its
+sub-states, and the guards every path checks before acting on a session.
 
-Every change writes its `session.status_changed` event and its outbound webhook event
+Sub-states (not statuses: the API shows none of them): a pending session is *started* once the
+user first clicks connect (`started_at`), and *processing* once Meta's code has arrived
+(`code_received_at`): from then on provisioning decides its outcome and nothing else may end
+it. A recovered session is *claiming* once a claim has begun (`claim_started_at`).
+
+Every change of status writes its `session.status_changed` event and its outbound webhook event
 (`embedded_signup.session.<status>`) in the caller's transaction, so a status, its history and
 what the platform is told are committed together or not at all.
 """
@@ -10,7 +16,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roost.kit import errors
 from roost.kit.ids import new_id
+from roost.meta.events import SignupMessage
 from roost.sessions.models import SessionEvent, SignupSession
 from roost.sessions.schemas import session_object
 from roost.webhooks import outbox
@@ -60,6 +68,95 @@ def is_overdue(session: SignupSession, now: int) -> bool:
 
 def effective_status(session: SignupSession, now: int) -> str:
     return SessionStatus.EXPIRED if is_overdue(session, now) else session.status
+
+
+# -- sub-states ----------------------------------------------------------------------------
+
+
+def is_started(session: SignupSession) -> bool:
+    return session.started_at is not None
+
+
+def is_processing(session: SignupSession) -> bool:
+    """Pending with Meta's code received: provisioning decides the outcome."""
+    return session.status == SessionStatus.PENDING and session.code_received_at is not None
+
+
+def is_claiming(session: SignupSession) -> bool:
+    return session.status == SessionStatus.RECOVERED and session.claim_started_at is not None
+
+
+def may_provision(session: SignupSession) -> bool:
+    """Provisioning steps may run: pending (processing), completed (the last step after the
+    hand-back), or a claim under way."""
+    return session.status in (SessionStatus.PENDING, SessionStatus.COMPLETED) or is_claiming(session)
+
+
+def takes_code(session: SignupSession, now: int) -> bool:
+    """Meta's code would be accepted now: pending, not overdue, no code yet."""
+    return session.status == SessionStatus.PENDING and session.code_received_at is None and not is_overdue(session, now)
+
+
+def start(db: AsyncSession, session: SignupSession, now: int, grace_ms: int) -> bool:
+    """The user's first action: the session is started and gets its grace period."""
+    if session.started_at is not None or session.status != SessionStatus.PENDING:
+        return False
+    session.started_at = now
+    if session.code_received_at is None:
+        session.deadline_at = session.expires_at + grace_ms
+    record_event(db, session, "session.started", now)
+    return True
+
+
+def apply_finish(session: SignupSession, finish: SignupMessage) -> None:
+    """Meta's FINISH: the assets the user chose, kept as claims (the token's scopes verify the
+    WABA later); a value already known is never replaced."""
+    session.waba_id = session.waba_id or finish.waba_id
+    session.phone_number_id = session.phone_number_id or finish.phone_number_id
+    session.business_id = session.business_id or finish.business_id
+
+
+def receive_code(db: AsyncSession, session: SignupSession, now: int, finish: SignupMessage | None) -> None:
+    """Meta's code arrived (`takes_code` held, row locked): the session is processing and its
+    deadline is gone, since provisioning decides the outcome from here on."""
+    session.code_received_at = now
+    session.deadline_at = None
+    if finish is not None:
+        apply_finish(session, finish)
+    record_event(db, session, "meta.code_received", now, {"with_finish": finish is not None})
+
+
+def begin_claim(db: AsyncSession, session: SignupSession, business_id: str, now: int, by: str) -> None:
+    """A recovered session starts (or restarts) being claimed."""
+    session.business_id = business_id
+    session.claim_started_at = session.claim_started_at or now
+    record_event(db, session, "session.claim_started", now, {"by": by, "business_id": business_id})
+
+
+# -- guards --------------------------------------------------------------------------------
+
+
+def refuse_unless_pending(db: AsyncSession, session: SignupSession, now: int, noun: str = "session") -> errors.ApiError | None:
+    """The refusal for acting on a session that is no longer pending. An overdue session's
+    expiry is written down first; the caller decides whether that commits with the refusal."""
+    expire_if_overdue(db, session, now)
+    if session.status != SessionStatus.PENDING:
+        return errors.conflict("session_not_pending", f"This {noun} is {session.status}; only a pending {noun} can take this call")
+    return None
+
+
+def refuse_unless_awaiting_code(db: AsyncSession, session: SignupSession, now: int, noun: str = "session") -> errors.ApiError | None:
+    """`refuse_unless_pending`, and a processing session refused too: once Meta's code has
+    arrived only provisioning may end the session."""
+    return refuse_unless_pending(db, session, now, noun) or refuse_if_processing(session, noun)
+
+
+def refuse_if_processing(session: SignupSession, noun: str = "session") -> errors.ApiError | None:
+    if is_processing(session):
+        return errors.conflict(
+            "session_processing", f"Meta's code for this {noun} has already arrived: Roost is connecting the account"
+        )
+    return None
 
 
 def record_event(db: AsyncSession, session: SignupSession, type: str, at: int, data: dict[str, Any] | None = None) -> SessionEvent:

@@ -25,7 +25,7 @@ from roost.simulator import fields, service
 from roost.simulator.errors import GraphError
 from roost.simulator.models import SimApp, SimBusiness, SimPhoneNumber, SimWaba, SimWabaShare
 from roost.simulator.service import GraphCaller, Simulator
-from roost.webhooks.network import AddressNotAllowed
+from roost.kit.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.simulator")
 

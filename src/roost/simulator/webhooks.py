@@ -20,7 +20,7 @@ from roost.kit.ids import new_id
 from roost.kit.timeutil import now_ms, to_iso
 from roost.simulator import service
 from roost.simulator.models import SimWebhookDelivery
-from roost.webhooks.network import AddressNotAllowed
+from roost.kit.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.simulator")
 

@@ -27,12 +27,12 @@ from standardwebhooks.webhooks import Webhook
 
 from roost.config import Settings
 from roost.kit.ids import new_id
+from roost.kit.network import AddressNotAllowed, guarded_client
 from roost.kit.timeutil import now_ms, to_iso
 from roost.kit.validation import is_ascii_digits
 from roost.runtime import Runtime
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from roost.webhooks.network import AddressNotAllowed, guarded_client
 from roost.webhooks.service import signing_secrets
 
 log = structlog.get_logger("roost.webhooks")

@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.kit import errors
 from roost.kit.crypto import Keyring
 from roost.kit.ids import new_id
+from roost.kit.network import address_refusal, literal_address
 from roost.kit.pagination import Page, fetch_page
 from roost.kit.urls import has_space_or_control, split_url
 from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.webhooks import outbox
 from roost.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from roost.webhooks.network import address_refusal, literal_address
 
 PREVIOUS_SECRET_VALID_MS = 24 * 3_600_000
 MAX_ENDPOINTS_PER_MODE = 16

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from roost.kit.timeutil import now_ms
+from roost.profiles.registration import register_newly_verified
 from tests.meta.conformance.meta import OPERATIONS, conformance_problems, operations_of
 from tests.meta.conformance.recording import Recording, recorded_calls
 from tests.meta.helpers import SETTINGS, HttpsReceiver, play, sim_app, sim_signup
@@ -37,7 +38,7 @@ def test_a_whole_provisioning_sends_and_gets_only_what_meta_describes(start_roos
         session = play(api, phone_verified=False)
         assert session["status"] == "completed", session
         assert api.post(f"/_sim/control/phone-numbers/{session['phone_number_id']}/verify").status_code == 200
-        assert server.run(server.runtime.provisioner.register_newly_verified(now_ms() + 600_000)) == 1
+        assert server.run(register_newly_verified(server.runtime, now_ms() + 600_000)) == 1
         disconnect(api, session["business_profile_id"])
 
     assert conformance_problems(recording.exchanges) == []

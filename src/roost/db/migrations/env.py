@@ -5,7 +5,8 @@ import asyncio
 from alembic import context
 from sqlalchemy import text
 
-from roost.db.base import Base, load_all_models
+from roost.db.base import Base
+from roost.tables import load_all_models
 from roost.db.engine import create_engine
 
 load_all_models()

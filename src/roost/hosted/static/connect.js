@@ -53,6 +53,7 @@
   var pollTimer = null;
   var pollEvery = T.idle_poll_ms;
   var completedSeenAt = 0;
+  var progressSince = 0;  // when "Connecting your account…" first showed
   var acted = false;       // the user started Meta's flow on this page load
 
   function show(name, focus) {
@@ -211,6 +212,7 @@
 
   function progress() {
     if (ended) { return; }
+    progressSince = progressSince || Date.now();
     show('progress');
     poll(T.poll_ms);
   }
@@ -261,6 +263,12 @@
       var status = result.data;
       if (status.status === 'pending') {
         if (status.in_use) { inUse(); return; }
+        // Still working after a while (Meta is slow, or Roost restarted and takes the work
+        // over): say so, so the user keeps the page open instead of giving up.
+        if (progressSince && Date.now() - progressSince >= T.slow_progress_ms && one('[data-slow]').hidden) {
+          one('[data-usual]').hidden = true;  // the one live region now says this instead
+          one('[data-slow]').hidden = false;
+        }
         poll();
         return;
       }

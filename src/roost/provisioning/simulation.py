@@ -13,10 +13,11 @@ from roost.kit.simulated_meta import control_authorization
 from roost.kit.timeutil import now_ms
 from roost.meta.events import CANCEL_STEPS, SignupMessage, parse_message
 from roost.organizations.service import Caller
+from roost.provisioning.runner import Provisioner
 from roost.runtime import Runtime
 from roost.sessions import flow, service
 from roost.sessions.models import SignupSession
-from roost.sessions.state import SessionStatus, expire_if_overdue
+from roost.sessions.state import refuse_unless_awaiting_code, start
 
 
 class SimulateParams(BaseModel):
@@ -46,9 +47,9 @@ async def simulate(
     async with runtime.sessions() as db:
         async with db.begin():
             session = await service.get_session(db, caller, session_id, for_update=True)
-            refusal = _refusal(db, session, now)
+            refusal = refuse_unless_awaiting_code(db, session, now)
             if refusal is None:
-                flow.start(db, session, now, runtime.session_policy.grace_ms)
+                start(db, session, now, runtime.session_policy.grace_ms)
                 if params.outcome == "cancelled":
                     flow.record_message(db, session, SignupMessage(kind="cancel", event="CANCEL", current_step=params.cancel_step), now)
                     flow.user_cancelled(db, session, now)
@@ -68,15 +69,6 @@ async def simulate(
             await _finish_in_simulator(runtime, db, session_id, params, extras, authorization)
     async with runtime.sessions() as fresh, fresh.begin():  # provisioning changed it elsewhere
         return await service.get_session(fresh, caller, session_id)
-
-
-def _refusal(db, session: SignupSession, now: int) -> errors.ApiError | None:
-    expire_if_overdue(db, session, now)
-    if session.status != SessionStatus.PENDING:
-        return errors.conflict("session_not_pending", f"This session is {session.status}; simulate needs a pending session")
-    if session.code_received_at is not None:
-        return errors.conflict("session_processing", "Meta's code for this session has already arrived")
-    return None
 
 
 async def _finish_in_simulator(runtime: Runtime, db, session_id: str, params: SimulateParams, extras: dict, authorization: str) -> None:
@@ -104,7 +96,7 @@ async def _finish_in_simulator(runtime: Runtime, db, session_id: str, params: Si
         # populate_existing: this database session read the row before the simulator call, and
         # a cancel (or another simulate) may have changed it since: act on the locked row.
         session = await db.get(SignupSession, session_id, with_for_update=True, populate_existing=True)
-        refusal = _refusal(db, session, now)
+        refusal = refuse_unless_awaiting_code(db, session, now)
         if refusal is not None:
             raise refusal
         if finish is not None:
@@ -112,5 +104,6 @@ async def _finish_in_simulator(runtime: Runtime, db, session_id: str, params: Si
         if code is None and finish is not None and finish.kind == "finish":
             flow.finished_without_code(db, session, now)
     if code is not None:
-        await runtime.provisioner.accept_code(session_id, code, finish)
-        await runtime.provisioner.wait_until_idle(session_id, timeout_seconds=15)
+        provisioner = Provisioner(runtime)
+        await provisioner.accept_code(session_id, code, finish)
+        await provisioner.wait_until_idle(session_id, timeout_seconds=15)

@@ -26,22 +26,16 @@ from roost.kit.simulated_meta import simulated_app, simulated_app_id
 from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.meta.config import resolve_meta_app
+from roost.meta.events import ACCOUNT_REVIEW_UPDATE, ACCOUNT_UPDATE, PARTNER_REMOVED, PROOF_EVENTS, REVIEW_DECISIONS
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange, MetaWebhookRelay
 from roost.organizations.models import ModeSettings, Organization
 from roost.profiles import lifecycle
 from roost.profiles import service as profiles
 from roost.profiles.models import BusinessProfile
 from roost.webhooks import outbox
-from roost.webhooks.network import AddressNotAllowed
+from roost.kit.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.meta.inbound")
-
-ACCOUNT_UPDATE = "account_update"
-ACCOUNT_REVIEW_UPDATE = "account_review_update"
-# account_update events that show a customer shared a WABA with the app: a claim's proof (SPEC 5.3).
-PROOF_EVENTS = ("PARTNER_ADDED", "PARTNER_APP_INSTALLED")
-PARTNER_REMOVED = "PARTNER_REMOVED"
-REVIEW_DECISIONS = ("APPROVED", "REJECTED", "PENDING", "DEFERRED")
 
 # Meta batches up to 1000 updates in one POST, so the receiver accepts more than the API's 64 KB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -377,25 +371,4 @@ async def purge_finished_relays(db: AsyncSession, now: int) -> int:
         )
     )
     return result.rowcount or 0
-
-
-# -- the claim's proof --------------------------------------------------------------------------
-
-
-async def proof_for(db: AsyncSession, app_id: str, livemode: bool, waba_id: str, since: int) -> MetaWebhookChange | None:
-    """The newest account_update (PARTNER_ADDED / PARTNER_APP_INSTALLED) for this WABA and app
-    received at or after `since` (SPEC 5.3)."""
-    return await db.scalar(
-        select(MetaWebhookChange)
-        .where(
-            MetaWebhookChange.waba_id == waba_id,
-            MetaWebhookChange.app_id == app_id,
-            MetaWebhookChange.field == ACCOUNT_UPDATE,
-            MetaWebhookChange.received_at >= since,
-            MetaWebhookChange.livemode == livemode,
-            MetaWebhookChange.event.in_(PROOF_EVENTS),
-        )
-        .order_by(MetaWebhookChange.received_at.desc())
-        .limit(1)
-    )
 
