@@ -31,21 +31,10 @@ from typing import Any
 
 import httpx
 
-SEED_BODY = {
-    "redirect_uri": "https://example.com/whatsapp/callback",
-    "state": "abc123-csrf-token",
-    "metadata": {"externalUserId": "user_123", "businessName": "Acme Corp"},
-    "prefill": {
-        "business": {
-            "name": "Acme Corp", "email": "contact@acme.com", "website": "https://acme.com",
-            "address": {"streetAddress1": "123 Main St", "city": "San Francisco", "state": "CA", "zipPostal": "94102",
-                        "country": "US"},
-            "phone": {"code": 1, "number": "4155551234"}, "timezone": "America/Los_Angeles",
-        },
-        "phone": {"displayName": "Acme Support", "category": "Automotive",
-                  "description": "Official Acme Corp WhatsApp support channel"},
-    },
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import seed_body  # noqa: E402 - the one seed body (tests/support)
+
+SEED_BODY = seed_body()
 ASSET_BUDGET = 30 * 1024
 P99_GOAL_MS = 10.0
 
