@@ -73,6 +73,9 @@ class PhoneNumber(Base):
     # crash is resumed (meta.provisioning), so a number is never left silently unregistered.
     registration_started_at: Mapped[int | None] = mapped_column(BigInteger)
     pin_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Where Meta keeps the number's messages at rest (local storage), asked for at registration
+    # and kept, so an attempt resumed after a crash asks for the same.
+    data_localization_region: Mapped[str | None] = mapped_column(String(2))
     onboarded_at: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)

@@ -20,7 +20,7 @@ from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.organizations.service import authenticate
-from roost.simulator import service, webhooks
+from roost.simulator import numbers, service, webhooks
 from roost.simulator.models import SimFault, SimPhoneNumber, SimWaba, SimWabaShare
 from roost.simulator.service import Simulator
 from roost.simulator.webhooks import WebhookEmitter
@@ -259,16 +259,38 @@ async def _owned_waba(db: Any, app_id: str, waba_id: str) -> SimWaba:
     return waba
 
 
+async def _owned_phone(db: Any, app_id: str, phone_id: str) -> SimPhoneNumber:
+    phone = await db.get(SimPhoneNumber, phone_id)
+    if phone is None or await db.get(SimWabaShare, (phone.waba_id, app_id)) is None:
+        raise errors.not_found(f"No such phone number: {phone_id}", param="phone_id")
+    return phone
+
+
 @router.post("/phone-numbers/{phone_id}/verify")
 async def verify_phone(request: Request, phone_id: str) -> dict[str, Any]:
     app = await _app(request)
     await read_no_body(request)
     async with _sim(request).sessions() as db, db.begin():
-        phone = await db.get(SimPhoneNumber, phone_id)
-        if phone is None or await db.get(SimWabaShare, (phone.waba_id, app.app_id)) is None:
-            raise errors.not_found(f"No such phone number: {phone_id}", param="phone_id")
+        phone = await _owned_phone(db, app.app_id, phone_id)
         phone.code_verification_status = "VERIFIED"
         return service.phone_object(phone)
+
+
+@router.get("/phone-numbers/{phone_id}/verification-code")
+async def read_verification_code(request: Request, phone_id: str) -> dict[str, Any]:
+    """The code `request_code` "sent" to the number, as its owner would read it on the phone."""
+    app = await _app(request)
+    sim = _sim(request)
+    async with sim.sessions() as db, db.begin():
+        await _owned_phone(db, app.app_id, phone_id)
+        code = await numbers.current_code(db, sim.keyring, phone_id)
+    if code is None:
+        raise errors.not_found(
+            "No usable verification code was sent to this number: request one (codes expire after 10 minutes "
+            "and are used once)",
+            param="phone_id",
+        )
+    return {"code": code}
 
 
 # -- webhooks ----------------------------------------------------------------------------------------------
