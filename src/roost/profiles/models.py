@@ -27,6 +27,9 @@ class BusinessProfile(Base):
     token_encrypted: Mapped[str | None] = mapped_column(Text)
     token_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     onboarding_completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    # The Multi-Partner Solution the WABA is in, and its partners' businesses (Meta's PARTNER_ADDED).
+    solution_id: Mapped[str | None] = mapped_column(String(32))
+    solution_partner_business_ids: Mapped[list | None] = mapped_column(JSON)
     review_status: Mapped[str | None] = mapped_column(String(16))
     review_decided_at: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))

@@ -220,13 +220,20 @@ async def run_signup(
         phone_verified=phone_verified,
         fault=fault if fault is not None and fault.kind != "latency" else None,
     )
-    if webhook_event is not None:
+    solution = service.solution_of(sim, app_id, extras)
+    # A signup into a Multi-Partner Solution also adds the solution's partners to the WABA:
+    # PARTNER_ADDED, naming the solution, besides the event the app's own share sends.
+    events = [webhook_event] if webhook_event is not None else []
+    if solution is not None and webhook_event is not None and "PARTNER_ADDED" not in events:
+        events.append("PARTNER_ADDED")
+    for event in events:
         _, payload = webhooks.account_update(
-            webhook_event,
+            event,
             app_id=app_id,
             partner_business_id=sim.app(app_id).partner_business_id,
             waba_id=result["waba_id"],
             owner_business_id=result["business_id"],
+            solution=solution,
         )
         _emitter(request).schedule(app_id, "account_update", payload)
     return result
@@ -301,6 +308,7 @@ class AccountUpdateParams(BaseModel):
 
     waba_id: str = Field(min_length=1, max_length=32)
     event: Literal[webhooks.ACCOUNT_UPDATE_EVENTS]  # type: ignore[valid-type]
+    solution_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$", description="PARTNER_ADDED into this solution")
 
 
 class ReviewUpdateParams(BaseModel):
@@ -317,8 +325,10 @@ async def send_account_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         waba = await _owned_waba(db, app.app_id, params.waba_id)
         owner = waba.business_id
+    extras = {"setup": {"solutionID": params.solution_id}} if params.solution_id else {}
     _, payload = webhooks.account_update(
-        params.event, app_id=app.app_id, partner_business_id=app.partner_business_id, waba_id=waba.id, owner_business_id=owner
+        params.event, app_id=app.app_id, partner_business_id=app.partner_business_id, waba_id=waba.id, owner_business_id=owner,
+        solution=service.solution_of(_sim(request), app.app_id, extras),
     )
     return await _emitter(request).emit(app.app_id, "account_update", payload)
 

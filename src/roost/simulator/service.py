@@ -371,6 +371,17 @@ def _phone_from_prefill(business: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def solution_of(sim: "Simulator", app_id: str, extras: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The Multi-Partner Solution a signup went into (`extras.setup.solutionID`), with its
+    partners' businesses: the Solution Partner that owns it (an id derived from the solution)
+    and the app's own business."""
+    solution_id = setup_of(extras).get("solutionID")
+    if not isinstance(solution_id, str) or not re.fullmatch(r"[0-9]{1,32}", solution_id):
+        return None
+    owner = derived_digits(sim.keyring, f"sim:solution-owner:{solution_id}", 15)
+    return solution_id, [owner, sim.app(app_id).partner_business_id]
+
+
 def setup_of(extras: dict[str, Any]) -> dict[str, Any]:
     setup = extras.get("setup")
     return setup if isinstance(setup, dict) else {}
