@@ -1,9 +1,9 @@
 """Business profiles and phone numbers over HTTP (SPEC 5.2, read side and registration)."""
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from typing import Literal
 
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.kit.query import QueryParams, one_of, text
 from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
+from roost.meta.graph import MetaError
 from roost.meta.nodes import LOCAL_STORAGE_REGIONS
 from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
@@ -225,13 +226,8 @@ async def register_phone(
 def _registration_refused(phone: PhoneNumber) -> errors.ApiError:
     """The attempt's outcome as an error (SPEC 2): Meta's refusal, or Meta out of reach."""
     meta = phone.registration_error or {}
-    provider = {key: meta.get(key) for key in ("code", "message", "fbtrace_id")}
-    extra = {"phone_number_id": phone.id, "provider": provider}
-    if meta.get("code") is None:  # no answer from Meta: nothing it refused
-        return errors.ApiError(502, "api_error", "meta_unavailable", "Meta could not be reached; try again later", extra=extra)
-    return errors.ApiError(
-        424, "provider_error", "registration_failed", f"Meta refused to register this number: {meta.get('message')}", extra=extra
-    )
+    problem = MetaError(str(meta.get("message")), code=meta.get("code"), fbtrace_id=meta.get("fbtrace_id"))
+    return numbers.provider_refusal(problem, "registration_failed", "register this number", phone_number_id=phone.id)
 
 
 # -- numbers after signup ------------------------------------------------------------------------

@@ -106,9 +106,17 @@ async def _latest_code(db: AsyncSession, phone_id: str) -> SimVerificationCode |
     )
 
 
-async def _lock(db: AsyncSession, phone: SimPhoneNumber) -> None:
-    """Serialise code calls on one number (PostgreSQL; SQLite already holds the write lock)."""
+async def _open_to_codes(db: AsyncSession, phone: SimPhoneNumber, now: int) -> SimVerificationCode | None:
+    """The number's latest code, once the number is known to take code calls now: not verified,
+    its guesses not spent. Code calls on one number are serialised (PostgreSQL's row lock;
+    SQLite already holds the write lock)."""
     await db.execute(select(SimPhoneNumber.id).where(SimPhoneNumber.id == phone.id).with_for_update())
+    if phone.code_verification_status == "VERIFIED":
+        raise _already_verified()
+    latest = await _latest_code(db, phone.id)
+    if latest is not None and latest.blocked_until is not None and latest.blocked_until > now:
+        raise _too_many("Too many verification attempts. Please try again later")
+    return latest
 
 
 async def request_code(db: AsyncSession, keyring: Keyring, phone: SimPhoneNumber, params: dict[str, Any]) -> dict[str, Any]:
@@ -119,13 +127,8 @@ async def request_code(db: AsyncSession, keyring: Keyring, phone: SimPhoneNumber
         raise graph_errors.invalid_parameter("Invalid parameter: code_method must be SMS or VOICE")
     if not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", language):
         raise graph_errors.invalid_parameter("Param language must be a locale such as en_US")
-    await _lock(db, phone)
-    if phone.code_verification_status == "VERIFIED":
-        raise _already_verified()
     now = now_ms()
-    latest = await _latest_code(db, phone.id)
-    if latest is not None and latest.blocked_until is not None and latest.blocked_until > now:
-        raise _too_many("Too many verification attempts. Please try again later")
+    latest = await _open_to_codes(db, phone, now)
     recent = await db.scalar(
         select(func.count())
         .select_from(SimVerificationCode)
@@ -147,13 +150,8 @@ async def verify_code(db: AsyncSession, keyring: Keyring, phone: SimPhoneNumber,
     code = _text(params, "code")
     if not re.fullmatch(r"[0-9]{6}", code):
         raise graph_errors.invalid_parameter("Invalid verification code format")
-    await _lock(db, phone)
-    if phone.code_verification_status == "VERIFIED":
-        raise _already_verified()
     now = now_ms()
-    latest = await _latest_code(db, phone.id)
-    if latest is not None and latest.blocked_until is not None and latest.blocked_until > now:
-        raise _too_many("Too many verification attempts. Please try again later")
+    latest = await _open_to_codes(db, phone, now)
     live = latest is not None and latest.used_at is None and latest.blocked_until is None and now - latest.created_at <= CODE_TTL_MS
     if not live or not constant_time_equal(keyring.decrypt(latest.code_encrypted, code_context(phone.id)), code):
         if live:
