@@ -38,9 +38,10 @@ WHEN = datetime(2024, 1, 15, 12, 30, tzinfo=timezone.utc)
 ENDPOINTS = [
     ("sessions.create", lambda c: c.sessions.create(redirect_uri="https://example.com/cb", state="s1",
                                                     metadata={"externalUserId": "u1"}, prefill={"business": {"name": "Acme"}},
-                                                    locale="pt-BR", coexistence=True),
+                                                    locale="pt-BR", coexistence=True, solution_id="4821630957124038"),
      "POST", S, [], {"redirect_uri": "https://example.com/cb", "state": "s1", "metadata": {"externalUserId": "u1"},
-                     "prefill": {"business": {"name": "Acme"}}, "locale": "pt-BR", "coexistence": True}, EmbeddedSignupSession),
+                     "prefill": {"business": {"name": "Acme"}}, "locale": "pt-BR", "coexistence": True,
+                     "solution_id": "4821630957124038"}, EmbeddedSignupSession),
     ("sessions.create empty", lambda c: c.sessions.create(), "POST", S, [], {}, EmbeddedSignupSession),
     ("sessions.get", lambda c: c.sessions.get("wss_1"), "GET", f"{S}/wss_1", [], None, EmbeddedSignupSession),
     ("sessions.list", lambda c: c.sessions.list(

@@ -184,6 +184,7 @@ class Sessions(_Resource):
         prefill: Mapping[str, Any] = NOT_GIVEN,
         locale: str = NOT_GIVEN,
         coexistence: bool = NOT_GIVEN,
+        solution_id: str = NOT_GIVEN,
         idempotency_key: str | None = AUTO,
         extra_body: Mapping[str, Any] | None = None,
     ) -> EmbeddedSignupSession:
@@ -191,7 +192,7 @@ class Sessions(_Resource):
         unless you pass one (or None to send none); the client's retries reuse it."""
         body = body_of(
             {"redirect_uri": redirect_uri, "state": state, "metadata": metadata, "prefill": prefill,
-             "locale": locale, "coexistence": coexistence},
+             "locale": locale, "coexistence": coexistence, "solution_id": solution_id},
             extra_body,
         )
         return self._request(
