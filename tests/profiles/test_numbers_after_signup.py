@@ -2,14 +2,13 @@
 has Meta (the simulator) send it a code, checks the code and registers the number; Meta's
 limits and refusals reach the platform as 424 with Meta's error, bad input as 400."""
 
-import secrets
 from typing import Any
 
 import httpx
 
 from tests.profiles.helpers import disconnect
 from tests.support.errors import assert_error
-from tests.support.signups import PHONES, PROFILES, add_fault, get_profile, play
+from tests.support.signups import PHONES, PROFILES, add_fault, get_profile, play, unused_phone_number
 
 CODE = "/_sim/control/phone-numbers/{}/verification-code"
 
@@ -23,11 +22,6 @@ def only_waba_profile(api: httpx.Client) -> dict[str, Any]:
 def add(api: httpx.Client, profile_id: str, number: str, **headers: str) -> httpx.Response:
     body = {"cc": "1", "phone_number": number, "verified_name": "Jasper's Market"}
     return api.post(f"{PROFILES}/{profile_id}/phone-numbers", json=body, headers=headers)
-
-
-def unique_number() -> str:
-    """A fictional North American number no other test has added (the simulator refuses a taken one)."""
-    return f"631555{secrets.randbelow(9000) + 1000:04d}"
 
 
 def sent_code(api: httpx.Client, phone: dict[str, Any]) -> str:
@@ -47,7 +41,7 @@ def refused(response: httpx.Response, param: str) -> None:
 def test_a_number_is_added_verified_with_its_code_and_registered(roost, api):
     profile = only_waba_profile(api)
     assert profile["phone_numbers"] == []
-    number = unique_number()
+    number = unused_phone_number()
 
     created = add(api, profile["id"], number, **{"Idempotency-Key": "add-1"})
     assert created.status_code == 201, created.text
@@ -97,7 +91,7 @@ def test_bad_input_is_refused_and_changes_nothing(roost, api):
     assert_error(api.post(f"{PROFILES}/wabp_nope/phone-numbers", json={"cc": "1", "phone_number": "6315551000",
                                                                       "verified_name": "Shop"}), 404, "resource_missing")
 
-    phone = add(api, profile["id"], unique_number()).json()
+    phone = add(api, profile["id"], unused_phone_number()).json()
     for path, body, param in [
         ("request-code", {"method": "SMS"}, "method"),
         ("request-code", {"method": "sms", "language": "english"}, "language"),
@@ -110,13 +104,13 @@ def test_bad_input_is_refused_and_changes_nothing(roost, api):
     assert roost.sql("SELECT registration_attempts FROM phone_numbers WHERE id = :i", i=phone["id"]) == [(0,)]
 
     disconnect(api, profile["id"])
-    assert_error(add(api, profile["id"], unique_number()), 409, "profile_disconnected")
+    assert_error(add(api, profile["id"], unused_phone_number()), 409, "profile_disconnected")
     assert_error(api.post(f"{PHONES}/{phone['id']}/request-code", json={"method": "voice"}), 409, "profile_disconnected")
 
 
 def test_metas_limits_reach_the_platform_as_its_errors(roost, api):
     first, second = only_waba_profile(api), only_waba_profile(api)
-    number = unique_number()
+    number = unused_phone_number()
     phone = add(api, first["id"], number).json()
 
     taken = assert_error(add(api, second["id"], number), 424, "phone_number_not_added", type="provider_error")
@@ -140,6 +134,6 @@ def test_metas_limits_reach_the_platform_as_its_errors(roost, api):
 
     # Meta out of reach: 502, and the number is still there to try again.
     add_fault(api, call="add_phone_number", kind="http_error", status=503)
-    unreachable = add(api, second["id"], unique_number())
+    unreachable = add(api, second["id"], unused_phone_number())
     assert_error(unreachable, 502, "meta_unavailable", type="api_error")
     assert get_profile(api, second["id"])["phone_numbers"] == []

@@ -2,7 +2,6 @@
 gives it, held against Meta's description (tests/meta/conformance/meta.py): a whole provisioning
 as the server runs it, then the calls it makes outside provisioning."""
 
-import secrets
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from tests.meta.conformance.meta import OPERATIONS, conformance_problems, operat
 from tests.meta.conformance.recording import Recording, recorded_calls
 from tests.meta.helpers import SETTINGS, HttpsReceiver, play, sim_app, sim_signup
 from tests.profiles.helpers import disconnect
+from tests.support.signups import unused_phone_number
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_numbers_after_signup_conform(roost, api):
     # A number added to a WABA shared without one, its code requested, a wrong guess, the right code.
     app = sim_app(api)
     signup = sim_signup(api, variant="FINISH_ONLY_WABA")
-    number = f"631555{secrets.randbelow(9000) + 1000:04d}"
+    number = unused_phone_number()
 
     async def use(graph) -> Any:
         token = await graph.business_token_for(signup["business_id"], app["system_user_token"])

@@ -9,6 +9,7 @@ import pytest
 
 from tests.meta.conformance.meta import ERROR, problems
 from tests.meta.helpers import GRAPH_VERSION, sim_app, sim_signup
+from tests.support.signups import unused_phone_number
 
 OAUTH, METHOD = "OAuthException", "GraphMethodException"
 
@@ -117,14 +118,13 @@ def test_numbers_after_signup_refuse_what_meta_refuses(roost, api, graph):
     system = bearer(app["system_user_token"])
     waba = sim_signup(api, variant="FINISH_ONLY_WABA")["waba_id"]
     verified = sim_signup(api)["phone_number_id"]
-    number = {"cc": "1", "phone_number": "6315550142", "verified_name": "Jasper's Market"}
-    roost.sql("DELETE FROM sim_phone_numbers WHERE country_code = '1' AND number = '6315550142'")
+    number = {"cc": "1", "phone_number": unused_phone_number(), "verified_name": "Jasper's Market"}
 
     def add(**body: Any) -> httpx.Response:
         return graph.post(f"/{waba}/phone_numbers", headers=system, json={**number, **body})
 
     found = mismatches("no verified_name", graph.post(f"/{waba}/phone_numbers", headers=system,
-                                                      json={"cc": "1", "phone_number": "6315550142"}), 400, 100)
+                                                      json={"cc": "1", "phone_number": number["phone_number"]}), 400, 100)
     found += mismatches("bad cc", add(cc="+1"), 400, 100)
     found += mismatches("bad number", add(phone_number="631-555"), 400, 100)
     found += mismatches("short name", add(verified_name="J"), 400, 100)
