@@ -55,7 +55,7 @@ def session_row(**changes: Any) -> SimpleNamespace:
     row = dict(
         id="wss_abc", expires_at=1_705_321_800_000, livemode=False, source="hosted", created_at=1_705_321_000_000,
         started_at=None, code_received_at=None, completed_at=None, cancelled_at=None, redirect_uri=None, state=None,
-        metadata_=None, prefill=None, locale=None, coexistence=False, waba_id=None, business_id=None,
+        metadata_=None, prefill=None, locale=None, coexistence=False, solution_id=None, waba_id=None, business_id=None,
         phone_number_id=None, business_profile_id=None, last_step=None, error=None, provisioning=None,
     )  # fmt: skip
     return SimpleNamespace(**{**row, **changes})

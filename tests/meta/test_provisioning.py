@@ -44,7 +44,8 @@ from tests.support.signups import (
 from tests.support import SEED_BODY, SESSIONS
 
 PROFILE_FIELDS = {
-    "id", "object", "livemode", "session_id", "waba_id", "business_id", "business_name", "coexistence",
+    "id", "object", "livemode", "session_id", "waba_id", "business_id", "business_name", "coexistence", "solution_id",
+    "solution_partner_business_ids",
     "token_expires_at", "onboarding_completed_at", "review_status", "review_decided_at", "status", "disconnected_at",
     "unsubscribe",
     "phone_numbers", "created_at",

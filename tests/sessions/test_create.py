@@ -15,7 +15,7 @@ SESSION_ID = re.compile(r"^wss_[a-zA-Z0-9]+$")
 SESSION_FIELDS = {
     "id", "object", "livemode", "source", "status", "created_at", "expires_at", "started_at",
     "code_received_at", "completed_at", "cancelled_at", "redirect_uri", "state", "metadata",
-    "prefill", "locale", "coexistence", "waba_id", "business_id", "phone_number_id",
+    "prefill", "locale", "coexistence", "solution_id", "waba_id", "business_id", "phone_number_id",
     "business_profile_id", "last_step", "error", "provisioning",
 }
 META_SETTINGS = {"meta_app_id": "1234567890", "meta_app_secret": "app-secret-for-tests", "meta_config_id": "987654321"}

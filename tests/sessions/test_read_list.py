@@ -12,7 +12,7 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SESSION_FIELDS = {
     "id", "object", "livemode", "source", "status", "created_at", "expires_at", "started_at",
     "code_received_at", "completed_at", "cancelled_at", "redirect_uri", "state", "metadata", "prefill",
-    "locale", "coexistence", "waba_id", "business_id", "phone_number_id", "business_profile_id",
+    "locale", "coexistence", "solution_id", "waba_id", "business_id", "phone_number_id", "business_profile_id",
     "last_step", "error", "provisioning",
 }
 LIVE_META = {"meta_app_id": "1234567890", "meta_app_secret": "app-secret", "meta_config_id": "987654321"}

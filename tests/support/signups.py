@@ -4,6 +4,7 @@ profiles, recovery and webhooks tests share (tests/meta/helpers.py re-exports it
 import datetime
 import hashlib
 import ipaddress
+import secrets
 import ssl
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,9 @@ def _write_certificates(ca_file: Path, cert_file: Path, key_file: Path) -> None:
     key_file.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+
+
+def unused_phone_number() -> str:
+    """A national number (with cc "1") no other test adds: the simulator refuses a number already
+    on a WABA, and signups use 631555-01xx."""
+    return f"6315{secrets.randbelow(10**8):08d}"

@@ -124,3 +124,21 @@ def test_disconnect_token_custody_and_audit_log(roost, roost_server):
     assert roost.settings.update(token_custody_enabled=False).token_custody_enabled is False
     if "/v1/organization/audit-log" in server_paths(roost_server):
         assert list(roost.audit_log.list()) == []  # test keys read no tokens
+
+
+def test_a_number_added_after_signup_is_verified_and_registered(roost_server, org_key, roost):
+    needs(roost_server, "/v1/organization/whatsapp/business-profiles/{profile_id}/phone-numbers")
+    session = roost.sessions.create()
+    profile_id = roost.sessions.simulate(session.id, outcome="completed", variant="FINISH_ONLY_WABA").business_profile_id
+    number = f"631555{uuid.uuid4().int % 9000 + 1000:04d}"
+
+    phone = roost.business_profiles.add_phone_number(profile_id, cc="1", phone_number=number, verified_name="Jasper's Market")
+    assert phone.id.startswith("wapn_") and phone.code_verification_status == "NOT_VERIFIED"
+    assert roost.phone_numbers.request_code(phone.id, method="sms").id == phone.id
+    code = httpx.get(f"{roost_server.base_url}/_sim/control/phone-numbers/{phone.phone_number_id}/verification-code",
+                     headers={"Authorization": f"Bearer {org_key}"}, timeout=30).json()["code"]
+    with pytest.raises(ProviderError) as wrong:
+        roost.phone_numbers.verify_code(phone.id, code=f"{(int(code) + 1) % 10**6:06d}")
+    assert wrong.value.http_status == 424 and wrong.value.code == "verification_failed"
+    assert roost.phone_numbers.verify_code(phone.id, code=code).code_verification_status == "VERIFIED"
+    assert roost.phone_numbers.register(phone.id, data_localization_region="GB").cloud_api_registered is True

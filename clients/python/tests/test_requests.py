@@ -38,9 +38,10 @@ WHEN = datetime(2024, 1, 15, 12, 30, tzinfo=timezone.utc)
 ENDPOINTS = [
     ("sessions.create", lambda c: c.sessions.create(redirect_uri="https://example.com/cb", state="s1",
                                                     metadata={"externalUserId": "u1"}, prefill={"business": {"name": "Acme"}},
-                                                    locale="pt-BR", coexistence=True),
+                                                    locale="pt-BR", coexistence=True, solution_id="4821630957124038"),
      "POST", S, [], {"redirect_uri": "https://example.com/cb", "state": "s1", "metadata": {"externalUserId": "u1"},
-                     "prefill": {"business": {"name": "Acme"}}, "locale": "pt-BR", "coexistence": True}, EmbeddedSignupSession),
+                     "prefill": {"business": {"name": "Acme"}}, "locale": "pt-BR", "coexistence": True,
+                     "solution_id": "4821630957124038"}, EmbeddedSignupSession),
     ("sessions.create empty", lambda c: c.sessions.create(), "POST", S, [], {}, EmbeddedSignupSession),
     ("sessions.get", lambda c: c.sessions.get("wss_1"), "GET", f"{S}/wss_1", [], None, EmbeddedSignupSession),
     ("sessions.list", lambda c: c.sessions.list(
@@ -72,6 +73,15 @@ ENDPOINTS = [
      "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], {"pin": "123456"}, PhoneNumber),
     ("phone_numbers.register no pin", lambda c: c.phone_numbers.register("wapn_1"), "POST",
      "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], {}, PhoneNumber),
+    ("phone_numbers.register region", lambda c: c.phone_numbers.register("wapn_1", data_localization_region="DE"), "POST",
+     "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], {"data_localization_region": "DE"}, PhoneNumber),
+    ("business_profiles.add_phone_number", lambda c: c.business_profiles.add_phone_number(
+        "wabp_1", cc="1", phone_number="6315551000", verified_name="Jasper's Market"), "POST", f"{P}/wabp_1/phone-numbers", [],
+     {"cc": "1", "phone_number": "6315551000", "verified_name": "Jasper's Market"}, PhoneNumber),
+    ("phone_numbers.request_code", lambda c: c.phone_numbers.request_code("wapn_1", method="voice", language="pt_BR"), "POST",
+     "/v1/organization/whatsapp/phone-numbers/wapn_1/request-code", [], {"method": "voice", "language": "pt_BR"}, PhoneNumber),
+    ("phone_numbers.verify_code", lambda c: c.phone_numbers.verify_code("wapn_1", code="123456"), "POST",
+     "/v1/organization/whatsapp/phone-numbers/wapn_1/verify-code", [], {"code": "123456"}, PhoneNumber),
     ("settings.get", lambda c: c.settings.get(mode="live"), "GET", "/v1/organization/settings", [("mode", "live")], None,
      OrganizationSettings),
     ("settings.update", lambda c: c.settings.update(name="Acme", allowed_origins=["https://app.example.com"],
@@ -129,7 +139,7 @@ ENDPOINTS = [
      None, AuditLogEntry),
 ]
 CREATES = {"sessions.create", "sessions.create empty", "admin_keys.create", "webhook_endpoints.create",
-           "recovery.start_attempt"}
+           "recovery.start_attempt", "business_profiles.add_phone_number"}
 
 
 def _check(recorder, name, method, path, query, body, result, model):

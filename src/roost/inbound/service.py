@@ -26,7 +26,9 @@ from roost.kit.simulated_meta import simulated_app, simulated_app_id
 from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.meta.config import resolve_meta_app
-from roost.meta.events import ACCOUNT_REVIEW_UPDATE, ACCOUNT_UPDATE, PARTNER_REMOVED, PROOF_EVENTS, REVIEW_DECISIONS
+from roost.meta.events import (
+    ACCOUNT_REVIEW_UPDATE, ACCOUNT_UPDATE, PARTNER_ADDED, PARTNER_REMOVED, PROOF_EVENTS, REVIEW_DECISIONS,
+)
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange, MetaWebhookRelay
 from roost.organizations.models import ModeSettings, Organization
 from roost.profiles import lifecycle
@@ -263,6 +265,7 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
             "waba_id": _text_id(waba_info.get("waba_id")) if field_name == ACCOUNT_UPDATE else _text_id(entry.get("id")),
             "owner_business_id": _text_id(waba_info.get("owner_business_id")),
             "decision": decision[:16] if decision else None,
+            **(_solution(waba_info) if field_name == ACCOUNT_UPDATE and event == PARTNER_ADDED else {}),
             "occurred_at": int(entry_time) * 1000 if isinstance(entry_time, int) and not isinstance(entry_time, bool) else None,
             "received_at": now,
         }
@@ -274,10 +277,24 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
     return received
 
 
+def _solution(waba_info: dict[str, Any]) -> dict[str, Any]:
+    """A PARTNER_ADDED's Multi-Partner Solution: its id and its partners' businesses (ids only)."""
+    solution_id = _text_id(waba_info.get("solution_id"))
+    partners = waba_info.get("solution_partner_business_ids")
+    partner_ids = [_text_id(item) for item in partners] if isinstance(partners, list) else []
+    return {
+        "solution_id": solution_id,
+        "solution_partner_business_ids": [item for item in partner_ids[:20] if item] if solution_id else None,
+    }
+
+
 async def _apply(db: AsyncSession, app: InboundApp, change: dict[str, Any], received: Received) -> None:
     waba_id = change["waba_id"]
     if waba_id is None:
         return
+    if change["field"] == ACCOUNT_UPDATE and change["event"] == PARTNER_ADDED and change.get("solution_id"):
+        for profile in await _profiles_of(db, app, waba_id, connected_only=False):
+            await profiles.record_solution(db, profile, app.app_id)
     if change["field"] == ACCOUNT_UPDATE and change["event"] in PROOF_EVENTS:
         received.proof_wabas.append(waba_id)  # recovered sessions may now be claimed
     elif change["field"] == ACCOUNT_UPDATE and change["event"] == PARTNER_REMOVED:

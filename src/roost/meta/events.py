@@ -16,6 +16,7 @@ ACCOUNT_REVIEW_UPDATE = "account_review_update"
 # account_update events that show a customer shared a WABA with the app: a claim's proof (SPEC 5.3).
 PROOF_EVENTS = ("PARTNER_ADDED", "PARTNER_APP_INSTALLED")
 PARTNER_REMOVED = "PARTNER_REMOVED"
+PARTNER_ADDED = "PARTNER_ADDED"  # also names the Multi-Partner Solution the WABA joined, if any
 REVIEW_DECISIONS = ("APPROVED", "REJECTED", "PENDING", "DEFERRED")
 
 FINISH_EVENTS = frozenset(

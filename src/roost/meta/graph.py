@@ -230,14 +230,40 @@ class GraphClient:
             retry_transient=False,
         )
 
-    async def register_phone(self, phone_number_id: str, pin: str, token: str) -> None:
-        await self._call(
+    async def register_phone(self, phone_number_id: str, pin: str, token: str, data_localization_region: str | None = None) -> None:
+        body = {"messaging_product": "whatsapp", "pin": pin}
+        if data_localization_region is not None:
+            body["data_localization_region"] = data_localization_region
+        await self._call("POST", f"{phone_number_id}/register", token=token, json=body, retry_transient=False)
+
+    # -- numbers after signup -----------------------------------------------------------------
+    # Never retried on a transient error: a number added twice is refused as taken, and each code
+    # request sends an SMS or a call (Meta rate-limits them) and each check counts as a guess.
+
+    async def add_phone_number(self, waba_id: str, cc: str, phone_number: str, verified_name: str, token: str) -> str:
+        """POST {waba}/phone_numbers: the new number's id (it is NOT_VERIFIED until verify_code)."""
+        body = await self._call(
             "POST",
-            f"{phone_number_id}/register",
+            f"{waba_id}/phone_numbers",
             token=token,
-            json={"messaging_product": "whatsapp", "pin": pin},
+            json={"cc": cc, "phone_number": phone_number, "verified_name": verified_name},
             retry_transient=False,
         )
+        return str(body["id"])
+
+    async def request_code(self, phone_number_id: str, code_method: str, language: str, token: str) -> None:
+        """POST {phone}/request_code: Meta sends a code to the number by SMS or voice call."""
+        await self._call(
+            "POST",
+            f"{phone_number_id}/request_code",
+            token=token,
+            json={"code_method": code_method, "language": language},
+            retry_transient=False,
+        )
+
+    async def verify_code(self, phone_number_id: str, code: str, token: str) -> None:
+        """POST {phone}/verify_code: the number is VERIFIED if the code is right."""
+        await self._call("POST", f"{phone_number_id}/verify_code", token=token, json={"code": code}, retry_transient=False)
 
     async def business_token_for(self, business_id: str, system_user_token: str) -> str:
         """The customer's business token fetched with the partner's system user (recovery)."""

@@ -1,7 +1,7 @@
 """What Roost keeps of Meta's inbound webhooks (SPEC 7.2): the changes it acts on, the payloads
 waiting to be relayed to a forward URL, and which organization a simulated app belongs to."""
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roost.db.base import Base
@@ -28,6 +28,9 @@ class MetaWebhookChange(Base):
     waba_id: Mapped[str | None] = mapped_column(String(32))
     owner_business_id: Mapped[str | None] = mapped_column(String(32))
     decision: Mapped[str | None] = mapped_column(String(16))
+    # PARTNER_ADDED into a Multi-Partner Solution: the solution and its partners' businesses.
+    solution_id: Mapped[str | None] = mapped_column(String(32))
+    solution_partner_business_ids: Mapped[list | None] = mapped_column(JSON)
     # Meta's entry.time (ms), when the change happened on Meta's side.
     occurred_at: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[int] = mapped_column(BigInteger)

@@ -78,3 +78,8 @@ class BusinessPhoneNumber(GraphNode):
     status: str | None
     platform_type: str | None
     is_on_biz_app: bool
+
+
+# Where Meta can keep a number's messages at rest (local storage): the ISO 3166 codes `register`
+# takes as `data_localization_region` (Meta's local storage page: APAC, Europe, LATAM, MEA, NORAM).
+LOCAL_STORAGE_REGIONS = ("AU", "ID", "IN", "JP", "SG", "KR", "DE", "CH", "GB", "BR", "BH", "ZA", "AE", "CA")

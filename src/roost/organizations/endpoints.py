@@ -148,6 +148,7 @@ def _meta_summary(runtime: Runtime, settings: ModeSettings) -> dict[str, Any]:
         verify_token_set=bool(app and app.verify_token),
         partner_type=app.partner_type if app else (settings.meta_partner_type or runtime.settings.meta_partner_type),
         credit_line_id=app.credit_line_id if app else settings.meta_credit_line_id,
+        solution_id=settings.meta_solution_id,
         forward_url=_forward_url(runtime, settings),
     )
 
@@ -214,7 +215,7 @@ async def update_settings(
         raise errors.invalid(
             "parameter_invalid",
             f"meta.{wrong} can only be set for live mode: test mode always uses the Meta simulator "
-            "(only meta.partner_type, to simulate a Solution Partner, and meta.forward_url can be chosen)",
+            "(only meta.partner_type, to simulate a Solution Partner, meta.forward_url and meta.solution_id can be chosen)",
             param=f"meta.{wrong}",
         )
     async with db.begin():

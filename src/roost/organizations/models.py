@@ -48,6 +48,8 @@ class ModeSettings(Base):
     meta_system_user_token_encrypted: Mapped[str | None] = mapped_column(Text)
     meta_verify_token_encrypted: Mapped[str | None] = mapped_column(Text)
     meta_partner_type: Mapped[str | None] = mapped_column(String(20))
+    # A Multi-Partner Solution new sessions onboard into (extras.setup.solutionID), unless they name one.
+    meta_solution_id: Mapped[str | None] = mapped_column(String(32))
     meta_credit_line_id: Mapped[str | None] = mapped_column(String(32))
     # Where this organization's live app talks to Meta (None: the server's ROOST_META_* values).
     meta_graph_url: Mapped[str | None] = mapped_column(Text)

@@ -40,6 +40,12 @@ class MetaSettingsParams(BaseModel):
     verify_token: str | None = Field(None, min_length=1, max_length=200, description="Write-only")
     partner_type: Literal["tech_provider", "solution_partner"] | None = None
     credit_line_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$", description="Solution Partners")
+    solution_id: str | None = Field(
+        None,
+        pattern=r"^[0-9]{1,32}$",
+        description="A Multi-Partner Solution to onboard customers into (Meta's extras.setup.solutionID), "
+        "unless a session names its own",
+    )
     forward_url: str | None = Field(
         None,
         max_length=2048,
@@ -82,7 +88,7 @@ class MetaSettingsParams(BaseModel):
 
 META_SECRET_FIELDS = ("app_secret", "system_user_token", "verify_token")
 # The Meta settings test mode accepts (everything else of test mode is the simulator's).
-TEST_MODE_META_FIELDS = {"partner_type", "forward_url"}
+TEST_MODE_META_FIELDS = {"partner_type", "forward_url", "solution_id"}
 
 
 def meta_url_problem(value: str, *, allow_private: bool = False) -> str | None:
@@ -283,6 +289,7 @@ class MetaSummary(ApiObject):
     verify_token_set: bool
     partner_type: str | None = Field(description="tech_provider | solution_partner")
     credit_line_id: str | None
+    solution_id: str | None = Field(description="The Multi-Partner Solution new sessions onboard into, by default")
     forward_url: str | None
 
 

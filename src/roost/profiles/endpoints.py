@@ -1,5 +1,7 @@
 """Business profiles and phone numbers over HTTP (SPEC 5.2, read side and registration)."""
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,10 +12,13 @@ from roost.kit import errors, pagination
 from roost.kit.timeutil import now_ms
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.kit.query import QueryParams, one_of, text
-from roost.openapi_support import body_of, errors_for
+from roost.idempotency.service import IdempotencyKeyHeader, create_once, read_create_body, replay_headers
+from roost.meta.graph import MetaError
+from roost.meta.nodes import LOCAL_STORAGE_REGIONS
+from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
-from roost.profiles import lifecycle, service
+from roost.profiles import lifecycle, numbers, service
 from roost.profiles.models import PhoneNumber
 from roost.profiles.registration import register_number
 from roost.profiles.schemas import (
@@ -48,6 +53,38 @@ class RegisterParams(BaseModel):
     pin: str | None = Field(
         None, pattern=r"^[0-9]{6}$", description="The number's two-step verification PIN, if it already has one"
     )
+    data_localization_region: Literal[LOCAL_STORAGE_REGIONS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="Meta's local storage: the country where the number's messages are kept at rest (ISO 3166 code). "
+        "Kept for later attempts on this number.",
+    )
+
+
+class PhoneNumberCreateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cc: str = Field(pattern=r"^[1-9][0-9]{0,2}$", description="The country calling code, without +", examples=["1"])
+    phone_number: str = Field(
+        pattern=r"^[0-9]{4,14}$", description="The number without its country code, digits only", examples=["6315551000"]
+    )
+    verified_name: str = Field(
+        min_length=2, max_length=75, description="The display name Meta reviews for this number", examples=["Jasper's Market"]
+    )
+
+
+class RequestCodeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["sms", "voice"] = Field(description="How Meta sends the code: a text message or a voice call")
+    language: str = Field(
+        "en_US", pattern=r"^[a-z]{2}_[A-Z]{2}$", description="The language of the message or call", examples=["en_US"]
+    )
+
+
+class VerifyCodeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9]{6}$", description="The 6-digit code the number received", examples=["123456"])
 
 
 @router.get(
@@ -178,7 +215,7 @@ async def register_phone(
     params = parse_model(RegisterParams, await read_json_object(request))
     async with db.begin():
         phone = await service.registrable_phone(db, caller, phone_id)
-    registered = await register_number(runtime, phone.id, params.pin)
+    registered = await register_number(runtime, phone.id, params.pin, params.data_localization_region)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         phone = await service.get_phone_number(fresh, caller, phone_id)
     if not registered:
@@ -189,10 +226,72 @@ async def register_phone(
 def _registration_refused(phone: PhoneNumber) -> errors.ApiError:
     """The attempt's outcome as an error (SPEC 2): Meta's refusal, or Meta out of reach."""
     meta = phone.registration_error or {}
-    provider = {key: meta.get(key) for key in ("code", "message", "fbtrace_id")}
-    extra = {"phone_number_id": phone.id, "provider": provider}
-    if meta.get("code") is None:  # no answer from Meta: nothing it refused
-        return errors.ApiError(502, "api_error", "meta_unavailable", "Meta could not be reached; try again later", extra=extra)
-    return errors.ApiError(
-        424, "provider_error", "registration_failed", f"Meta refused to register this number: {meta.get('message')}", extra=extra
-    )
+    problem = MetaError(str(meta.get("message")), code=meta.get("code"), fbtrace_id=meta.get("fbtrace_id"))
+    return numbers.provider_refusal(problem, "registration_failed", "register this number", phone_number_id=phone.id)
+
+
+# -- numbers after signup ------------------------------------------------------------------------
+
+
+@router.post(
+    "/business-profiles/{profile_id}/phone-numbers",
+    status_code=201,
+    summary="Add a phone number to the profile's WABA (then request a code, verify it, register)",
+    description="For a profile whose signup finished with an unverified number or none. Meta adds the number "
+    "`NOT_VERIFIED`; continue with `request-code` and `verify-code`. Meta's refusal (a number already on WhatsApp, "
+    "the WABA's limit of numbers) is `424 phone_number_not_added` with Meta's error in `error.provider`. "
+    "Send `Idempotency-Key` to retry safely: Meta refuses a number added twice.",
+    openapi_extra={**body_of(PhoneNumberCreateParams), **IDEMPOTENCY_KEY_HEADER},
+    response_model=PhoneNumberObject,
+    responses=errors_for(400, 401, 404, 409, 413, 415, 424, 502),
+)
+async def add_phone_number(
+    profile_id: str,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+    caller: Caller = Depends(require_admin_key),
+    db: AsyncSession = Depends(get_db),
+    runtime: Runtime = Depends(runtime_dependency),
+) -> JSONResponse:
+    body = await read_create_body(request, idempotency_key)
+    params = parse_model(PhoneNumberCreateParams, body)
+
+    async def work() -> tuple[int, dict]:
+        added = await numbers.add_number(runtime, db, caller, profile_id, params.cc, params.phone_number, params.verified_name)
+        return 201, added
+
+    # Scoped by profile: the same key on two profiles is two requests.
+    stored = await create_once(db, runtime.keyring, caller, idempotency_key, body, work, scope=f"phone-number:{profile_id}")
+    return JSONResponse(stored.body, status_code=stored.status, headers=replay_headers(stored))
+
+
+@router.post(
+    "/phone-numbers/{phone_id}/request-code",
+    summary="Have Meta send the number its verification code (SMS or voice call)",
+    description="Meta limits how often a code may be requested; its refusal is `424 code_request_failed` with "
+    "Meta's error in `error.provider`. A verified number is `409 phone_already_verified`.",
+    openapi_extra=body_of(RequestCodeParams),
+    response_model=PhoneNumberObject,
+    responses=errors_for(400, 401, 404, 409, 413, 415, 424, 502),
+)
+async def request_verification_code(
+    phone_id: str, request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(runtime_dependency)
+) -> JSONResponse:
+    params = parse_model(RequestCodeParams, await read_json_object(request))
+    return JSONResponse(await numbers.request_code(runtime, caller, phone_id, params.method, params.language))
+
+
+@router.post(
+    "/phone-numbers/{phone_id}/verify-code",
+    summary="Check the code the number received; the number becomes VERIFIED",
+    description="A wrong or expired code is `424 verification_failed` with Meta's error in `error.provider` "
+    "(Meta counts wrong guesses and blocks the number for hours after a few). Register the number next.",
+    openapi_extra=body_of(VerifyCodeParams),
+    response_model=PhoneNumberObject,
+    responses=errors_for(400, 401, 404, 409, 413, 415, 424, 502),
+)
+async def verify_code(
+    phone_id: str, request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(runtime_dependency)
+) -> JSONResponse:
+    params = parse_model(VerifyCodeParams, await read_json_object(request))
+    return JSONResponse(await numbers.verify_code(runtime, caller, phone_id, params.code))

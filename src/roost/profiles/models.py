@@ -27,6 +27,9 @@ class BusinessProfile(Base):
     token_encrypted: Mapped[str | None] = mapped_column(Text)
     token_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     onboarding_completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    # The Multi-Partner Solution the WABA is in, and its partners' businesses (Meta's PARTNER_ADDED).
+    solution_id: Mapped[str | None] = mapped_column(String(32))
+    solution_partner_business_ids: Mapped[list | None] = mapped_column(JSON)
     review_status: Mapped[str | None] = mapped_column(String(16))
     review_decided_at: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
@@ -73,6 +76,9 @@ class PhoneNumber(Base):
     # crash is resumed (meta.provisioning), so a number is never left silently unregistered.
     registration_started_at: Mapped[int | None] = mapped_column(BigInteger)
     pin_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Where Meta keeps the number's messages at rest (local storage), asked for at registration
+    # and kept, so an attempt resumed after a crash asks for the same.
+    data_localization_region: Mapped[str | None] = mapped_column(String(2))
     onboarded_at: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)

@@ -59,6 +59,7 @@ class Attempt:
     phone_number_id: str
     pin: str
     token: str
+    data_localization_region: str | None = None
 
 
 async def _locked_phone(db: AsyncSession, phone_id: str) -> PhoneNumber:
@@ -67,24 +68,28 @@ async def _locked_phone(db: AsyncSession, phone_id: str) -> PhoneNumber:
     )
 
 
-async def begin_attempt(db: AsyncSession, keyring: Keyring, phone_id: str, pin: str | None = None) -> Attempt:
+async def begin_attempt(
+    db: AsyncSession, keyring: Keyring, phone_id: str, pin: str | None = None, region: str | None = None
+) -> Attempt:
     """Count the attempt and mark it in flight before Meta is called, so a crash leaves a trace
-    (the PIN is stored first: a later attempt uses the same one)."""
+    (the PIN and local storage region are stored first: a later attempt uses the same)."""
     phone = await _locked_phone(db, phone_id)
     profile = await db.get(BusinessProfile, phone.business_profile_id)
     context = f"pin:{phone.organization_id}:{phone.id}"
     if pin is None:
         pin = keyring.decrypt(phone.pin_encrypted, context) if phone.pin_encrypted else f"{secrets.randbelow(10**6):06d}"
     phone.pin_encrypted = keyring.encrypt(pin, context)
+    if region is not None:
+        phone.data_localization_region = region
     phone.registration_attempts += 1
     phone.registration_started_at = now_ms()
     token = open_profile_token(keyring, profile.organization_id, profile.id, profile.token_encrypted)
-    return Attempt(phone.id, phone.phone_number_id, pin, token)
+    return Attempt(phone.id, phone.phone_number_id, pin, token, phone.data_localization_region)
 
 
 async def call_meta(graph: GraphClient, attempt: Attempt) -> MetaError | None:
     try:
-        await graph.register_phone(attempt.phone_number_id, attempt.pin, attempt.token)
+        await graph.register_phone(attempt.phone_number_id, attempt.pin, attempt.token, attempt.data_localization_region)
     except MetaError as problem:
         return problem
     return None
@@ -115,11 +120,11 @@ async def record_outcome(db: AsyncSession, attempt: Attempt, error: MetaError | 
         emit_webhook(db, session, event_type, data, now)
 
 
-async def register_number(runtime: Runtime, phone_id: str, pin: str | None = None) -> bool:
+async def register_number(runtime: Runtime, phone_id: str, pin: str | None = None, region: str | None = None) -> bool:
     """One registration attempt for one number (Meta counts them: never blindly repeated)."""
     async with runtime.sessions() as db:
         async with db.begin():
-            attempt = await begin_attempt(db, runtime.keyring, phone_id, pin)
+            attempt = await begin_attempt(db, runtime.keyring, phone_id, pin, region)
             profile = await db.get(BusinessProfile, (await db.get(PhoneNumber, phone_id)).business_profile_id)
             organization_id, livemode = profile.organization_id, profile.livemode
         _, graph, _ = await meta_for(runtime, organization_id, livemode)

@@ -44,6 +44,10 @@ class BusinessProfileObject(ApiObject):
     business_id: str | None
     business_name: str | None
     coexistence: bool
+    solution_id: str | None = Field(description="The Multi-Partner Solution the WABA joined (from Meta's PARTNER_ADDED)")
+    solution_partner_business_ids: Annotated[list[str], From("solution_partner_business_ids", empty=list)] = Field(
+        description="The businesses of the solution's partners"
+    )
     token_expires_at: OptionalTimestamp
     onboarding_completed_at: OptionalTimestamp
     review_status: str | None

@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors, pagination
 from roost.kit.ids import new_id
+from roost.meta.events import PARTNER_ADDED
+from roost.meta.models import MetaWebhookChange
 from roost.meta.nodes import BusinessPhoneNumber
 from roost.organizations.service import Caller, find_owned, mode_settings
 from roost.profiles.models import BusinessProfile, PhoneNumber
@@ -109,6 +111,26 @@ async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_p
         phone.cloud_api_registered = True
     phone.updated_at = now
     return phone
+
+
+async def record_solution(db: AsyncSession, profile: BusinessProfile, app_id: str) -> None:
+    """The Multi-Partner Solution the WABA joined, from the latest PARTNER_ADDED for it and this
+    app that names one (it may arrive before the profile exists, or after)."""
+    change = await db.scalar(
+        select(MetaWebhookChange)
+        .where(
+            MetaWebhookChange.waba_id == profile.waba_id,
+            MetaWebhookChange.app_id == app_id,
+            MetaWebhookChange.livemode == profile.livemode,
+            MetaWebhookChange.event == PARTNER_ADDED,
+            MetaWebhookChange.solution_id.is_not(None),
+        )
+        .order_by(MetaWebhookChange.received_at.desc(), MetaWebhookChange.id.desc())
+        .limit(1)
+    )
+    if change is not None:
+        profile.solution_id = change.solution_id
+        profile.solution_partner_business_ids = list(change.solution_partner_business_ids or [])
 
 
 async def phone_numbers_of(db: AsyncSession, profile_ids: list[str]) -> dict[str, list[PhoneNumber]]:

@@ -87,6 +87,7 @@ async def start_attempt(db: AsyncSession, runtime: Runtime, caller: Caller, meta
     mode = await mode_settings(db, caller.organization_id, caller.livemode)
     meta_app = meta_app_for_new_work(runtime, mode)
     session = await sessions.create_platform_attempt(db, caller, metadata, runtime.session_policy, now)
+    session.solution_id = mode.meta_solution_id  # the launch's extras onboard into the mode's solution
     return attempt_object(runtime, meta_app, session, now)
 
 

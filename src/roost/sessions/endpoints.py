@@ -87,7 +87,8 @@ async def create_session(
             db, caller.organization_id, caller.livemode, check=lambda mode: _ensure_mode_available(runtime, mode)
         )
         session, url = await service.create_session(
-            db, caller, params, runtime.session_policy, now, allowed_redirect_uris=settings.allowed_redirect_uris
+            db, caller, params, runtime.session_policy, now, allowed_redirect_uris=settings.allowed_redirect_uris,
+            default_solution_id=settings.meta_solution_id,
         )
         return 201, service.present(session, now, url)
 

@@ -49,9 +49,13 @@ def finished_without_code(db: AsyncSession, session: SignupSession, now: int) ->
 
 
 def login_extras(session: SignupSession) -> dict:
-    """`extras` for FB.login: the prefill in Meta's form, coexistence, session info v3."""
+    """`extras` for FB.login: the prefill in Meta's form (with the Multi-Partner Solution, if
+    any, as `setup.solutionID`), coexistence, session info v3."""
+    setup = meta_setup(session.prefill or {})
+    if session.solution_id:
+        setup = {**setup, "solutionID": session.solution_id}
     return {
-        "setup": meta_setup(session.prefill or {}),
+        "setup": setup,
         "featureType": "whatsapp_business_app_onboarding" if session.coexistence else "",
         "sessionInfoVersion": "3",
     }

@@ -65,6 +65,9 @@ class SignupSession(Base):
     prefill: Mapped[dict | None] = mapped_column(JSON)
     locale: Mapped[str | None] = mapped_column(String(35))
     coexistence: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The Multi-Partner Solution Meta's flow onboards into (extras.setup.solutionID): the create's,
+    # else the mode's meta.solution_id at creation.
+    solution_id: Mapped[str | None] = mapped_column(String(32))
     waba_id: Mapped[str | None] = mapped_column(String(32))
     business_id: Mapped[str | None] = mapped_column(String(32))
     phone_number_id: Mapped[str | None] = mapped_column(String(32))

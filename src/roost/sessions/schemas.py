@@ -79,6 +79,13 @@ class SessionCreateParams(BaseModel):
     coexistence: StrictBool | None = Field(
         None, description="Also offer connecting an existing WhatsApp Business app number"
     )
+    solution_id: str | None = Field(
+        None,
+        pattern=r"^[0-9]{1,32}$",
+        description="Onboard into this Multi-Partner Solution (Meta's extras.setup.solutionID); "
+        "defaults to the mode's meta.solution_id",
+        examples=["1234567890123456"],
+    )
 
     @field_validator("redirect_uri")
     @classmethod
@@ -151,6 +158,7 @@ class EmbeddedSignupSession(ApiObject):
     prefill: dict[str, Any] | None
     locale: str | None
     coexistence: bool
+    solution_id: str | None = Field(description="The Multi-Partner Solution Meta's flow onboards into")
     waba_id: str | None
     business_id: str | None
     phone_number_id: str | None

@@ -84,6 +84,7 @@ async def create_session(
     now: int,
     *,
     allowed_redirect_uris: list[str],
+    default_solution_id: str | None = None,
 ) -> tuple["SessionView", str]:
     if params.redirect_uri is not None and allowed_redirect_uris and params.redirect_uri not in allowed_redirect_uris:
         raise errors.invalid(
@@ -111,6 +112,7 @@ async def create_session(
         prefill=params.prefill.stored() if params.prefill else None,
         locale=params.locale,
         coexistence=bool(params.coexistence),
+        solution_id=params.solution_id or default_solution_id,
         provisioning=[],
     )
     # Columns not given keep their defaults in the database; the view shows them as None.

@@ -20,7 +20,7 @@ from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.organizations.service import authenticate
-from roost.simulator import service, webhooks
+from roost.simulator import numbers, service, webhooks
 from roost.simulator.models import SimFault, SimPhoneNumber, SimWaba, SimWabaShare
 from roost.simulator.service import Simulator
 from roost.simulator.webhooks import WebhookEmitter
@@ -220,13 +220,20 @@ async def run_signup(
         phone_verified=phone_verified,
         fault=fault if fault is not None and fault.kind != "latency" else None,
     )
-    if webhook_event is not None:
+    solution = service.solution_of(sim, app_id, extras)
+    # A signup into a Multi-Partner Solution also adds the solution's partners to the WABA:
+    # PARTNER_ADDED, naming the solution, besides the event the app's own share sends.
+    events = [webhook_event] if webhook_event is not None else []
+    if solution is not None and webhook_event is not None and "PARTNER_ADDED" not in events:
+        events.append("PARTNER_ADDED")
+    for event in events:
         _, payload = webhooks.account_update(
-            webhook_event,
+            event,
             app_id=app_id,
             partner_business_id=sim.app(app_id).partner_business_id,
             waba_id=result["waba_id"],
             owner_business_id=result["business_id"],
+            solution=solution,
         )
         _emitter(request).schedule(app_id, "account_update", payload)
     return result
@@ -259,16 +266,38 @@ async def _owned_waba(db: Any, app_id: str, waba_id: str) -> SimWaba:
     return waba
 
 
+async def _owned_phone(db: Any, app_id: str, phone_id: str) -> SimPhoneNumber:
+    phone = await db.get(SimPhoneNumber, phone_id)
+    if phone is None or await db.get(SimWabaShare, (phone.waba_id, app_id)) is None:
+        raise errors.not_found(f"No such phone number: {phone_id}", param="phone_id")
+    return phone
+
+
 @router.post("/phone-numbers/{phone_id}/verify")
 async def verify_phone(request: Request, phone_id: str) -> dict[str, Any]:
     app = await _app(request)
     await read_no_body(request)
     async with _sim(request).sessions() as db, db.begin():
-        phone = await db.get(SimPhoneNumber, phone_id)
-        if phone is None or await db.get(SimWabaShare, (phone.waba_id, app.app_id)) is None:
-            raise errors.not_found(f"No such phone number: {phone_id}", param="phone_id")
+        phone = await _owned_phone(db, app.app_id, phone_id)
         phone.code_verification_status = "VERIFIED"
         return service.phone_object(phone)
+
+
+@router.get("/phone-numbers/{phone_id}/verification-code")
+async def read_verification_code(request: Request, phone_id: str) -> dict[str, Any]:
+    """The code `request_code` "sent" to the number, as its owner would read it on the phone."""
+    app = await _app(request)
+    sim = _sim(request)
+    async with sim.sessions() as db, db.begin():
+        await _owned_phone(db, app.app_id, phone_id)
+        code = await numbers.current_code(db, sim.keyring, phone_id)
+    if code is None:
+        raise errors.not_found(
+            "No usable verification code was sent to this number: request one (codes expire after 10 minutes "
+            "and are used once)",
+            param="phone_id",
+        )
+    return {"code": code}
 
 
 # -- webhooks ----------------------------------------------------------------------------------------------
@@ -279,6 +308,7 @@ class AccountUpdateParams(BaseModel):
 
     waba_id: str = Field(min_length=1, max_length=32)
     event: Literal[webhooks.ACCOUNT_UPDATE_EVENTS]  # type: ignore[valid-type]
+    solution_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$", description="PARTNER_ADDED into this solution")
 
 
 class ReviewUpdateParams(BaseModel):
@@ -295,8 +325,10 @@ async def send_account_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         waba = await _owned_waba(db, app.app_id, params.waba_id)
         owner = waba.business_id
+    extras = {"setup": {"solutionID": params.solution_id}} if params.solution_id else {}
     _, payload = webhooks.account_update(
-        params.event, app_id=app.app_id, partner_business_id=app.partner_business_id, waba_id=waba.id, owner_business_id=owner
+        params.event, app_id=app.app_id, partner_business_id=app.partner_business_id, waba_id=waba.id, owner_business_id=owner,
+        solution=service.solution_of(_sim(request), app.app_id, extras),
     )
     return await _emitter(request).emit(app.app_id, "account_update", payload)
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from roost.kit.crypto import constant_time_equal
 from roost.kit.timeutil import now_ms
 from roost.simulator import errors as graph_errors
-from roost.simulator import fields, service
+from roost.simulator import fields, numbers, service
 from roost.simulator.errors import GraphError
 from roost.simulator.models import SimApp, SimBusiness, SimPhoneNumber, SimWaba, SimWabaShare
 from roost.simulator.service import GraphCaller, Simulator
@@ -442,6 +442,48 @@ async def _register(request: Request, phone_id: str, params: dict[str, Any], met
     return result
 
 
+# -- numbers after signup: add, request_code, verify_code ---------------------------------------------
+
+
+async def _add_phone_number(request: Request, waba_id: str, params: dict[str, Any], method: str) -> dict[str, Any]:
+    caller = await _caller(request, params)
+    await _fault(request, caller.app_id, "add_phone_number")
+    async with _sim(request).sessions() as db, db.begin():
+        waba = await _waba_or_unknown(db, caller, waba_id, "post")
+        return await numbers.add_phone_number(db, waba, params)
+
+
+async def _on_own_phone(
+    request: Request, phone_id: str, params: dict[str, Any], call: str, rule: Callable[..., Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """A write on one of the caller's numbers whose refusal may change state (a wrong guess is
+    counted): the transaction commits, then the error is answered."""
+    caller = await _caller(request, params)
+    await _fault(request, caller.app_id, call)
+    sim = _sim(request)
+    failure: GraphError | None = None
+    result: dict[str, Any] = {}
+    async with sim.sessions() as db, db.begin():
+        phone = await db.get(SimPhoneNumber, phone_id)
+        if phone is None or await service.waba_for(db, caller, phone.waba_id) is None:
+            raise graph_errors.unknown_object(phone_id, "post")
+        try:
+            result = await rule(db, sim.keyring, phone, params)
+        except GraphError as problem:
+            failure = problem
+    if failure is not None:
+        raise failure
+    return result
+
+
+async def _request_code(request: Request, phone_id: str, params: dict[str, Any], method: str) -> dict[str, Any]:
+    return await _on_own_phone(request, phone_id, params, "request_code", numbers.request_code)
+
+
+async def _verify_code(request: Request, phone_id: str, params: dict[str, Any], method: str) -> dict[str, Any]:
+    return await _on_own_phone(request, phone_id, params, "verify_code", numbers.verify_code)
+
+
 # -- system user tokens, client WABAs, credit line -------------------------------------------------------
 
 
@@ -580,6 +622,9 @@ WRITE_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {
     ("subscribed_apps", "POST"): frozenset({"override_callback_uri", "verify_token"}),
     ("subscribed_apps", "DELETE"): frozenset(),
     ("register", "POST"): frozenset({"messaging_product", "pin", "data_localization_region"}),
+    ("phone_numbers", "POST"): frozenset({"cc", "phone_number", "verified_name", "migrate_phone_number", "preverified_id"}),
+    ("request_code", "POST"): frozenset({"code_method", "language"}),
+    ("verify_code", "POST"): frozenset({"code"}),
     ("system_user_access_tokens", "POST"): frozenset({"fetch_only", "scope", "set_token_expires_in_60_days"}),
     ("subscriptions", "POST"): frozenset({"object", "callback_url", "verify_token", "fields", "include_values"}),
     ("whatsapp_credit_sharing_and_attach", "POST"): frozenset({"waba_currency", "waba_id"}),
@@ -587,6 +632,9 @@ WRITE_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {
 
 EDGES: dict[tuple[str, str], Handler] = {
     ("phone_numbers", "GET"): _phone_numbers,
+    ("phone_numbers", "POST"): _add_phone_number,
+    ("request_code", "POST"): _request_code,
+    ("verify_code", "POST"): _verify_code,
     ("subscribed_apps", "GET"): _subscribed_apps,
     ("subscribed_apps", "POST"): _subscribed_apps,
     ("subscribed_apps", "DELETE"): _subscribed_apps,

@@ -208,3 +208,23 @@ class SimWebhookDelivery(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SimVerificationCode(Base):
+    """A code `POST /{phone}/request_code` "sent" by SMS or voice. Sealed, not hashed: the control
+    API reads it back (`GET /control/phone-numbers/{id}/verification-code`), standing in for the
+    phone that would have received it. A new request replaces the codes before it."""
+
+    __tablename__ = "sim_verification_codes"
+    __table_args__ = (Index("ix_sim_verification_codes_phone", "phone_number_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    phone_number_id: Mapped[str] = mapped_column(ForeignKey("sim_phone_numbers.id"))
+    code_encrypted: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(8))
+    wrong_guesses: Mapped[int] = mapped_column(Integer)
+    # Set when the guesses ran out: neither a check nor a new code before this time.
+    blocked_until: Mapped[int | None] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)

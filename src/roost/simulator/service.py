@@ -25,6 +25,7 @@ from roost.kit.crypto import Keyring, constant_time_equal, sha256_hex
 from roost.kit.ids import new_id, random_base62
 from roost.kit.simulated_meta import SIMULATED_GRAPH_VERSION, SimulatedApp, simulated_app, simulated_app_for
 from roost.kit.timeutil import now_ms, to_iso
+from roost.meta.nodes import LOCAL_STORAGE_REGIONS
 from roost.organizations.models import Organization
 from roost.simulator import errors as graph_errors
 from roost.simulator.errors import GraphError
@@ -83,6 +84,9 @@ GRAPH_CALLS = (
     "waba",
     "subscribed_apps",
     "register",
+    "add_phone_number",
+    "request_code",
+    "verify_code",
     "system_user_access_tokens",
     "client_whatsapp_business_accounts",
     "subscriptions",
@@ -365,6 +369,17 @@ def _phone_from_prefill(business: dict[str, Any]) -> tuple[str, str] | None:
     if code_text and re.fullmatch(r"[1-9][0-9]{0,3}", code_text) and number_text and 4 <= len(number_text) <= 15:
         return code_text, number_text
     return None
+
+
+def solution_of(sim: "Simulator", app_id: str, extras: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The Multi-Partner Solution a signup went into (`extras.setup.solutionID`), with its
+    partners' businesses: the Solution Partner that owns it (an id derived from the solution)
+    and the app's own business."""
+    solution_id = setup_of(extras).get("solutionID")
+    if not isinstance(solution_id, str) or not re.fullmatch(r"[0-9]{1,32}", solution_id):
+        return None
+    owner = derived_digits(sim.keyring, f"sim:solution-owner:{solution_id}", 15)
+    return solution_id, [owner, sim.app(app_id).partner_business_id]
 
 
 def setup_of(extras: dict[str, Any]) -> dict[str, Any]:
@@ -773,6 +788,11 @@ async def register_phone(db: AsyncSession, phone: SimPhoneNumber, params: dict[s
         raise graph_errors.missing_parameter("messaging_product")
     if str(product).lower() != "whatsapp":
         raise graph_errors.invalid_parameter(f'Param messaging_product must be one of {{WHATSAPP}} - got "{product}".')
+    region = params.get("data_localization_region")
+    if region is not None and str(region) not in LOCAL_STORAGE_REGIONS:
+        raise graph_errors.invalid_parameter(
+            f"Param data_localization_region must be one of {{{', '.join(LOCAL_STORAGE_REGIONS)}}}"
+        )
     pin = params.get("pin")
     if pin is None:
         raise graph_errors.missing_parameter("pin")

@@ -44,12 +44,21 @@ def envelope(entry_id: str, field: str, value: dict[str, Any]) -> dict[str, Any]
 
 
 def account_update(
-    event: str, *, app_id: str, partner_business_id: str, waba_id: str, owner_business_id: str
+    event: str,
+    *,
+    app_id: str,
+    partner_business_id: str,
+    waba_id: str,
+    owner_business_id: str,
+    solution: tuple[str, list[str]] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """(entry id, payload). In Meta's PARTNER_* examples the entry id is the partner's business."""
+    """(entry id, payload). In Meta's PARTNER_* examples the entry id is the partner's business.
+    A signup into a Multi-Partner Solution names it, with its partners' businesses (research §5.3)."""
     waba_info: dict[str, Any] = {"waba_id": waba_id, "owner_business_id": owner_business_id}
     if event == "PARTNER_APP_INSTALLED":
         waba_info["partner_app_id"] = app_id
+    if solution is not None and event in ("PARTNER_ADDED", "PARTNER_APP_INSTALLED"):
+        waba_info["solution_id"], waba_info["solution_partner_business_ids"] = solution[0], list(solution[1])
     return partner_business_id, envelope(partner_business_id, "account_update", {"event": event, "waba_info": waba_info})
 
 

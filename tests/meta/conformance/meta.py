@@ -265,6 +265,28 @@ OPERATIONS = [
         answer=SUCCESS,
     ),
     Operation(
+        "add a phone number to a WABA", "POST", r"[0-9]+/phone_numbers", "file 25895 (createWhatsAppBusinessAccountPhoneNumber)",
+        # PhoneNumberCreateRequest, file 6279; cc as Meta's guide has it (research §4.5: cc, phone_number, verified_name).
+        body={"type": "object", "additionalProperties": False, "required": ["cc", "phone_number", "verified_name"],
+              "properties": {"cc": {"type": "string", "pattern": "^[0-9]{1,3}$"},
+                             "phone_number": {"type": "string", "pattern": "^[0-9]{4,15}$"},
+                             "verified_name": {"type": "string", "minLength": 2, "maxLength": 75}}},
+        answer={"type": "object", "additionalProperties": False, "required": ["id"], "properties": {"id": ID}},
+    ),
+    Operation(
+        "request a verification code", "POST", r"[0-9]+/request_code", "file 16785, RequestCodeRequest file 3891",
+        body={"type": "object", "additionalProperties": False, "required": ["code_method", "language"],
+              "properties": {"code_method": {"enum": ["SMS", "VOICE"]},
+                             "language": {"type": "string", "pattern": "^[a-z]{2}_[A-Z]{2}$"}}},
+        answer=SUCCESS,
+    ),
+    Operation(
+        "verify a code", "POST", r"[0-9]+/verify_code", "file 17196, VerifyCodeRequest file 3393",
+        body={"type": "object", "additionalProperties": False, "required": ["code"],
+              "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}},
+        answer=SUCCESS,
+    ),
+    Operation(
         "fetch a business token with the system user", "POST", r"[0-9]+/system_user_access_tokens", "research §3 (Hosted ES), §4.2",
         query={"fetch_only": {"const": "true"}, "appsecret_proof": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
         required=frozenset({"fetch_only", "appsecret_proof"}),

@@ -7,11 +7,13 @@ from typing import Any
 import pytest
 
 from roost.kit.timeutil import now_ms
+from roost.meta.graph import MetaError
 from roost.profiles.registration import register_newly_verified
 from tests.meta.conformance.meta import OPERATIONS, conformance_problems, operations_of
 from tests.meta.conformance.recording import Recording, recorded_calls
 from tests.meta.helpers import SETTINGS, HttpsReceiver, play, sim_app, sim_signup
 from tests.profiles.helpers import disconnect
+from tests.support.signups import unused_phone_number
 
 
 @pytest.fixture
@@ -70,12 +72,37 @@ def test_the_calls_outside_provisioning_conform(roost, api):
     }
 
 
+def test_numbers_after_signup_conform(roost, api):
+    # A number added to a WABA shared without one, its code requested, a wrong guess, the right code.
+    app = sim_app(api)
+    signup = sim_signup(api, variant="FINISH_ONLY_WABA")
+    number = unused_phone_number()
+
+    async def use(graph) -> Any:
+        token = await graph.business_token_for(signup["business_id"], app["system_user_token"])
+        phone_id = await graph.add_phone_number(signup["waba_id"], "1", number, "Jasper's Market", token)
+        await graph.request_code(phone_id, "SMS", "en_US", token)
+        code = api.get(f"/_sim/control/phone-numbers/{phone_id}/verification-code").json()["code"]
+        try:
+            await graph.verify_code(phone_id, f"{(int(code) + 1) % 10**6:06d}", token)
+        except MetaError as refusal:
+            assert (refusal.code, refusal.http_status) == (100, 422)
+        await graph.verify_code(phone_id, code, token)
+        return await graph.phone_number(phone_id, token)
+
+    phone, recording = recorded_calls(roost, app, use)
+
+    assert phone.code_verification_status == "VERIFIED"
+    assert conformance_problems(recording.exchanges) == []
+    assert operations_called(recording) >= {"add a phone number to a WABA", "request a verification code", "verify a code"}
+
+
 def test_every_operation_meta_describes_for_roost_is_exercised():
-    # The two tests above between them call every operation the yardstick lists.
+    # The tests above between them call every operation the yardstick lists.
     names = {operation.name for operation in OPERATIONS}
     assert names == {
         "exchange the code", "inspect a token", "the app's webhook subscriptions", "read a WABA",
         "list a WABA's phone numbers", "subscribe the app to a WABA", "unsubscribe the app from a WABA",
         "register a phone number", "fetch a business token with the system user", "share the credit line",
-        "read a phone number",
+        "read a phone number", "add a phone number to a WABA", "request a verification code", "verify a code",
     }

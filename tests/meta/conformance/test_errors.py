@@ -9,6 +9,7 @@ import pytest
 
 from tests.meta.conformance.meta import ERROR, problems
 from tests.meta.helpers import GRAPH_VERSION, sim_app, sim_signup
+from tests.support.signups import unused_phone_number
 
 OAUTH, METHOD = "OAuthException", "GraphMethodException"
 
@@ -70,7 +71,7 @@ def test_the_token_and_object_errors_roost_handles(api, graph):
     found += mismatches("unknown field", graph.get(f"/{mine['phone_number_id']}", params={"fields": "id,nope"},
                                                    headers=bearer(token)), 400, 100)
     found += mismatches("unknown edge", graph.get(f"/{mine['waba_id']}/nope", headers=bearer(token)), 400, 2500)
-    found += mismatches("wrong method", graph.post(f"/{mine['waba_id']}/phone_numbers", headers=bearer(token)), 400, 100, 33, METHOD)
+    found += mismatches("wrong method", graph.delete(f"/{mine['waba_id']}/phone_numbers", headers=bearer(token)), 400, 100, 33, METHOD)
     found += mismatches("PUT", graph.put(f"/{mine['waba_id']}", headers=bearer(token)), 400, 100, None, METHOD)
     found += mismatches("wrong proof", graph.post(f"/{mine['business_id']}/system_user_access_tokens",
                                                   params={"fetch_only": "true", "appsecret_proof": "0" * 64},
@@ -110,6 +111,48 @@ def test_register_refuses_what_meta_refuses(roost, api, graph):
     assert found == []
     # Only the attempts that reached the rules were counted; refused requests never were.
     assert roost.sql("SELECT count(*) FROM sim_register_attempts WHERE phone_number_id = :p", p=phone) == [(11,)]
+
+
+def test_numbers_after_signup_refuse_what_meta_refuses(roost, api, graph):
+    app = sim_app(api)
+    system = bearer(app["system_user_token"])
+    waba = sim_signup(api, variant="FINISH_ONLY_WABA")["waba_id"]
+    verified = sim_signup(api)["phone_number_id"]
+    number = {"cc": "1", "phone_number": unused_phone_number(), "verified_name": "Jasper's Market"}
+
+    def add(**body: Any) -> httpx.Response:
+        return graph.post(f"/{waba}/phone_numbers", headers=system, json={**number, **body})
+
+    found = mismatches("no verified_name", graph.post(f"/{waba}/phone_numbers", headers=system,
+                                                      json={"cc": "1", "phone_number": number["phone_number"]}), 400, 100)
+    found += mismatches("bad cc", add(cc="+1"), 400, 100)
+    found += mismatches("bad number", add(phone_number="631-555"), 400, 100)
+    found += mismatches("short name", add(verified_name="J"), 400, 100)
+    found += mismatches("unknown parameter", add(pin="123456"), 400, 100)
+    phone = add().json()["id"]
+    found += mismatches("taken", add(), 409, 100, error_type=METHOD)
+
+    def call(edge: str, phone_id: str, **body: Any) -> httpx.Response:
+        return graph.post(f"/{phone_id}/{edge}", headers=system, json=body)
+
+    found += mismatches("no language", call("request_code", phone, code_method="SMS"), 400, 100)
+    found += mismatches("bad method", call("request_code", phone, code_method="EMAIL", language="en_US"), 400, 100)
+    found += mismatches("bad language", call("request_code", phone, code_method="SMS", language="english"), 400, 100)
+    found += mismatches("verified", call("request_code", verified, code_method="SMS", language="en_US"), 400, 100, error_type=METHOD)
+    found += mismatches("no code yet", call("verify_code", phone, code="123456"), 422, 100, error_type=METHOD)
+    found += mismatches("bad code format", call("verify_code", phone, code="12345"), 400, 100)
+    for _ in range(5):
+        assert call("request_code", phone, code_method="VOICE", language="pt_BR").json() == {"success": True}
+    found += mismatches("sixth request in an hour", call("request_code", phone, code_method="SMS", language="en_US"), 429, 4, 2446079)
+    code = api.get(f"/_sim/control/phone-numbers/{phone}/verification-code").json()["code"]
+    for _ in range(5):
+        found += mismatches("wrong code", call("verify_code", phone, code=f"{(int(code) + 1) % 10**6:06d}"), 422, 100, error_type=METHOD)
+    found += mismatches("guesses spent", call("verify_code", phone, code=code), 429, 4, 2446079)
+    found += mismatches("region", register(graph, app["system_user_token"], verified,
+                                           {"messaging_product": "whatsapp", "pin": "123456", "data_localization_region": "FR"}), 400, 100)
+
+    assert found == []
+    assert roost.sql("SELECT code_verification_status FROM sim_phone_numbers WHERE id = :p", p=phone) == [("NOT_VERIFIED",)]
 
 
 def test_write_calls_refuse_parameters_they_do_not_take(api, graph):

@@ -184,6 +184,7 @@ class Sessions(_Resource):
         prefill: Mapping[str, Any] = NOT_GIVEN,
         locale: str = NOT_GIVEN,
         coexistence: bool = NOT_GIVEN,
+        solution_id: str = NOT_GIVEN,
         idempotency_key: str | None = AUTO,
         extra_body: Mapping[str, Any] | None = None,
     ) -> EmbeddedSignupSession:
@@ -191,7 +192,7 @@ class Sessions(_Resource):
         unless you pass one (or None to send none); the client's retries reuse it."""
         body = body_of(
             {"redirect_uri": redirect_uri, "state": state, "metadata": metadata, "prefill": prefill,
-             "locale": locale, "coexistence": coexistence},
+             "locale": locale, "coexistence": coexistence, "solution_id": solution_id},
             extra_body,
         )
         return self._request(
@@ -294,19 +295,37 @@ class BusinessProfiles(_Resource):
             Call("GET", f"{PROFILES}/{_segment(profile_id, 'profile_id')}/access-token", model=AccessToken)
         )
 
+    def add_phone_number(
+        self, profile_id: str, *, cc: str, phone_number: str, verified_name: str, idempotency_key: str | None = AUTO
+    ) -> PhoneNumber:
+        """Add a number to the profile's WABA (NOT_VERIFIED): then `phone_numbers.request_code`,
+        `verify_code` and `register`."""
+        body = body_of({"cc": cc, "phone_number": phone_number, "verified_name": verified_name})
+        return self._request(
+            Call("POST", f"{PROFILES}/{_segment(profile_id, 'profile_id')}/phone-numbers", body=body, model=PhoneNumber,
+                 idempotency_key=self._key(idempotency_key))
+        )
+
 
 class PhoneNumbers(_Resource):
-    def register(self, phone_number_id: str, *, pin: str = NOT_GIVEN) -> PhoneNumber:
+    def register(self, phone_number_id: str, *, pin: str = NOT_GIVEN, data_localization_region: str = NOT_GIVEN) -> PhoneNumber:
         """One registration attempt on the Cloud API (Meta allows 10 per number in 72 h, so this
         POST is never retried after it may have reached the server)."""
-        return self._request(
-            Call(
-                "POST",
-                f"{PHONE_NUMBERS}/{_segment(phone_number_id, 'phone_number_id')}/register",
-                body=body_of({"pin": pin}),
-                model=PhoneNumber,
-            )
-        )
+        return self._post_on(phone_number_id, "register", {"pin": pin, "data_localization_region": data_localization_region})
+
+    def request_code(self, phone_number_id: str, *, method: str, language: str = NOT_GIVEN) -> PhoneNumber:
+        """Have Meta send the number its verification code (`method`: "sms" or "voice"). Not
+        retried: each request sends a message, and Meta limits them."""
+        return self._post_on(phone_number_id, "request-code", {"method": method, "language": language})
+
+    def verify_code(self, phone_number_id: str, *, code: str) -> PhoneNumber:
+        """Check the code the number received: the number comes back VERIFIED. Not retried: Meta
+        counts wrong guesses."""
+        return self._post_on(phone_number_id, "verify-code", {"code": code})
+
+    def _post_on(self, phone_number_id: str, action: str, body: dict[str, Any]) -> PhoneNumber:
+        path = f"{PHONE_NUMBERS}/{_segment(phone_number_id, 'phone_number_id')}/{action}"
+        return self._request(Call("POST", path, body=body_of(body), model=PhoneNumber))
 
 
 class AdminKeys(_Resource):

@@ -141,6 +141,7 @@ class EmbeddedSignupSession(RoostObject):
     prefill: dict[str, Any] | None
     locale: str | None
     coexistence: bool
+    solution_id: str | None
     waba_id: str | None
     business_id: str | None
     phone_number_id: str | None
@@ -191,6 +192,8 @@ class BusinessProfile(RoostObject):
     business_id: str | None
     business_name: str | None
     coexistence: bool
+    solution_id: str | None
+    solution_partner_business_ids: list[str]
     token_expires_at: str | None
     onboarding_completed_at: str | None
     review_status: str | None
@@ -233,6 +236,7 @@ class MetaSettings(RoostObject):
     verify_token_set: bool
     partner_type: str | None
     credit_line_id: str | None
+    solution_id: str | None
     forward_url: str | None
 
 
