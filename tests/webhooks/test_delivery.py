@@ -357,3 +357,27 @@ def test_retention_purges_old_finished_events_and_logs_only(hooks, hapi, receive
         (parked["id"], "pending")
     ]
     assert {a["event_id"] for a in attempts_of(hapi, endpoint["id"])} == {recent_event["id"]}
+
+
+def test_a_test_event_goes_signed_to_the_one_endpoint_asked(hooks, hapi, receiver):
+    endpoint = listening(hapi, receiver, events=["whatsapp.phone_number.registered"])
+    everything = listening(hapi, receiver)  # subscribes to "*": still gets no test it did not ask for
+    response = hapi.post(f"{WEBHOOKS}/{endpoint['id']}/test")
+    assert response.status_code == 202, response.text
+    sent = response.json()
+    assert sent["object"] == "webhook_endpoint_test" and sent["delivery"]["endpoint_id"] == endpoint["id"]
+    (item,) = wait_until(lambda: receiver.for_event(sent["event_id"]), what="the test event")
+    assert item.verified_by == [0], "signed with the endpoint's own secret"
+    assert item.body["type"] == "webhook_endpoint.test"
+    assert item.body["data"] == {"object": "webhook_endpoint", "id": endpoint["id"], "url": endpoint["url"], "livemode": False, "test": True}
+    deliveries = hooks.sql("SELECT endpoint_id FROM webhook_deliveries WHERE event_id = :e", e=sent["event_id"])
+    assert [row[0] for row in deliveries] == [endpoint["id"]]
+    (listed,) = hapi.get(EVENTS, params={"type": "webhook_endpoint.test"}).json()["data"]
+    assert listed["id"] == sent["event_id"]
+
+    assert hapi.patch(f"{WEBHOOKS}/{everything['id']}", json={"enabled": False}).status_code == 200
+    response = hapi.post(f"{WEBHOOKS}/{everything['id']}/test")
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "webhook_endpoint_disabled")
+    assert hapi.post(f"{WEBHOOKS}/whk_nope/test").status_code == 404
+    assert hapi.post(f"{WEBHOOKS}/{endpoint['id']}/test", json={"x": 1}).status_code == 400
+    assert len(receiver.received) == 1

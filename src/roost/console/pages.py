@@ -55,6 +55,7 @@ NOTICES = {
     "simulated": "The outcome was simulated.",
     "revoked": "The admin key was revoked.",
     "resent": "The event was queued for delivery again.",
+    "tested": "A test event (webhook_endpoint.test) was queued for this endpoint.",
     "switched": "You are now looking at another organization or mode.",
     "disconnected": "The business profile was disconnected.",
     "registered": "The number was registered.",
@@ -347,6 +348,15 @@ async def rotate_webhook_secret(request: Request, endpoint_id: str, operator: Op
     return render(request, "secret.html", operator, title="The endpoint's new signing secret",
                   explain="Shown this once. For 24 hours deliveries are signed with both the new and the previous secret.",
                   secret=secret, back=f"/console/webhooks/{endpoint_id}", label="Signing secret")
+
+
+@router.post("/webhooks/{endpoint_id}/test")
+async def send_test_event(request: Request, endpoint_id: str, operator: Operator = Depends(current_operator)) -> Response:
+    await action_form(request, operator)
+    async with runtime_of(request).sessions() as db, db.begin():
+        endpoint = await webhooks.get_endpoint(db, caller_of(operator), endpoint_id)
+        await webhooks.send_test_event(db, endpoint, now_ms())
+    return back_to(f"/console/webhooks/{endpoint_id}", "tested")
 
 
 @router.post("/events/{event_id}/resend")

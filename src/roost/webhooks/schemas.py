@@ -147,6 +147,12 @@ class EventResend(ApiObject):
     deliveries: Annotated[list[DeliveryObject], GIVEN]
 
 
+class EndpointTest(ApiObject):
+    object: Literal["webhook_endpoint_test"] = "webhook_endpoint_test"
+    event_id: Annotated[str, GIVEN] = Field(description="The test event (type `webhook_endpoint.test`): its `webhook-id`")
+    delivery: Annotated[DeliveryObject, GIVEN]
+
+
 class DeliveryAttemptObject(ApiObject):
     id: str = Field(examples=["wha_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
     object: Literal["webhook_delivery_attempt"] = "webhook_delivery_attempt"
