@@ -1,5 +1,6 @@
 """The operator console in Chromium: signing in, lock-out, CSRF, a viewer, finding a user's failed
-session, resending a failed webhook delivery, and admin keys (issue 17)."""
+session, resending a failed webhook delivery and sending a test event, admin keys, and the audit
+log of these actions (issue 17)."""
 
 import re
 
@@ -165,11 +166,13 @@ def test_pages_of_sessions_newest_first_both_ways(roost, org, page):
 def test_resending_a_failed_delivery_that_the_receiver_then_gets(roost, org, page):
     answers = {"status": 500}
     receiver = Receiver(behaviour=lambda index, body: (answers["status"], {}, 0.0))
+    receiver.answer_body = b"busy <b>now</b>"
     try:
         with org.client() as api:
             created = api.post("/v1/organization/webhooks", json={"url": receiver.url, "events": ["*"]})
             assert created.status_code == 201, created.text
             endpoint = created.json()
+            receiver.secrets.append(endpoint["secret"])
             session = create_session(api)
             assert api.post(f"{SESSIONS}/{session['id']}/simulate", json={"outcome": "cancelled"}).status_code == 200
         email = make_user(roost, org, "hooks@acme.test")
@@ -182,6 +185,7 @@ def test_resending_a_failed_delivery_that_the_receiver_then_gets(roost, org, pag
         attempt = page.locator('[data-testid="attempt"]').first
         attempt.locator("summary").click()
         assert "failed" in attempt.inner_text() and "500" in attempt.inner_text()
+        assert "busy <b>now</b>" in attempt.locator('[data-testid="answer"]').inner_text()  # the answer, as text
         assert "embedded_signup.session.cancelled" in attempt.locator("pre").first.inner_text()
         failed_event = receiver.received[0].webhook_id
 
@@ -200,6 +204,19 @@ def test_resending_a_failed_delivery_that_the_receiver_then_gets(roost, org, pag
                 break
             page.wait_for_timeout(200)
         assert "delivered" in page.locator('[data-testid="attempt"]').first.inner_text()
+
+        page.click('[data-testid="send-test"]')
+        page.wait_for_url(re.compile(r".*notice=tested$"))
+        for _ in range(100):
+            tests = [item for item in receiver.received if item.body["type"] == "webhook_endpoint.test"]
+            if tests:
+                break
+            page.wait_for_timeout(100)
+        assert len(tests) == 1 and tests[0].verified_by == [0] and tests[0].body["data"]["id"] == endpoint["id"]
+
+        page.goto(f"{roost.base_url}/console/audit")  # both actions, by this operator
+        log = page.locator('[data-testid="audit"]').inner_text()
+        assert "event.resend" in log and "webhook_endpoint.test" in log and "hooks@acme.test (console)" in log
     finally:
         receiver.stop()
 
@@ -220,6 +237,13 @@ def test_creating_a_key_shown_once_and_revoking_it(roost, org, page):
         page.wait_for_url(re.compile(r".*notice=revoked$"))
         assert "revoked" in page.locator("tr", has_text="from the console").inner_text()
         assert api.get(SESSIONS).status_code == 401
+    entries = roost.sql("SELECT action, resource_id, console_user_id, admin_key_id FROM audit_log_entries "
+                        "WHERE resource_type = 'admin_key' ORDER BY created_at")
+    (user,) = roost.sql("SELECT id FROM console_users WHERE email = 'keys@acme.test'")
+    assert [(row.action, row.console_user_id, row.admin_key_id) for row in entries] == [
+        ("admin_key.create", user.id, None), ("admin_key.revoke", user.id, None)
+    ]
+    assert entries[0].resource_id == entries[1].resource_id
 
 
 def test_simulating_a_completed_signup_then_disconnecting_its_profile(roost, org, page):

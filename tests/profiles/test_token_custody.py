@@ -56,7 +56,7 @@ def test_a_live_key_reads_the_business_token_and_the_read_is_audited(live_roost,
         assert entry["object"] == "audit_log_entry" and entry["livemode"] is True
         assert entry["action"] == "business_profile.access_token.read"
         assert (entry["resource_type"], entry["resource_id"]) == ("business_profile", profile["id"])
-        assert entry["admin_key_id"] == live_key_id(live)
+        assert (entry["admin_key_id"], entry["console_user_id"]) == (live_key_id(live), None)
         assert entry["request_id"] == response.headers["request-id"]
         assert entry["ip_address"] == "127.0.0.1"
         assert entry["created_at"].endswith("Z")

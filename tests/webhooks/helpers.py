@@ -45,6 +45,7 @@ class Receiver(LoopbackReceiver):
 
     def __init__(self, behaviour: Behaviour = ok) -> None:
         self.behaviour = behaviour
+        self.answer_body = b"ok"
         self.secrets: list[str] = []
         self.received: list[Received] = []
         super().__init__("/hook")
@@ -64,7 +65,7 @@ class Receiver(LoopbackReceiver):
         status, extra, delay = self.behaviour(index, json.loads(raw))
         if delay:
             time.sleep(delay)
-        return status, extra, b"ok"
+        return status, extra, self.answer_body
 
     def bodies(self, type_: str | None = None) -> list[dict[str, Any]]:
         with self.lock:

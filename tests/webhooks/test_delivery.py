@@ -8,6 +8,7 @@ import pytest
 
 from roost.kit.timeutil import now_ms, parse_time
 from roost.profiles.lifecycle import mark_disconnected
+from roost.webhooks.dispatcher import answer_text
 from roost.profiles.models import BusinessProfile
 from tests.support.signups import FAULTS, PROFILES, add_fault, new_session, play, simulate
 from tests.webhooks.conftest import webhook_server
@@ -279,10 +280,11 @@ def test_the_delivery_log_pages_and_filters(hapi, receiver):
     attempt = rest["data"][0]
     assert set(attempt) == {
         "id", "object", "endpoint_id", "event_id", "event_type", "delivery_id", "attempt", "succeeded",
-        "status_code", "latency_ms", "error", "next_attempt_at", "created_at",
+        "status_code", "latency_ms", "error", "response_body", "response_body_truncated", "next_attempt_at", "created_at",
     }
     assert attempt["id"].startswith("wha_") and attempt["object"] == "webhook_delivery_attempt"
     assert attempt["status_code"] == 200 and attempt["latency_ms"] >= 0 and attempt["error"] is None
+    assert (attempt["response_body"], attempt["response_body_truncated"]) == ("ok", False)
     # Deliveries run concurrently, so the attempts' order need not follow the sessions' order.
     logged = [hapi.get(f"{EVENTS}/{a['event_id']}").json()["data"]["id"] for a in page["data"] + rest["data"]]
     assert sorted(logged) == sorted(sessions)
@@ -357,3 +359,38 @@ def test_retention_purges_old_finished_events_and_logs_only(hooks, hapi, receive
         (parked["id"], "pending")
     ]
     assert {a["event_id"] for a in attempts_of(hapi, endpoint["id"])} == {recent_event["id"]}
+
+
+def test_a_test_event_goes_signed_to_the_one_endpoint_asked(hooks, hapi, receiver):
+    endpoint = listening(hapi, receiver, events=["whatsapp.phone_number.registered"])
+    everything = listening(hapi, receiver)  # subscribes to "*": still gets no test it did not ask for
+    response = hapi.post(f"{WEBHOOKS}/{endpoint['id']}/test")
+    assert response.status_code == 202, response.text
+    sent = response.json()
+    assert sent["object"] == "webhook_endpoint_test" and sent["delivery"]["endpoint_id"] == endpoint["id"]
+    (item,) = wait_until(lambda: receiver.for_event(sent["event_id"]), what="the test event")
+    assert item.verified_by == [0], "signed with the endpoint's own secret"
+    assert item.body["type"] == "webhook_endpoint.test"
+    assert item.body["data"] == {"object": "webhook_endpoint", "id": endpoint["id"], "url": endpoint["url"], "livemode": False, "test": True}
+    deliveries = hooks.sql("SELECT endpoint_id FROM webhook_deliveries WHERE event_id = :e", e=sent["event_id"])
+    assert [row[0] for row in deliveries] == [endpoint["id"]]
+    (listed,) = hapi.get(EVENTS, params={"type": "webhook_endpoint.test"}).json()["data"]
+    assert listed["id"] == sent["event_id"]
+
+    assert hapi.patch(f"{WEBHOOKS}/{everything['id']}", json={"enabled": False}).status_code == 200
+    response = hapi.post(f"{WEBHOOKS}/{everything['id']}/test")
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "webhook_endpoint_disabled")
+    assert hapi.post(f"{WEBHOOKS}/whk_nope/test").status_code == 404
+    assert hapi.post(f"{WEBHOOKS}/{endpoint['id']}/test", json={"x": 1}).status_code == 400
+    assert len(receiver.received) == 1
+
+
+def test_an_attempt_keeps_the_start_of_the_answer_as_text(hapi, receiver):
+    receiver.behaviour = lambda index, body: (500, {}, 0.0)
+    receiver.answer_body = "é".encode() * 600 + b"\x00\xff tail"  # 1,200 bytes of 2-byte characters, then more
+    endpoint = listening(hapi, receiver)
+    cancelled_session(hapi)
+    (attempt,) = wait_until(lambda: attempts_of(hapi, endpoint["id"]), what="the failed attempt")
+    assert attempt["status_code"] == 500 and attempt["response_body_truncated"] is True
+    assert attempt["response_body"] == "é" * 512  # 1,024 bytes, no character cut in half
+    assert answer_text(b"a\x00b\xff") == "a\ufffdb\ufffd"  # no NUL for PostgreSQL, bad bytes replaced

@@ -19,6 +19,7 @@ import type {
   DeletedObject,
   DeliveryListParams,
   EmbeddedSignupSession,
+  EndpointTest,
   Event,
   EventListParams,
   EventResend,
@@ -232,6 +233,11 @@ export class WebhookEndpoints extends Resource {
   async rotateSecret(endpointId: string, options?: RequestOptions): Answer<WebhookEndpoint> {
     return this.request({ method: "POST", path: `${WEBHOOKS}/${segment(endpointId, "endpointId")}/rotate-secret` },
       options);
+  }
+
+  /** Queue one `webhook_endpoint.test` event to this endpoint only, signed like any other. */
+  async sendTestEvent(endpointId: string, options?: RequestOptions): Answer<EndpointTest> {
+    return this.request({ method: "POST", path: `${WEBHOOKS}/${segment(endpointId, "endpointId")}/test` }, options);
   }
 
   /** Every HTTP request Roost made to this endpoint, newest first. */

@@ -215,6 +215,10 @@ export interface WebhookDeliveryAttempt {
   status_code: number | null;
   latency_ms: number;
   error: string | null;
+  /** The start of the endpoint's answer (its first 1,024 bytes, as text); null when no answer came. */
+  response_body: string | null;
+  /** true when the answer was longer than `response_body` shows. */
+  response_body_truncated: boolean;
   next_attempt_at: string | null;
   created_at: string;
 }
@@ -232,6 +236,13 @@ export interface EventResend {
   object: "event_resend";
   event_id: string;
   deliveries: WebhookDelivery[];
+}
+
+/** A test event's answer: its id (type `webhook_endpoint.test`) and its one delivery. */
+export interface EndpointTest {
+  object: "webhook_endpoint_test";
+  event_id: string;
+  delivery: WebhookDelivery;
 }
 
 /** start-attempt's answer: a platform-run session (no `url`) with `attempt_id` and `launch`. */
@@ -264,6 +275,7 @@ export interface AuditLogEntry {
   livemode: boolean;
   action: string;
   admin_key_id: string | null;
+  console_user_id: string | null;
   resource_id: string | null;
   created_at: string;
 }

@@ -114,6 +114,8 @@ const ENDPOINTS = [
   ["webhookEndpoints.delete", (c) => c.webhookEndpoints.delete("whk_1"), "DELETE", `${W}/whk_1`, [], undefined],
   ["webhookEndpoints.rotateSecret", (c) => c.webhookEndpoints.rotateSecret("whk_1"), "POST",
     `${W}/whk_1/rotate-secret`, [], undefined],
+  ["webhookEndpoints.sendTestEvent", (c) => c.webhookEndpoints.sendTestEvent("whk_1"), "POST", `${W}/whk_1/test`, [],
+    undefined],
   ["webhookEndpoints.deliveries", (c) => c.webhookEndpoints.deliveries("whk_1", { event_id: "evt_1", limit: 3 }), "GET",
     `${W}/whk_1/deliveries`, [["event_id", "evt_1"], ["limit", "3"]], undefined],
   ["events.list", (c) => c.events.list({ type: "whatsapp.business_profile.connected" }), "GET", E,

@@ -25,7 +25,8 @@ LIST_QUERY = QueryParams(
     "/audit-log",
     summary="List audit log entries of this mode, newest first",
     description="Every read of a business token (`business_profile.access_token.read`) is recorded with the "
-    "admin key, the profile, the request id and the client address. Filters: `action`, `resource_id`.",
+    "admin key, the profile, the request id and the client address; every action an operator takes in the console "
+    "with the console user (`console_user_id`). Filters: `action`, `resource_id`.",
     response_model=AuditLogEntryList,
     responses=errors_for(400, 401),
     openapi_extra=LIST_QUERY.openapi(),

@@ -12,7 +12,8 @@ class AuditLogEntryObject(ApiObject):
     object: Literal["audit_log_entry"] = "audit_log_entry"
     livemode: bool
     action: str = Field(examples=["business_profile.access_token.read"])
-    admin_key_id: str = Field(description="The admin key that acted")
+    admin_key_id: str | None = Field(description="The admin key that acted; null when a console user did")
+    console_user_id: str | None = Field(description="The console user who acted; null when an admin key did")
     resource_type: str = Field(examples=["business_profile"])
     resource_id: str = Field(examples=["wabp_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
     request_id: str | None

@@ -10,6 +10,7 @@ from roost.audit import service as audit
 from roost.audit.schemas import AuditLogEntryObject
 from roost.console import accounts, overview
 from roost.console.accounts import Operator
+from roost.console.models import ConsoleUser
 from roost.console.web import (
     COOKIE,
     HERE,
@@ -17,6 +18,8 @@ from roost.console.web import (
     ConsoleRoute,
     Forbidden,
     action_form,
+    audit_action,
+    audit_done,
     back_to,
     caller_of,
     cookie_secure,
@@ -55,6 +58,7 @@ NOTICES = {
     "simulated": "The outcome was simulated.",
     "revoked": "The admin key was revoked.",
     "resent": "The event was queued for delivery again.",
+    "tested": "A test event (webhook_endpoint.test) was queued for this endpoint.",
     "switched": "You are now looking at another organization or mode.",
     "disconnected": "The business profile was disconnected.",
     "registered": "The number was registered.",
@@ -235,6 +239,8 @@ async def cancel_session(request: Request, session_id: str, operator: Operator =
     async with runtime_of(request).sessions() as db, db.begin():
         session = await sessions.get_session(db, caller_of(operator), session_id, for_update=True)
         refusal = await sessions.cancel_session(db, session, now)
+        if refusal is None:
+            audit_action(db, request, operator, audit.SESSION_CANCEL, "embedded_signup_session", session.id)
     if refusal is not None:
         raise refusal
     return back_to(f"/console/sessions/{session_id}", "cancelled")
@@ -248,6 +254,8 @@ async def new_link(request: Request, session_id: str, operator: Operator = Depen
     async with runtime.sessions() as db, db.begin():
         session = await sessions.get_session(db, caller_of(operator), session_id, for_update=True)
         url, refusal = await sessions.refresh_link(db, session, runtime.session_policy, now)
+        if refusal is None:
+            audit_action(db, request, operator, audit.SESSION_NEW_LINK, "embedded_signup_session", session.id)
     if refusal is not None:
         raise refusal
     return render(request, "secret.html", operator, title="A new link for this session",
@@ -262,6 +270,7 @@ async def simulate_session(request: Request, session_id: str, operator: Operator
         raise Forbidden("Simulating an outcome is for test data only.")
     params = parse_model(SimulateParams, {"outcome": form.get("outcome", "")})
     await simulate(runtime_of(request), caller_of(operator), session_id, params)
+    await audit_done(request, operator, audit.SESSION_SIMULATE, "embedded_signup_session", session_id)
     return back_to(f"/console/sessions/{session_id}", "simulated")
 
 
@@ -287,6 +296,7 @@ async def disconnect_profile(request: Request, profile_id: str, operator: Operat
     runtime = runtime_of(request)
     async with runtime.sessions() as db:
         await lifecycle.disconnect_by_platform(runtime, db, caller_of(operator), profile_id)
+    await audit_done(request, operator, audit.PROFILE_DISCONNECT, "business_profile", profile_id)
     return back_to("/console/profiles", "disconnected")
 
 
@@ -298,7 +308,9 @@ async def register_phone(request: Request, phone_id: str, operator: Operator = D
     caller = caller_of(operator)
     async with runtime.sessions() as db, db.begin():
         phone = await profiles.registrable_phone(db, caller, phone_id)
-    if not await register_number(runtime, phone.id, params.pin):
+    registered = await register_number(runtime, phone.id, params.pin)
+    await audit_done(request, operator, audit.PHONE_REGISTER, "phone_number", phone.id)  # Meta was asked, whatever it said
+    if not registered:
         async with runtime.sessions() as db, db.begin():  # the attempt wrote Meta's answer elsewhere
             phone = await profiles.get_phone_number(db, caller, phone_id)
         meta = phone.registration_error or {}
@@ -344,9 +356,20 @@ async def rotate_webhook_secret(request: Request, endpoint_id: str, operator: Op
     async with runtime.sessions() as db, db.begin():
         endpoint = await webhooks.get_endpoint(db, caller_of(operator), endpoint_id, for_update=True)
         secret = webhooks.rotate_secret(runtime.keyring, endpoint, now_ms())
+        audit_action(db, request, operator, audit.ENDPOINT_ROTATE_SECRET, "webhook_endpoint", endpoint.id)
     return render(request, "secret.html", operator, title="The endpoint's new signing secret",
                   explain="Shown this once. For 24 hours deliveries are signed with both the new and the previous secret.",
                   secret=secret, back=f"/console/webhooks/{endpoint_id}", label="Signing secret")
+
+
+@router.post("/webhooks/{endpoint_id}/test")
+async def send_test_event(request: Request, endpoint_id: str, operator: Operator = Depends(current_operator)) -> Response:
+    await action_form(request, operator)
+    async with runtime_of(request).sessions() as db, db.begin():
+        endpoint = await webhooks.get_endpoint(db, caller_of(operator), endpoint_id)
+        await webhooks.send_test_event(db, endpoint, now_ms())
+        audit_action(db, request, operator, audit.ENDPOINT_TEST, "webhook_endpoint", endpoint.id)
+    return back_to(f"/console/webhooks/{endpoint_id}", "tested")
 
 
 @router.post("/events/{event_id}/resend")
@@ -357,6 +380,7 @@ async def resend_event(request: Request, event_id: str, operator: Operator = Dep
     async with runtime_of(request).sessions() as db, db.begin():
         event = await webhooks.get_event(db, caller, event_id)
         await webhooks.resend(db, caller, event, endpoint_id, now_ms())
+        audit_action(db, request, operator, audit.EVENT_RESEND, "event", event.id)
     return back_to(f"/console/webhooks/{endpoint_id}" if endpoint_id else "/console/webhooks", "resent")
 
 
@@ -376,6 +400,7 @@ async def create_key(request: Request, operator: Operator = Depends(current_oper
     name = form.get("name", "").strip()[:100] or None
     async with runtime_of(request).sessions() as db, db.begin():
         key, secret = await organizations.create_admin_key(db, operator.organization_id, operator.livemode, name)
+        audit_action(db, request, operator, audit.KEY_CREATE, "admin_key", key.id)
     return render(request, "secret.html", operator, title="Your new admin key",
                   explain="Copy it now: it is shown this once. Roost keeps only its hash.",
                   secret=secret, back="/console/keys", label="Admin key")
@@ -391,6 +416,7 @@ async def revoke_key(request: Request, key_id: str, operator: Operator = Depends
         if key is None:
             raise errors.not_found(f"No such admin key: '{key_id}'")
         await organizations.revoke_admin_key(db, key)
+        audit_action(db, request, operator, audit.KEY_REVOKE, "admin_key", key.id)
     return back_to("/console/keys", "revoked")
 
 
@@ -410,9 +436,11 @@ async def audit_page(request: Request, operator: Operator = Depends(current_oper
     page = _page_of(request)
     async with runtime_of(request).sessions() as db, db.begin():
         rows, has_more = await audit.list_entries(db, caller_of(operator), page, action=None, resource_id=None)
+        user_ids = {row.console_user_id for row in rows if row.console_user_id}
+        emails = dict((await db.execute(select(ConsoleUser.id, ConsoleUser.email).where(ConsoleUser.id.in_(user_ids)))).all())
     shown = [AuditLogEntryObject.render(row) for row in rows]
     older = f"/console/audit?starting_after={shown[-1]['id']}" if has_more and shown else None
-    return render(request, "audit.html", operator, entries=shown, older=older)
+    return render(request, "audit.html", operator, entries=shown, emails=emails, older=older)
 
 
 @router.post("/settings")
@@ -439,4 +467,5 @@ async def save_settings(request: Request, operator: Operator = Depends(current_o
         organization.logo_url, organization.accent_color = params.branding.logo_url, params.branding.accent_color
         settings.allowed_redirect_uris, settings.allowed_origins = params.allowed_redirect_uris, params.allowed_origins
         settings.updated_at = now_ms()
+        audit_action(db, request, operator, audit.SETTINGS_UPDATE, "organization", organization.id)
     return back_to("/console/settings", "saved")

@@ -11,7 +11,9 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from roost.audit import service as audit
 from roost.console.accounts import Operator, operator_for
 from roost.hosted.service import security_headers
 from roost.kit import errors
@@ -168,3 +170,15 @@ def new_login_csrf() -> str:
 
 def cookie_secure(request: Request) -> bool:
     return runtime_of(request).public_url.startswith("https://")
+
+
+def audit_action(db: AsyncSession, request: Request, operator: Operator, action: str, resource_type: str, resource_id: str) -> None:
+    """Write the operator's action to the audit log, in `db`'s transaction (the action's own, when it has one)."""
+    audit.record(db, caller_of(operator), action=action, resource_type=resource_type, resource_id=resource_id,
+                 **audit.origin(request), at=now_ms(), console_user_id=operator.user_id)
+
+
+async def audit_done(request: Request, operator: Operator, action: str, resource_type: str, resource_id: str) -> None:
+    """The same, after an action whose service commits on its own (simulate, disconnect, register)."""
+    async with runtime_of(request).sessions() as db, db.begin():
+        audit_action(db, request, operator, action, resource_type, resource_id)

@@ -185,8 +185,7 @@ async def read_access_token(
             action=audit.TOKEN_READ,
             resource_type="business_profile",
             resource_id=profile.id,
-            request_id=request.scope.get("state", {}).get("request_id"),
-            ip_address=request.client.host if request.client else None,
+            **audit.origin(request),
             at=now,
         )
     # The entry is committed before the token leaves: no read goes unrecorded.

@@ -128,7 +128,7 @@ async def request_code(db: AsyncSession, keyring: Keyring, phone: SimPhoneNumber
     if not re.fullmatch(r"[a-z]{2}_[A-Z]{2}", language):
         raise graph_errors.invalid_parameter("Param language must be a locale such as en_US")
     now = now_ms()
-    latest = await _open_to_codes(db, phone, now)
+    await _open_to_codes(db, phone, now)  # refuses a verified or blocked number
     recent = await db.scalar(
         select(func.count())
         .select_from(SimVerificationCode)

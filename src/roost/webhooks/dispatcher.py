@@ -12,6 +12,7 @@ emitted an event or an attempt finished):
 """
 
 import asyncio
+import codecs
 import email.utils
 import json
 import random
@@ -45,6 +46,7 @@ MAX_RETRY_AFTER_MS = 24 * HOUR_MS
 DISABLE_AFTER_FAILING_MS = 5 * 24 * HOUR_MS
 POLL_SECONDS = 0.2
 MAX_ANSWER_BYTES = 64 * 1024
+KEPT_ANSWER_BYTES = 1024  # the start of the answer's body, kept on the attempt for the delivery log
 CONNECTIONS_PER_CLIENT = 8
 
 
@@ -85,6 +87,12 @@ def payload(event: WebhookEvent) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
+def answer_text(raw: bytes) -> str:
+    """The bytes of an answer as text: UTF-8, bad bytes replaced, a character cut at the end
+    dropped, and NUL (which PostgreSQL's text refuses) replaced too."""
+    return codecs.getincrementaldecoder("utf-8")("replace").decode(raw, final=False).replace("\x00", "\ufffd")
+
+
 def signature_header(secrets_: list[str], message_id: str, timestamp_s: int, body: str) -> str:
     """One `v1,…` signature per secret, space-separated: receivers accept any that verifies."""
     moment = datetime.fromtimestamp(timestamp_s, tz=timezone.utc)
@@ -113,6 +121,8 @@ class Outcome:
     latency_ms: int
     error: str | None
     retry_after_ms: int | None
+    response_body: str | None = None
+    response_body_truncated: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -262,8 +272,11 @@ class Dispatcher:
             "webhook-id": job.event_id,  # the same for every attempt of an event: receivers dedupe by it
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(job.secrets, job.event_id, timestamp, job.body),
+            "accept-encoding": "identity",  # an answer as sent, so its start can be kept as text
         }
-        status_code = retry_after = error = None
+        status_code = retry_after = error = answer = None
+        kept = b""
+        truncated = False
         client = self.clients[self._next_client]
         self._next_client = (self._next_client + 1) % len(self.clients)
         try:
@@ -278,12 +291,17 @@ class Dispatcher:
                     if status_code in (429, 503):
                         retry_after = parse_retry_after(response.headers.get("retry-after"), now_ms())
                     # Read a short answer to its end so the connection can be reused; a long one
-                    # is cut off (the connection is then closed). The body is never stored.
+                    # is cut off (the connection is then closed). Only its start is kept.
                     read = 0
                     async for chunk in response.aiter_raw():
                         read += len(chunk)
+                        if len(kept) <= KEPT_ANSWER_BYTES:
+                            kept += chunk[: KEPT_ANSWER_BYTES + 1 - len(kept)]
                         if read > MAX_ANSWER_BYTES:
                             break
+                    truncated = len(kept) > KEPT_ANSWER_BYTES
+                    encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+                    answer = "(compressed answer: not shown)" if encoded and kept else answer_text(kept[:KEPT_ANSWER_BYTES])
         except AddressNotAllowed as refusal:
             error = f"address not allowed: {refusal}"
         except (httpx.TimeoutException, TimeoutError):
@@ -294,7 +312,7 @@ class Dispatcher:
         except Exception as problem:  # noqa: BLE001 - any failure is a failed attempt, never a lost one
             error = f"{type(problem).__name__}: {problem}"[:500]
         latency = int((time.monotonic() - started) * 1000)
-        self._outcomes.append(Outcome(job, now_ms(), status_code, latency, error, retry_after))
+        self._outcomes.append(Outcome(job, now_ms(), status_code, latency, error, retry_after, answer, truncated))
         self._wake.set()
 
     # -- record -------------------------------------------------------------------------------------
@@ -365,6 +383,8 @@ class Dispatcher:
                         "status_code": outcome.status_code,
                         "latency_ms": outcome.latency_ms,
                         "error": outcome.error,
+                        "response_body": outcome.response_body,
+                        "response_body_truncated": outcome.response_body_truncated,
                         "next_attempt_at": delivery.next_attempt_at,
                         "created_at": outcome.at,
                     }

@@ -18,13 +18,14 @@ from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller
 from roost.runtime import Runtime, get_db, runtime_dependency
 from roost.webhooks import service
-from roost.webhooks.outbox import EVENT_TYPES
+from roost.webhooks.outbox import EVENT_TYPES, TEST_EVENT
 from roost.webhooks.schemas import (
     DeletedWebhookEndpoint,
     DeliveryAttemptList,
     DeliveryAttemptObject,
     DeliveryObject,
     EndpointCreateParams,
+    EndpointTest,
     EndpointUpdateParams,
     EventList,
     EventObject,
@@ -38,7 +39,7 @@ from roost.webhooks.schemas import (
 router = APIRouter(prefix="/v1/organization", tags=["Webhooks"])
 ENDPOINTS_QUERY = QueryParams(page="An endpoint id")
 ATTEMPTS_QUERY = QueryParams(text("event_id", "Only the attempts of this event"), page="A delivery attempt id")
-EVENTS_QUERY = QueryParams(one_of("type", EVENT_TYPES, "Events of this type"), page="An event id")
+EVENTS_QUERY = QueryParams(one_of("type", EVENT_TYPES + (TEST_EVENT,), "Events of this type"), page="An event id")
 
 
 class _NoParams(BaseModel):
@@ -166,6 +167,27 @@ async def rotate_secret(
         endpoint = await service.get_endpoint(db, caller, endpoint_id, for_update=True)
         secret = service.rotate_secret(runtime.keyring, endpoint, now_ms())
     return JSONResponse(WebhookEndpointObject.render(endpoint, secret=secret))
+
+
+@router.post(
+    "/webhooks/{endpoint_id}/test",
+    status_code=202,
+    summary="Send a test event to a webhook endpoint",
+    description="Queues one event of type `webhook_endpoint.test` (`data`: the endpoint, with `test: true`) to this "
+    "endpoint only, whatever it subscribes to, signed and retried like any other. `409 webhook_endpoint_disabled` "
+    "if the endpoint is disabled.",
+    response_model=EndpointTest,
+    responses=errors_for(400, 401, 404, 409, 413, 415),
+)
+async def send_test_event(
+    endpoint_id: str, request: Request, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)
+) -> JSONResponse:
+    parse_model(_NoParams, await read_json_object(request))
+    async with db.begin():
+        endpoint = await service.get_endpoint(db, caller, endpoint_id)
+        event_id, row = await service.send_test_event(db, endpoint, now_ms())
+    body = EndpointTest.render(event_id=event_id, delivery=DeliveryObject.render(SimpleNamespace(**row)))
+    return JSONResponse(body, status_code=202)
 
 
 @router.get(

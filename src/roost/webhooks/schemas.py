@@ -147,6 +147,12 @@ class EventResend(ApiObject):
     deliveries: Annotated[list[DeliveryObject], GIVEN]
 
 
+class EndpointTest(ApiObject):
+    object: Literal["webhook_endpoint_test"] = "webhook_endpoint_test"
+    event_id: Annotated[str, GIVEN] = Field(description="The test event (type `webhook_endpoint.test`): its `webhook-id`")
+    delivery: Annotated[DeliveryObject, GIVEN]
+
+
 class DeliveryAttemptObject(ApiObject):
     id: str = Field(examples=["wha_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
     object: Literal["webhook_delivery_attempt"] = "webhook_delivery_attempt"
@@ -159,6 +165,11 @@ class DeliveryAttemptObject(ApiObject):
     status_code: int | None = Field(description="The endpoint's HTTP status; null when no response came")
     latency_ms: int
     error: str | None
+    response_body: str | None = Field(
+        description="The start of the endpoint's answer (its first 1,024 bytes, as UTF-8 text with invalid bytes "
+        "replaced); null when no answer came", examples=["ok"]
+    )
+    response_body_truncated: bool = Field(description="true when the answer was longer than what `response_body` shows")
     next_attempt_at: OptionalTimestamp = Field(description="When the next attempt is due, if one is")
     created_at: Timestamp
 

@@ -176,8 +176,7 @@ async def resend(db: AsyncSession, caller: Caller, event: WebhookEvent, endpoint
     The new delivery carries the event's id as `webhook-id`, like every delivery of that event."""
     if endpoint_id is not None:
         endpoint = await get_endpoint(db, caller, endpoint_id, param="endpoint_id")
-        if not endpoint.enabled:
-            raise errors.conflict("webhook_endpoint_disabled", f"The webhook endpoint {endpoint.id} is disabled; enable it first")
+        _require_enabled(endpoint)
         targets = [endpoint.id]
     else:
         E = WebhookEndpoint
@@ -195,6 +194,25 @@ async def resend(db: AsyncSession, caller: Caller, event: WebhookEvent, endpoint
     await db.execute(insert(WebhookDelivery), rows)
     outbox.mark_for_wake(db)
     return rows
+
+
+def _require_enabled(endpoint: WebhookEndpoint) -> None:
+    if not endpoint.enabled:
+        raise errors.conflict("webhook_endpoint_disabled", f"The webhook endpoint {endpoint.id} is disabled; enable it first")
+
+
+async def send_test_event(db: AsyncSession, endpoint: WebhookEndpoint, now: int) -> tuple[str, dict[str, Any]]:
+    """A `webhook_endpoint.test` event, delivered to this endpoint only (signed and retried like any
+    other). Returns the event's id and its delivery row."""
+    _require_enabled(endpoint)
+    data = {"object": "webhook_endpoint", "id": endpoint.id, "url": endpoint.url, "livemode": endpoint.livemode, "test": True}
+    event_id = outbox.emit(
+        db, organization_id=endpoint.organization_id, livemode=endpoint.livemode, type=outbox.TEST_EVENT, data=data, at=now
+    )
+    await db.flush()  # the event row first (its fan-out reaches no endpoint: nobody subscribes to tests)
+    row = outbox.delivery_row(event_id, endpoint.id, endpoint.organization_id, endpoint.livemode, now)
+    await db.execute(insert(WebhookDelivery), [row])
+    return event_id, row
 
 
 # -- lists -----------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from roost_client.models import (
     EmbeddedSignupSession,
     Event,
     EventResend,
+    EndpointTest,
     Funnel,
     OrganizationSettings,
     PhoneNumber,
@@ -51,7 +52,7 @@ __version__ = VERSION
 
 __all__ = [
     "APIConnectionError", "APIError", "APITimeoutError", "AccessToken", "AdminKey", "AuditLogEntry", "DeletedObject",
-    "EventResend", "RecoveredAttempt", "WebhookDeliveryAttempt", "AsyncPager", "AsyncRoost",
+    "EventResend", "EndpointTest", "RecoveredAttempt", "WebhookDeliveryAttempt", "AsyncPager", "AsyncRoost",
     "AuthenticationError", "BusinessProfile", "ConflictError", "EmbeddedSignupSession", "Event", "ForbiddenError",
     "Funnel", "InvalidRequestError", "NOT_GIVEN", "NotFoundError", "OrganizationSettings", "Page", "Pager",
     "PermissionDeniedError", "PhoneNumber", "ProviderError", "RateLimitError", "RecoveryAttempt",

@@ -30,6 +30,7 @@ from roost_client.models import (
     PhoneNumber,
     AuditLogEntry,
     EventResend,
+    EndpointTest,
     RecoveredAttempt,
     RecoveryAttempt,
     ResponseInfo,
@@ -429,6 +430,12 @@ class WebhookEndpoints(_Resource):
         """A new secret; the old one stays valid for 24 hours."""
         return self._request(
             Call("POST", f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}/rotate-secret", model=WebhookEndpoint)
+        )
+
+    def send_test_event(self, endpoint_id: str) -> EndpointTest:
+        """Queue one `webhook_endpoint.test` event to this endpoint only, signed like any other."""
+        return self._request(
+            Call("POST", f"{WEBHOOKS}/{_segment(endpoint_id, 'endpoint_id')}/test", model=EndpointTest)
         )
 
     def deliveries(self, endpoint_id: str, *, event_id: str = NOT_GIVEN, limit: int = NOT_GIVEN,

@@ -307,6 +307,8 @@ class WebhookDeliveryAttempt(RoostObject):
     status_code: int | None
     latency_ms: int
     error: str | None
+    response_body: str | None
+    response_body_truncated: bool
     next_attempt_at: str | None
     created_at: str
 
@@ -326,6 +328,16 @@ class EventResend(RoostObject):
     object: str
     event_id: str
     deliveries: list[WebhookDelivery]
+
+
+class EndpointTest(RoostObject):
+    """The answer to a test event: its id (`webhook_endpoint.test`) and its one delivery."""
+
+    _nested = {"delivery": WebhookDelivery}
+
+    object: str
+    event_id: str
+    delivery: WebhookDelivery
 
 
 class RecoveryAttempt(EmbeddedSignupSession):
@@ -359,6 +371,7 @@ class AuditLogEntry(RoostObject):
     livemode: bool
     action: str
     admin_key_id: str | None
+    console_user_id: str | None
     resource_id: str | None
     created_at: str
 
@@ -384,6 +397,7 @@ OBJECT_TYPES: dict[str, type[RoostObject]] = {
     "webhook_delivery_attempt": WebhookDeliveryAttempt,
     "event": Event,
     "event_resend": EventResend,
+    "webhook_endpoint_test": EndpointTest,
     "recovered_attempt": RecoveredAttempt,
     "audit_log_entry": AuditLogEntry,
 }
