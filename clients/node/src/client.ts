@@ -31,7 +31,10 @@ import type {
   ModeParams,
   OrganizationSettings,
   PhoneNumber,
+  PhoneNumberAddParams,
   PhoneNumberRegisterParams,
+  PhoneNumberRequestCodeParams,
+  PhoneNumberVerifyCodeParams,
   RecoveredAttempt,
   RecoveredAttemptListParams,
   RecoveryAttempt,
@@ -158,13 +161,34 @@ export class BusinessProfiles extends Resource {
     return this.request({ method: "GET", path: `${PROFILES}/${segment(profileId, "profileId")}/access-token` },
       options);
   }
+
+  /** Add a number to the profile's WABA (NOT_VERIFIED); then `phoneNumbers.requestCode`,
+   * `verifyCode` and `register` (docs/phone-numbers.md). */
+  async addPhoneNumber(profileId: string, params: PhoneNumberAddParams, options?: CreateOptions): Answer<PhoneNumber> {
+    return this.createOnce(`${PROFILES}/${segment(profileId, "profileId")}/phone-numbers`, params, options);
+  }
 }
 
 export class PhoneNumbers extends Resource {
   /** One registration attempt (Meta allows 10 per number in 72 h, so it is never retried once it
    * may have reached the server). */
   async register(phoneNumberId: string, params: PhoneNumberRegisterParams = {}, options?: RequestOptions): Answer<PhoneNumber> {
-    const path = `${PHONE_NUMBERS}/${segment(phoneNumberId, "phoneNumberId")}/register`;
+    return this.postOn(phoneNumberId, "register", params, options);
+  }
+
+  /** Have Meta send the number its verification code. Not retried: each request sends a message,
+   * and Meta limits them. */
+  async requestCode(phoneNumberId: string, params: PhoneNumberRequestCodeParams, options?: RequestOptions): Answer<PhoneNumber> {
+    return this.postOn(phoneNumberId, "request-code", params, options);
+  }
+
+  /** Check the code the number received: it comes back VERIFIED. Not retried: Meta counts wrong guesses. */
+  async verifyCode(phoneNumberId: string, params: PhoneNumberVerifyCodeParams, options?: RequestOptions): Answer<PhoneNumber> {
+    return this.postOn(phoneNumberId, "verify-code", params, options);
+  }
+
+  private postOn(phoneNumberId: string, action: string, params: object, options?: RequestOptions): Answer<PhoneNumber> {
+    const path = `${PHONE_NUMBERS}/${segment(phoneNumberId, "phoneNumberId")}/${action}`;
     return this.request({ method: "POST", path, body: bodyOf(params) }, options);
   }
 }

@@ -325,6 +325,8 @@ export interface SessionCreateParams {
   prefill?: Record<string, unknown>;
   locale?: string;
   coexistence?: boolean;
+  /** A Multi-Partner Solution's id (digits): Meta's flow gets it as `extras.setup.solutionID`. */
+  solution_id?: string;
 }
 
 export interface SessionListParams extends ListParams {
@@ -356,6 +358,27 @@ export interface BusinessProfileListParams extends ListParams {
 export interface PhoneNumberRegisterParams {
   /** A 6-digit PIN; Roost uses the one it stored when you leave it out. */
   pin?: string;
+  /** Meta's local storage: a country code Meta offers it in (docs/phone-numbers.md). */
+  data_localization_region?: string;
+}
+
+export interface PhoneNumberAddParams {
+  /** The country calling code, digits only ("1"). */
+  cc: string;
+  /** The number without its country code. */
+  phone_number: string;
+  /** The display name Meta reviews. */
+  verified_name: string;
+}
+
+export interface PhoneNumberRequestCodeParams {
+  method: "sms" | "voice";
+  /** The message's language, e.g. "en_US" (Roost's default). */
+  language?: string;
+}
+
+export interface PhoneNumberVerifyCodeParams {
+  code: string;
 }
 
 export interface ModeParams {

@@ -153,6 +153,26 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await roost.auditLog.list().toArray(), []); // test keys read no tokens
     });
 
+    test("a number added after signup is verified with the code Meta sent, then registered", async () => {
+      const session = await roost.sessions.create();
+      const done = await roost.sessions.simulate(session.id, { outcome: "completed", variant: "FINISH_ONLY_WABA" });
+      const number = `631555${1000 + Math.floor(Math.random() * 9000)}`;
+      const phone = await roost.businessProfiles.addPhoneNumber(done.business_profile_id,
+        { cc: "1", phone_number: number, verified_name: "Jasper's Market" });
+      assert.match(phone.id, /^wapn_/);
+      assert.equal(phone.code_verification_status, "NOT_VERIFIED");
+      assert.equal((await roost.phoneNumbers.requestCode(phone.id, { method: "sms" })).id, phone.id);
+      const sent = await fetch(`${server.baseUrl}/_sim/control/phone-numbers/${phone.phone_number_id}/verification-code`,
+        { headers: { authorization: `Bearer ${server.apiKey}` } });
+      const { code } = await sent.json();
+      const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, "0");
+      await assert.rejects(roost.phoneNumbers.verifyCode(phone.id, { code: wrong }),
+        (e) => e.httpStatus === 424 && e.code === "verification_failed");
+      assert.equal((await roost.phoneNumbers.verifyCode(phone.id, { code })).code_verification_status, "VERIFIED");
+      const registered = await roost.phoneNumbers.register(phone.id, { data_localization_region: "GB" });
+      assert.equal(registered.cloud_api_registered, true);
+    });
+
     test("settings and admin keys", async () => {
       const settings = await roost.settings.get();
       assert.equal(settings.mode, "test");

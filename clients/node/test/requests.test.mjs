@@ -86,6 +86,15 @@ const ENDPOINTS = [
     "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], { pin: "123456" }],
   ["phoneNumbers.register no pin", (c) => c.phoneNumbers.register("wapn_1"), "POST",
     "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], {}],
+  ["phoneNumbers.register with a region", (c) => c.phoneNumbers.register("wapn_1", { data_localization_region: "DE" }),
+    "POST", "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], { data_localization_region: "DE" }],
+  ["phoneNumbers.requestCode", (c) => c.phoneNumbers.requestCode("wapn_1", { method: "sms", language: "es_ES" }), "POST",
+    "/v1/organization/whatsapp/phone-numbers/wapn_1/request-code", [], { method: "sms", language: "es_ES" }],
+  ["phoneNumbers.verifyCode", (c) => c.phoneNumbers.verifyCode("wapn_1", { code: "123456" }), "POST",
+    "/v1/organization/whatsapp/phone-numbers/wapn_1/verify-code", [], { code: "123456" }],
+  ["businessProfiles.addPhoneNumber", (c) => c.businessProfiles.addPhoneNumber("wabp_1",
+    { cc: "1", phone_number: "5550100", verified_name: "Acme" }), "POST", `${P}/wabp_1/phone-numbers`, [],
+  { cc: "1", phone_number: "5550100", verified_name: "Acme" }],
   ["settings.get", (c) => c.settings.get({ mode: "live" }), "GET", "/v1/organization/settings", [["mode", "live"]],
     undefined],
   ["settings.update", (c) => c.settings.update({ mode: "live", name: "Acme", allowed_origins: ["https://app.example.com"],
@@ -141,7 +150,7 @@ const ENDPOINTS = [
     undefined],
 ];
 const CREATES = new Set(["sessions.create", "sessions.create empty", "adminKeys.create", "webhookEndpoints.create",
-  "recovery.startAttempt"]);
+  "recovery.startAttempt", "businessProfiles.addPhoneNumber"]);
 
 describe("every endpoint", () => {
   for (const [name, call, method, path, query, body] of ENDPOINTS) {
