@@ -1,5 +1,5 @@
 """Background work: expiry, lost codes, auto-claims, provisioning resumption, registration,
-unsubscribes, Meta webhook relays, webhook delivery, retention. Safe to run in several processes."""
+unsubscribes, coexistence syncs, Meta webhook relays, webhook delivery, retention. Safe to run in several processes."""
 
 import asyncio
 
@@ -11,6 +11,7 @@ from roost.idempotency.service import purge_expired
 from roost.kit.timeutil import now_ms
 from roost.inbound import service as inbound
 from roost.organizations.ratelimit import purge_old_windows
+from roost.profiles import coexistence
 from roost.profiles.lifecycle import unsubscribe_due
 from roost.profiles.registration import register_newly_verified, resume_interrupted_registrations
 from roost.provisioning.sweeps import resume_due
@@ -48,6 +49,7 @@ async def tick(runtime: Runtime) -> dict[str, int]:
     done["numbers_registered"] = await register_newly_verified(runtime, now_ms())
     done["registrations_resumed"] = await resume_interrupted_registrations(runtime, now_ms())
     done["apps_unsubscribed"] = await unsubscribe_due(runtime, now_ms())
+    done["coexistence_syncs_requested"] = await coexistence.run_due(runtime, now_ms())
     done["session_events_purged"] = await purge_old_events(runtime.sessions, now_ms(), runtime.settings.retention_days)
     done["meta_relays_delivered"] = await inbound.deliver_relays(runtime.sessions, runtime.relay_http, now_ms())
     purged = await purge_webhooks(runtime.sessions, now_ms(), runtime.settings.retention_days)

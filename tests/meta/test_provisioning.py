@@ -52,7 +52,7 @@ PROFILE_FIELDS = {
 }
 PHONE_FIELDS = {
     "id", "object", "phone_number_id", "display_phone_number", "verified_name", "quality_rating",
-    "code_verification_status", "cloud_api_registered", "registration_error",
+    "code_verification_status", "cloud_api_registered", "registration_error", "coexistence",
 }
 
 
@@ -175,6 +175,7 @@ def test_the_connected_number_is_registered_on_the_cloud_api(roost, api):
     phone = only_phone(api, session)
 
     assert set(phone) == PHONE_FIELDS
+    assert phone["coexistence"] is None  # not a WhatsApp Business app number
     assert phone["id"].startswith("wapn_") and phone["object"] == "phone_number"
     assert phone["phone_number_id"] == session["phone_number_id"]
     assert phone["display_phone_number"] == "+1 415-555-1234"  # the prefilled business phone

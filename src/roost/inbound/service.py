@@ -3,8 +3,10 @@ signature, the changes Roost acts on, and the relay of every payload to a forwar
 
 A Meta app has one callback URL for every WhatsApp webhook of every customer, messages
 included. Roost keeps only what it acts on (`account_update`, `account_review_update`, a few
-fields each) and passes every payload on, byte for byte with Meta's signature, to the app's
-forward URL. The relay holds a payload only until it is delivered (or given up on).
+fields each; a coexistence WABA's `history` and `smb_app_state_sync`) and passes every payload
+on, byte for byte with Meta's signature, to the app's forward URL; a coexistence WABA's
+override-able entries also go to the organization's messages_callback_url (docs/coexistence.md).
+The relay holds a payload only until it is delivered (or given up on).
 """
 
 import hashlib
@@ -27,13 +29,14 @@ from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.meta.config import resolve_meta_app
 from roost.meta.events import (
-    ACCOUNT_REVIEW_UPDATE, ACCOUNT_UPDATE, PARTNER_ADDED, PARTNER_REMOVED, PROOF_EVENTS, REVIEW_DECISIONS,
+    ACCOUNT_REVIEW_UPDATE, ACCOUNT_UPDATE, HISTORY, PARTNER_ADDED, PARTNER_REMOVED, PROOF_EVENTS, REVIEW_DECISIONS,
+    SMB_APP_STATE_SYNC, overridable,
 )
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange, MetaWebhookRelay
 from roost.organizations.models import ModeSettings, Organization
-from roost.profiles import lifecycle
+from roost.profiles import coexistence, lifecycle
 from roost.profiles import service as profiles
-from roost.profiles.models import BusinessProfile
+from roost.profiles.models import BusinessProfile, PhoneNumber
 from roost.webhooks import outbox
 from roost.kit.network import AddressNotAllowed
 
@@ -41,6 +44,8 @@ log = structlog.get_logger("roost.meta.inbound")
 
 # Meta batches up to 1000 updates in one POST, so the receiver accepts more than the API's 64 KB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+
+SYNC_FIELDS = frozenset({HISTORY, SMB_APP_STATE_SYNC})
 
 # Waits between relay attempts after the first (about three days in all, like outbound webhooks).
 RELAY_BACKOFF_MS = (5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, 36_000_000, 36_000_000, 36_000_000, 36_000_000)
@@ -63,6 +68,15 @@ class InboundApp:
     # Test mode: the one organization whose simulated app this is.
     test_owner: str | None = None
     server_app_id: str | None = field(default=None, compare=False)
+    # Live: the secret of each organization's own app of this id, and of the server-wide app
+    # (what a forwarded entry is signed with: the secret its receiver knows).
+    organization_secrets: dict[str, str] = field(default_factory=dict, compare=False)
+    server_secret: str | None = field(default=None, compare=False)
+
+    def secret_for(self, organization_id: str) -> str | None:
+        if not self.livemode:
+            return self.secrets[0]
+        return self.organization_secrets.get(organization_id, self.server_secret)
 
 
 # -- which app ------------------------------------------------------------------------------
@@ -101,12 +115,14 @@ async def _live_app(db: AsyncSession, settings: Settings, keyring: Keyring, app_
         if value and value not in values:
             values.append(value)
 
+    organization_secrets: dict[str, str] = {}
     overrides = await db.scalars(select(ModeSettings).where(ModeSettings.livemode.is_(True), ModeSettings.meta_app_id == app_id))
     for mode in overrides:
         app = resolve_meta_app(settings, keyring, "", mode)
         if app is None:
             continue
         add(secrets, app.app_secret)
+        organization_secrets[mode.organization_id] = app.app_secret
         add(verify_tokens, app.verify_token)
         # An organization's forward URL only applies to its own app: the server-wide app carries
         # every tenant's messages and relays them only to the operator's ROOST_META_FORWARD_URL.
@@ -124,6 +140,9 @@ async def _live_app(db: AsyncSession, settings: Settings, keyring: Keyring, app_
         verify_tokens=tuple(verify_tokens),
         forward_urls=tuple(forward_urls),
         server_app_id=settings.meta_app_id,
+        organization_secrets=organization_secrets,
+        server_secret=settings.meta_app_secret.get_secret_value()
+        if settings.meta_app_id == app_id and settings.meta_app_secret is not None else None,
     )
 
 
@@ -246,6 +265,7 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
         payload = json.loads(raw_body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         payload = None  # relayed as it is; nothing in it for Roost
+    await _follow_coexistence(db, app, payload, now, received)
     for entry, change in _changes(payload):
         value = change["value"]
         waba_info = value.get("waba_info") if isinstance(value.get("waba_info"), dict) else {}
@@ -327,6 +347,85 @@ async def _profiles_of(db: AsyncSession, app: InboundApp, waba_id: str, *, conne
     if connected_only:
         query = query.where(BusinessProfile.status == profiles.CONNECTED)
     return list(await db.scalars(query.order_by(BusinessProfile.id).with_for_update()))
+
+
+# -- coexistence WABAs: the sync webhooks, and forwarding what Meta would send to an override ------
+
+
+def _entries(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+        return []
+    entries = payload.get("entry")
+    return [entry for entry in entries if isinstance(entry, dict) and isinstance(entry.get("changes"), list)] if isinstance(entries, list) else []
+
+
+async def _follow_coexistence(db: AsyncSession, app: InboundApp, payload: Any, now: int, received: Received) -> None:
+    """A coexistence WABA has no override_callback_uri (provisioning.steps.SubscribeApp), so
+    Meta sends all its webhooks here: the sync fields move its numbers' syncs on (each change
+    once), and every override-able change is forwarded to the organization's
+    messages_callback_url as Meta would have sent it there, one entry per POST, signed with
+    the app's secret (the server-wide app carries many tenants: an entry is one WABA's)."""
+    for entry in _entries(payload):
+        waba_id = _text_id(entry.get("id"))
+        changes = [change for change in entry["changes"] if isinstance(change, dict) and overridable(change.get("field"))]
+        if waba_id is None or not changes:
+            continue
+        for profile in await _profiles_of(db, app, waba_id, connected_only=True):
+            if not profile.coexistence:
+                continue
+            for change in changes:
+                if change["field"] in SYNC_FIELDS and isinstance(change.get("value"), dict):
+                    await _follow_sync(db, app, profile, entry, change, now)
+            mode = await db.get(ModeSettings, (profile.organization_id, profile.livemode))
+            secret = app.secret_for(profile.organization_id)
+            if mode is None or not mode.messages_callback_url or secret is None:
+                continue
+            body = json.dumps(
+                {"object": "whatsapp_business_account", "entry": [{**entry, "changes": changes}]},
+                separators=(",", ":"), ensure_ascii=False,
+            ).encode()
+            relay = MetaWebhookRelay(
+                id=new_id("mrel"), app_id=app.app_id, url=mode.messages_callback_url, body=body,
+                signature="sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+                attempts=0, next_attempt_at=now, created_at=now,
+            )
+            db.add(relay)
+            received.relay_ids.append(relay.id)
+
+
+async def _follow_sync(
+    db: AsyncSession, app: InboundApp, profile: BusinessProfile, entry: dict[str, Any], change: dict[str, Any], now: int
+) -> None:
+    """One history or smb_app_state_sync change, applied once (a redelivery is recognised by
+    its content, as account_update's are)."""
+    value = change["value"]
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    phone_number_id = _text_id(metadata.get("phone_number_id"))
+    if phone_number_id is None:
+        return
+    row = {
+        "id": new_id("mwc"), "dedupe_key": _dedupe_key(app.app_id, entry, change), "app_id": app.app_id,
+        "livemode": app.livemode, "field": change["field"], "event": None, "waba_id": profile.waba_id,
+        "owner_business_id": None, "decision": None, "occurred_at": None, "received_at": now,
+    }
+    if not await insert_ignoring_duplicates(db, MetaWebhookChange, row):
+        return
+    phone = await db.scalar(
+        select(PhoneNumber)
+        .where(
+            PhoneNumber.business_profile_id == profile.id,
+            PhoneNumber.phone_number_id == phone_number_id,
+            PhoneNumber.coexistence_onboarded_at.is_not(None),
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if phone is None:
+        return
+    if change["field"] == HISTORY:
+        coexistence.history_arrived(db, phone, value, now)
+    else:
+        coexistence.contacts_arrived(db, phone, now)
 
 
 # -- relaying -------------------------------------------------------------------------------

@@ -18,6 +18,19 @@ PROOF_EVENTS = ("PARTNER_ADDED", "PARTNER_APP_INSTALLED")
 PARTNER_REMOVED = "PARTNER_REMOVED"
 PARTNER_ADDED = "PARTNER_ADDED"  # also names the Multi-Partner Solution the WABA joined, if any
 REVIEW_DECISIONS = ("APPROVED", "REJECTED", "PENDING", "DEFERRED")
+# Coexistence: the two fields that carry a Business app number's syncs (research §4.8).
+HISTORY = "history"
+SMB_APP_STATE_SYNC = "smb_app_state_sync"
+# The fields Meta sends to a WABA's override_callback_uri when one is set (else to the app's
+# callback); every other field (account_update, templates, …) always goes to the app's (research §4.3).
+OVERRIDABLE_FIELDS = frozenset({
+    "messages", "message_echoes", "calls", "consumer_profile", "messaging_handovers", "smb_message_echoes",
+    SMB_APP_STATE_SYNC, HISTORY, "account_settings_update",
+})
+
+
+def overridable(field: Any) -> bool:
+    return isinstance(field, str) and (field in OVERRIDABLE_FIELDS or field.startswith("group_"))
 
 FINISH_EVENTS = frozenset(
     {

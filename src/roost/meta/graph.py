@@ -275,3 +275,19 @@ class GraphClient:
             retry_transient=True,
         )
         return body["access_token"]
+
+    # -- coexistence ------------------------------------------------------------------------------
+
+    async def request_sync(self, phone_number_id: str, sync_type: str, token: str) -> str | None:
+        """POST {phone}/smb_app_data: Meta starts a WhatsApp Business app number's contacts sync
+        (`smb_app_state_sync`) or chat history sync (`history`), once each; Meta's request id.
+        Not retried here: the caller's durable task retries, and reads a repeat's 2593107."""
+        body = await self._call(
+            "POST",
+            f"{phone_number_id}/smb_app_data",
+            token=token,
+            json={"messaging_product": "whatsapp", "sync_type": sync_type},
+            retry_transient=False,
+        )
+        request_id = body.get("request_id")
+        return str(request_id)[:64] if request_id is not None else None

@@ -237,6 +237,8 @@ async def update_settings(
             settings.token_custody_enabled = params.token_custody_enabled
         if params.auto_claim is not None:
             settings.auto_claim = params.auto_claim
+        if params.coexistence is not None and params.coexistence.history_sync is not None:
+            settings.coexistence_history_sync = params.coexistence.history_sync
         service.update_meta(runtime.keyring, settings, meta_changes, META_SECRET_FIELDS)
         if livemode and settings.meta_forward_url and not settings.meta_app_id:
             # The server-wide app carries every tenant's messages: only the operator relays it.

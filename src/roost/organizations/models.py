@@ -64,6 +64,8 @@ class ModeSettings(Base):
     meta_forward_url: Mapped[str | None] = mapped_column(Text)
     # Claim recovered sessions automatically once Meta's account_update proves them (SPEC 5.3).
     auto_claim: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Coexistence: request a WhatsApp Business app number's chat history after signup (the contacts always).
+    coexistence_history_sync: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
 

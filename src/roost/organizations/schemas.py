@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo, field_validator
 
 from roost.kit.network import address_refusal, literal_address
-from roost.kit.objects import GIVEN, WHEN_GIVEN, ApiObject, OptionalTimestamp, Timestamp, list_of
+from roost.kit.objects import GIVEN, WHEN_GIVEN, ApiObject, From, OptionalTimestamp, Timestamp, list_of
 from roost.kit.urls import has_space_or_control, normalize_origin, origin_problem, redirect_uri_problem, split_url
 from roost.organizations.models import AdminKey, ModeSettings, Organization
 from roost.organizations.service import mode_name
@@ -175,6 +175,16 @@ class BrandingParams(BaseModel):
         return value.upper() if value is not None else None
 
 
+class CoexistenceSettingsParams(BaseModel):
+    """What Roost does after a WhatsApp Business app number's signup (docs/coexistence.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    history_sync: StrictBool = Field(  # type: ignore[assignment]
+        None, description="Ask Meta for the number's chat history (the last 180 days) after signup. Default true."
+    )
+
+
 class SettingsUpdateParams(BaseModel):
     """A field left out is left as it is. Only `messages_callback_url` (and the fields inside
     `meta` and `branding`) can be cleared with null; null anywhere else is refused, since it
@@ -211,6 +221,9 @@ class SettingsUpdateParams(BaseModel):
         None,
         description="Whether admin keys of this mode may read business tokens "
         "(GET …/business-profiles/{id}/access-token; live keys only). Default true.",
+    )
+    coexistence: CoexistenceSettingsParams = Field(  # type: ignore[assignment]
+        None, description="The syncs of WhatsApp Business app numbers (coexistence) after signup"
     )
 
     @field_validator("messages_callback_url")
@@ -293,6 +306,12 @@ class MetaSummary(ApiObject):
     forward_url: str | None
 
 
+class CoexistenceSettings(ApiObject):
+    history_sync: Annotated[bool, From("coexistence_history_sync")] = Field(
+        description="Whether Roost asks Meta for a WhatsApp Business app number's chat history after signup"
+    )
+
+
 class OrganizationSettings(ApiObject):
     object: Literal["organization_settings"] = "organization_settings"
     organization_id: Annotated[str, GIVEN]
@@ -307,6 +326,7 @@ class OrganizationSettings(ApiObject):
     messages_callback_url: str | None
     token_custody_enabled: bool
     auto_claim: bool
+    coexistence: Annotated[CoexistenceSettings, GIVEN]
     updated_at: Timestamp
 
 
@@ -321,4 +341,5 @@ def settings_object(
         branding=Branding.render(organization),
         redirect_secret=redirect_secret,
         meta=meta,
+        coexistence=CoexistenceSettings.render(settings),
     )

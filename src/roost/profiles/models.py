@@ -57,6 +57,14 @@ class PhoneNumber(Base):
             sqlite_where=text("registration_started_at IS NOT NULL"),
             postgresql_where=text("registration_started_at IS NOT NULL"),
         ),
+        *(
+            Index(
+                f"ix_phone_numbers_{sync}_sync_due", f"{sync}_sync_next_at",
+                sqlite_where=text(f"{sync}_sync_next_at IS NOT NULL"),
+                postgresql_where=text(f"{sync}_sync_next_at IS NOT NULL"),
+            )
+            for sync in ("contacts", "history")
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -80,5 +88,26 @@ class PhoneNumber(Base):
     # and kept, so an attempt resumed after a crash asks for the same.
     data_localization_region: Mapped[str | None] = mapped_column(String(2))
     onboarded_at: Mapped[int] = mapped_column(BigInteger)
+    # Coexistence (a WhatsApp Business app number): when its latest signup finished, which opens
+    # Meta's 24-hour window for the two syncs; NULL for other numbers. Each sync is a durable task
+    # (profiles.coexistence): its status, Meta's request id, and `next_at`, when the worker acts
+    # next (a retry, the lease of an attempt in flight, or settling the contacts).
+    coexistence_onboarded_at: Mapped[int | None] = mapped_column(BigInteger)
+    contacts_sync_status: Mapped[str | None] = mapped_column(String(16))
+    contacts_sync_request_id: Mapped[str | None] = mapped_column(String(64))
+    contacts_sync_requested_at: Mapped[int | None] = mapped_column(BigInteger)
+    contacts_sync_completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    contacts_sync_error: Mapped[dict | None] = mapped_column(JSON)
+    contacts_sync_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    contacts_sync_next_at: Mapped[int | None] = mapped_column(BigInteger)
+    history_sync_status: Mapped[str | None] = mapped_column(String(16))
+    history_sync_request_id: Mapped[str | None] = mapped_column(String(64))
+    history_sync_requested_at: Mapped[int | None] = mapped_column(BigInteger)
+    history_sync_completed_at: Mapped[int | None] = mapped_column(BigInteger)
+    history_sync_error: Mapped[dict | None] = mapped_column(JSON)
+    history_sync_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    history_sync_next_at: Mapped[int | None] = mapped_column(BigInteger)
+    history_sync_progress: Mapped[int | None] = mapped_column(Integer)
+    history_sync_phase: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)

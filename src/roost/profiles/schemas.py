@@ -11,6 +11,50 @@ from roost.profiles.models import BusinessProfile, PhoneNumber
 META_ERROR = "Meta's error as `{code, subcode, message, fbtrace_id, at}`"
 
 
+SYNC_STATUSES = "not_requested | requested | in_progress | completed | declined | failed | expired"
+
+
+class ContactsSync(ApiObject):
+    """The WhatsApp Business app contacts sync (Meta's `smb_app_state_sync`)."""
+
+    status: Annotated[str, From("contacts_sync_status")] = Field(description=SYNC_STATUSES, examples=["completed"])
+    requested_at: Annotated[OptionalTimestamp, From("contacts_sync_requested_at")] = Field(
+        description="When Meta accepted the request"
+    )
+    completed_at: Annotated[OptionalTimestamp, From("contacts_sync_completed_at")] = Field(
+        description="When the contacts stopped arriving (Meta's contacts sync has no end marker)"
+    )
+    error: Annotated[dict[str, Any] | None, From("contacts_sync_error")] = Field(
+        description=f"{META_ERROR}: why the sync failed or expired, or the last transient error before a retry"
+    )
+
+
+class HistorySync(ApiObject):
+    """The WhatsApp Business app chat history sync (Meta's `history`)."""
+
+    status: Annotated[str, From("history_sync_status")] = Field(description=SYNC_STATUSES, examples=["in_progress"])
+    progress: Annotated[int | None, From("history_sync_progress")] = Field(
+        description="Meta's overall progress, 0-100 (the highest any chunk reported)", examples=[60]
+    )
+    phase: Annotated[int | None, From("history_sync_phase")] = Field(
+        description="The latest phase reported: 0 (day 0-1), 1 (day 1-90), 2 (day 90-180)", examples=[1]
+    )
+    requested_at: Annotated[OptionalTimestamp, From("history_sync_requested_at")]
+    completed_at: Annotated[OptionalTimestamp, From("history_sync_completed_at")] = Field(
+        description="When the sync completed (progress 100) or the business declined"
+    )
+    error: Annotated[dict[str, Any] | None, From("history_sync_error")] = Field(
+        description=f"{META_ERROR}: 2593109 when the business declined to share its chats"
+    )
+
+
+class Coexistence(ApiObject):
+    """A WhatsApp Business app number's syncs after signup (issue 16; docs/coexistence.md)."""
+
+    contacts_sync: Annotated[ContactsSync, GIVEN]
+    history_sync: Annotated[HistorySync, GIVEN]
+
+
 class PhoneNumberObject(ApiObject):
     id: str = Field(examples=["wapn_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
     object: Literal["phone_number"] = "phone_number"
@@ -21,6 +65,9 @@ class PhoneNumberObject(ApiObject):
     code_verification_status: str | None = Field(examples=["VERIFIED"])
     cloud_api_registered: bool = Field(description="Registered on the Cloud API (it can send and receive messages)")
     registration_error: dict[str, Any] | None = Field(description=f"{META_ERROR}, when the last attempt failed")
+    coexistence: Annotated[Coexistence | None, GIVEN] = Field(
+        description="The contacts and chat history syncs of a WhatsApp Business app number; null for other numbers"
+    )
 
 
 class Unsubscribe(ApiObject):
@@ -69,8 +116,14 @@ class BusinessToken(ApiObject):
     token_expires_at: OptionalTimestamp
 
 
+def coexistence_object(phone: PhoneNumber) -> dict[str, Any] | None:
+    if phone.coexistence_onboarded_at is None:
+        return None
+    return Coexistence.render(contacts_sync=ContactsSync.render(phone), history_sync=HistorySync.render(phone))
+
+
 def phone_object(phone: PhoneNumber) -> dict[str, Any]:
-    return PhoneNumberObject.render(phone)
+    return PhoneNumberObject.render(phone, coexistence=coexistence_object(phone))
 
 
 def unsubscribe_object(profile: BusinessProfile) -> dict[str, Any] | None:

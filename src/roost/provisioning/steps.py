@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roost.meta.config import MetaApp
 from roost.meta.graph import GraphClient, MetaError
 from roost.organizations.models import ModeSettings
-from roost.profiles import registration
+from roost.profiles import coexistence, registration
 from roost.profiles.service import connected_elsewhere, profile_object, record_solution, upsert_phone_number, upsert_profile
 from roost.profiles.tokens import open_session_token, seal_profile_token, seal_session_token
 from roost.runtime import Runtime
@@ -146,23 +146,35 @@ class ResolveAssets(Step):
 
 
 class SubscribeApp(Step):
+    """Subscribes the app to the WABA and points the WABA's messages at the organization's
+    messages_callback_url (override_callback_uri), except for a coexistence WABA: its sync
+    webhooks (history, smb_app_state_sync) would go to the override too, so Roost keeps them
+    coming to its own callback, follows them, and forwards each entry (inbound.service)."""
+
     name = "subscribe_app"
 
     async def prepare(self, context, db, session):
-        return _token(context, session)
+        return _token(context, session), session.coexistence
 
-    async def call(self, context, token: Token):
-        async def subscribe() -> None:
-            await context.graph.subscribe_app(token.waba_id, token.token)
-            if context.mode.messages_callback_url:
-                await context.graph.override_callback(
-                    token.waba_id, token.token, context.mode.messages_callback_url, context.app.verify_token or ""
-                )
-
+    async def call(self, context, prepared):
+        token, asked_for_coexistence = prepared
         if token.waba_id in context.assets:
-            await subscribe()
+            await context.graph.subscribe_app(token.waba_id, token.token)
         else:  # the WABA came from debug_token: its reads go beside the subscription
-            await asyncio.gather(subscribe(), _read_assets(context, token))
+            await asyncio.gather(context.graph.subscribe_app(token.waba_id, token.token), _read_assets(context, token))
+        # A plain subscribe also clears an override set by an earlier connection (research §4.3).
+        if context.mode.messages_callback_url and not _coexistence(context, token.waba_id, asked_for_coexistence):
+            await context.graph.override_callback(
+                token.waba_id, token.token, context.mode.messages_callback_url, context.app.verify_token or ""
+            )
+
+
+def _coexistence(context: Context, waba_id: str, asked_for: bool) -> bool:
+    """Whether the WABA has a WhatsApp Business app number (read with its assets); when those
+    reads failed, whether the session asked Meta for the Business app flow."""
+    if waba_id in context.assets:
+        return any(phone.is_on_biz_app for phone in context.assets[waba_id][1])
+    return asked_for
 
 
 class ShareCreditLine(Step):
@@ -216,6 +228,9 @@ class CreateProfile(Step):
         profile.token_encrypted = seal_profile_token(context.runtime.keyring, profile.organization_id, profile.id, token.token)
         await record_solution(db, profile, context.app.app_id)
         numbers = [await upsert_phone_number(db, profile, meta_phone, now) for meta_phone in phones]
+        for number in numbers:
+            if number.is_on_biz_app:  # Meta's 24-hour window for the syncs opens now (worker: coexistence.run_due)
+                coexistence.start(number, history_sync=context.mode.coexistence_history_sync, now=now)
         emit_webhook(db, session, "whatsapp.business_profile.connected", profile_object(profile, numbers), now)
         session.business_profile_id = profile.id
         session.business_id = session.business_id or owner_id

@@ -20,8 +20,8 @@ from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.kit.web import parse_model, read_json_object, read_no_body
 from roost.organizations.service import authenticate
-from roost.simulator import numbers, service, webhooks
-from roost.simulator.models import SimFault, SimPhoneNumber, SimWaba, SimWabaShare
+from roost.simulator import coexistence, numbers, service, webhooks
+from roost.simulator.models import SimFault, SimPhoneNumber, SimSyncRequest, SimWaba, SimWabaShare
 from roost.simulator.service import Simulator
 from roost.simulator.webhooks import WebhookEmitter
 
@@ -298,6 +298,88 @@ async def read_verification_code(request: Request, phone_id: str) -> dict[str, A
             param="phone_id",
         )
     return {"code": code}
+
+
+# -- coexistence ---------------------------------------------------------------------------------------------
+
+
+class HistorySharingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    declined: bool = Field(description="The business chose not to share its chat history")
+
+
+class AgeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hours: int = Field(ge=1, le=24 * 365, description="How many hours earlier the number was onboarded")
+
+
+async def _business_app_phone(db: Any, app_id: str, phone_id: str) -> SimPhoneNumber:
+    phone = await _owned_phone(db, app_id, phone_id)
+    if not phone.is_on_biz_app:
+        raise errors.invalid(
+            "phone_not_on_business_app", "This number was not onboarded from the WhatsApp Business app (coexistence)",
+            param="phone_id",
+        )
+    return phone
+
+
+@router.post("/phone-numbers/{phone_id}/history-sharing")
+async def set_history_sharing(request: Request, phone_id: str) -> dict[str, Any]:
+    """What the business chose in the Business app: declined, a history request still answers
+    200, and one `history` webhook with error 2593109 follows (instead of the chunks)."""
+    app = await _app(request)
+    params = parse_model(HistorySharingParams, await read_json_object(request))
+    async with _sim(request).sessions() as db, db.begin():
+        phone = await _business_app_phone(db, app.app_id, phone_id)
+        phone.history_declined = params.declined
+        return {**service.phone_object(phone), "history_declined": phone.history_declined}
+
+
+@router.post("/phone-numbers/{phone_id}/age")
+async def age_phone(request: Request, phone_id: str) -> dict[str, Any]:
+    """Move the number's onboarding back in time (Meta's windows: 24 hours for the syncs, 14 days to register)."""
+    app = await _app(request)
+    params = parse_model(AgeParams, await read_json_object(request))
+    async with _sim(request).sessions() as db, db.begin():
+        phone = await _owned_phone(db, app.app_id, phone_id)
+        phone.onboarded_at -= params.hours * 3_600_000
+        return service.phone_object(phone)
+
+
+@router.get("/phone-numbers/{phone_id}/sync-requests")
+async def list_sync_requests(request: Request, phone_id: str) -> dict[str, Any]:
+    """Every smb_app_data request that reached the rules for this number, oldest first."""
+    app = await _app(request)
+    async with _sim(request).sessions() as db, db.begin():
+        await _owned_phone(db, app.app_id, phone_id)
+        rows = await db.scalars(
+            select(SimSyncRequest).where(SimSyncRequest.phone_number_id == phone_id).order_by(SimSyncRequest.created_at, SimSyncRequest.id)
+        )
+        return list_object([coexistence.sync_request_object(row) for row in rows], has_more=False)  # never paged
+
+
+class EchoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number_id: str = Field(min_length=1, max_length=32)
+    to: str = Field("16315550101", pattern=r"^[0-9]{6,15}$", description="The customer the business wrote to")
+    text: str = Field("Sent from the WhatsApp Business app", min_length=1, max_length=4096)
+
+
+@router.post("/webhooks/smb-message-echoes")
+async def send_message_echo(request: Request) -> dict[str, Any]:
+    """A message the business sent from the WhatsApp Business app, as Meta's smb_message_echoes
+    (to the WABA's override_callback_uri when one is set, else to the app's callback)."""
+    app = await _app(request)
+    params = parse_model(EchoParams, await read_json_object(request))
+    async with _sim(request).sessions() as db, db.begin():
+        phone = await _business_app_phone(db, app.app_id, params.phone_number_id)
+        value = coexistence.echo_value(phone, params.to, params.text)
+        waba_id = phone.waba_id
+    payload = webhooks.envelope(waba_id, "smb_message_echoes", value)
+    return await _emitter(request).emit(app.app_id, "smb_message_echoes", payload, waba_id=waba_id)
 
 
 # -- webhooks ----------------------------------------------------------------------------------------------

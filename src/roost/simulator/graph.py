@@ -21,7 +21,7 @@ from sqlalchemy import select
 from roost.kit.crypto import constant_time_equal
 from roost.kit.timeutil import now_ms
 from roost.simulator import errors as graph_errors
-from roost.simulator import fields, numbers, service
+from roost.simulator import coexistence, fields, numbers, service
 from roost.simulator.errors import GraphError
 from roost.simulator.models import SimApp, SimBusiness, SimPhoneNumber, SimWaba, SimWabaShare
 from roost.simulator.service import GraphCaller, Simulator
@@ -120,7 +120,10 @@ def _proof_ok(sim: Simulator, caller: GraphCaller, proof: str) -> bool:
 
 
 async def _fault(request: Request, app_id: str, call: str) -> None:
-    fault = await service.take_fault(_sim(request).sessions, app_id, call)
+    await _apply_fault(await service.take_fault(_sim(request).sessions, app_id, call))
+
+
+async def _apply_fault(fault: Any) -> None:
     if fault is None:
         return
     if fault.kind == "latency":
@@ -484,6 +487,33 @@ async def _verify_code(request: Request, phone_id: str, params: dict[str, Any], 
     return await _on_own_phone(request, phone_id, params, "verify_code", numbers.verify_code)
 
 
+# -- coexistence: smb_app_data ---------------------------------------------------------------------------
+
+
+async def _smb_app_data(request: Request, phone_id: str, params: dict[str, Any], method: str) -> dict[str, Any]:
+    """A latency fault here delays the answer after Meta took the request (the case where the
+    caller cannot know whether it arrived); other faults answer before the rules, as elsewhere."""
+    caller = await _caller(request, params)
+    sim = _sim(request)
+    fault = await service.take_fault(sim.sessions, caller.app_id, "smb_app_data")
+    if fault is not None and fault.kind != "latency":
+        await _apply_fault(fault)
+    async with sim.sessions() as db, db.begin():
+        phone = await db.scalar(select(SimPhoneNumber).where(SimPhoneNumber.id == phone_id).with_for_update())
+        if phone is None or await service.waba_for(db, caller, phone.waba_id) is None:
+            raise graph_errors.unknown_object(phone_id, "post")
+        result = await coexistence.request_sync(db, caller.app_id, phone, params)
+    if "error" in result:
+        raise result["error"]
+    await service.apply_latency(fault)
+    _emitter(request).spawn(coexistence.send_after_acceptance(_emitter(request), caller.app_id, phone_id, str(params["sync_type"])))
+    return result
+
+
+def _emitter(request: Request) -> Any:
+    return request.app.state.emitter
+
+
 # -- system user tokens, client WABAs, credit line -------------------------------------------------------
 
 
@@ -628,6 +658,7 @@ WRITE_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {
     ("system_user_access_tokens", "POST"): frozenset({"fetch_only", "scope", "set_token_expires_in_60_days"}),
     ("subscriptions", "POST"): frozenset({"object", "callback_url", "verify_token", "fields", "include_values"}),
     ("whatsapp_credit_sharing_and_attach", "POST"): frozenset({"waba_currency", "waba_id"}),
+    ("smb_app_data", "POST"): frozenset({"messaging_product", "sync_type"}),
 }
 
 EDGES: dict[tuple[str, str], Handler] = {
@@ -644,4 +675,5 @@ EDGES: dict[tuple[str, str], Handler] = {
     ("subscriptions", "GET"): _subscriptions,
     ("subscriptions", "POST"): _subscriptions,
     ("whatsapp_credit_sharing_and_attach", "POST"): _credit_sharing_and_attach,
+    ("smb_app_data", "POST"): _smb_app_data,
 }

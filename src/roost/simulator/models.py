@@ -5,7 +5,7 @@ process is exchanged through another). Secrets the simulator hands out (codes, b
 PINs) are stored as SHA-256 digests only. Times are integer milliseconds, like the rest of Roost.
 """
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roost.db.base import Base
@@ -98,6 +98,24 @@ class SimPhoneNumber(Base):
     onboarded_at: Mapped[int] = mapped_column(BigInteger)
     registered_at: Mapped[int | None] = mapped_column(BigInteger)
     register_blocked_until: Mapped[int | None] = mapped_column(BigInteger)
+    # Coexistence: the business chose not to share its chat history (a control sets it).
+    history_declined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SimSyncRequest(Base):
+    """Every `POST /{phone}/smb_app_data` that reached the rules: one `accepted` per sync type at
+    most (Meta starts each sync once), the refusals beside it."""
+
+    __tablename__ = "sim_sync_requests"
+    __table_args__ = (Index("ix_sim_sync_requests_phone", "phone_number_id", "sync_type", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    phone_number_id: Mapped[str] = mapped_column(ForeignKey("sim_phone_numbers.id"))
+    app_id: Mapped[str] = mapped_column(String(32))
+    sync_type: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -47,7 +47,11 @@ REGISTER_WINDOW_MS = 72 * 3600 * 1000
 REGISTER_LIMIT = 10
 REGISTRATION_DEADLINE_MS = 14 * 24 * 3600 * 1000
 SCOPES = ["whatsapp_business_management", "whatsapp_business_messaging"]
-DEFAULT_WEBHOOK_FIELDS = ["account_update", "account_review_update"]
+# What the app is subscribed to until it POSTs its own subscription: Roost's needs, the
+# coexistence fields among them (docs/coexistence.md asks operators for the same).
+DEFAULT_WEBHOOK_FIELDS = [
+    "account_update", "account_review_update", "messages", "smb_message_echoes", "history", "smb_app_state_sync",
+]
 APP_NAME = "Roost Simulator"
 
 FINISH = "FINISH"
@@ -91,6 +95,7 @@ GRAPH_CALLS = (
     "client_whatsapp_business_accounts",
     "subscriptions",
     "credit_line",
+    "smb_app_data",
 )
 FAULT_KINDS_BY_CALL: dict[str, tuple[str, ...]] = {
     **{call: ("latency", "http_error", "graph_error") for call in GRAPH_CALLS},

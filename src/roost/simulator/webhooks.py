@@ -1,4 +1,5 @@
-"""The webhook emitter: Meta's `account_update` / `account_review_update` POSTs (research §5).
+"""The webhook emitter: Meta's `account_update` / `account_review_update` POSTs (research §5), and
+coexistence's `history`, `smb_app_state_sync`, `smb_message_echoes` (simulator.coexistence).
 
 Each webhook is signed `X-Hub-Signature-256: sha256=<HMAC-SHA256(app secret, raw body)>` and
 POSTed to the app's callback URL. A non-2xx answer (or no answer) is retried a few times with a
@@ -17,9 +18,10 @@ import structlog
 from sqlalchemy import select
 
 from roost.kit.ids import new_id
+from roost.meta.events import overridable
 from roost.kit.timeutil import now_ms, to_iso
 from roost.simulator import service
-from roost.simulator.models import SimWebhookDelivery
+from roost.simulator.models import SimWabaShare, SimWebhookDelivery
 from roost.kit.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.simulator")
@@ -97,11 +99,22 @@ class WebhookEmitter:
         """Send in the background (the caller does not wait for the receiver)."""
         self._spawn(self.emit(app_id, field, payload))
 
-    async def emit(self, app_id: str, field: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send now: the first attempt is awaited (its outcome is returned), retries run in the background."""
+    def spawn(self, coroutine: Any) -> None:
+        """Run a sequence of sends in the background (coexistence's chunks)."""
+        self._spawn(coroutine)
+
+    async def emit(self, app_id: str, field: str, payload: dict[str, Any], *, waba_id: str | None = None) -> dict[str, Any]:
+        """Send now: the first attempt is awaited (its outcome is returned), retries run in the background.
+
+        An override-able field of a WABA (`waba_id`) goes to the WABA's override_callback_uri
+        when one is set, else to the app's callback, as Meta routes them (research §4.3)."""
         async with self.sim.sessions() as db, db.begin():
             app = await service.ensure_app(db, self.sim.keyring, app_id)
             subscription = service.subscription_of(self.sim, app)
+            if waba_id is not None and overridable(field):
+                share = await db.get(SimWabaShare, (waba_id, app_id))
+                if share is not None and share.override_callback_uri:
+                    subscription = {**subscription, "callback_url": share.override_callback_uri}
         body = service.json_dumps(payload).encode()
         signed = signature(self.sim.app(app_id).app_secret, body)
         webhook = {
