@@ -31,6 +31,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "whatsapp.business_profile.review_updated",
     "whatsapp.phone_number.registered",
     "whatsapp.phone_number.registration_failed",
+    "whatsapp.phone_number.coexistence_sync_updated",
 )
 ALL_EVENTS = "*"
 # Sent on request to one endpoint only (the API's and the console's "send a test event"): no
