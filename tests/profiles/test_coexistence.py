@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import wait_until
+from tests.support import RunningRoost, make_settings, own_database_url, wait_until
 from tests.support.signups import (
     SETTINGS, HttpsReceiver, add_fault, get_profile, play, sim_app,
 )
@@ -269,9 +269,20 @@ def https_receiver(tmp_path):
     receiver.close()
 
 
-def test_a_coexistence_wabas_webhooks_are_followed_and_forwarded_entry_by_entry(start_roost, https_receiver, monkeypatch):
+@pytest.fixture
+def forwarding_roost(backend, tmp_path, https_receiver, monkeypatch):
+    """A server that trusts the receiver's throw-away CA and may reach loopback, on a database of
+    its own (another server's worker would take its relays and fail them)."""
     monkeypatch.setenv("SSL_CERT_FILE", str(https_receiver.ca_file))
-    server = start_roost(webhook_allow_private=True)
+    private = own_database_url(backend)
+    overrides = {"database_url": private} if private else {}
+    server = RunningRoost(make_settings(backend, tmp_path, webhook_allow_private=True, **overrides), private_database=private).start()
+    yield server
+    server.stop()
+
+
+def test_a_coexistence_wabas_webhooks_are_followed_and_forwarded_entry_by_entry(forwarding_roost, https_receiver):
+    server = forwarding_roost
     mine, other = server.new_org(), server.new_org()
     with mine.client() as api, other.client() as other_api:
         assert api.patch(SETTINGS, json={"messages_callback_url": https_receiver.url}).status_code == 200
