@@ -301,6 +301,15 @@ OPERATIONS = [
                 "properties": {"allocation_config_id": ID, "waba_id": ID}},
     ),
     Operation(
+        # Not in the file: research §4.8 and Meta's "Onboard WhatsApp Business app users" guide.
+        "start a coexistence sync", "POST", r"[0-9]+/smb_app_data", "research §4.8 (GUIDES: not in the file)",
+        body={"type": "object", "additionalProperties": False, "required": ["messaging_product", "sync_type"],
+              "properties": {"messaging_product": {"const": "whatsapp"},
+                             "sync_type": {"enum": ["smb_app_state_sync", "history"]}}},
+        answer={"type": "object", "additionalProperties": False, "required": ["messaging_product", "request_id"],
+                "properties": {"messaging_product": {"const": "whatsapp"}, "request_id": TEXT}},
+    ),
+    Operation(
         "read a phone number", "GET", r"[0-9]+", "file 15402 (getPhoneNumberById)",
         query={"fields": TEXT}, answer=lambda query: node_schema(PHONE_NUMBER, query.get("fields")),
     ),

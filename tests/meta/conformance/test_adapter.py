@@ -97,6 +97,28 @@ def test_numbers_after_signup_conform(roost, api):
     assert operations_called(recording) >= {"add a phone number to a WABA", "request a verification code", "verify a code"}
 
 
+def test_the_coexistence_sync_requests_conform(roost, api):
+    # A Business app number's two syncs, then a repeat Meta refuses with 2593107 (in its envelope).
+    app = sim_app(api)
+    signup = sim_signup(api, variant="FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING", webhook_event=None)
+
+    async def use(graph) -> Any:
+        token = await graph.business_token_for(signup["business_id"], app["system_user_token"])
+        (phone,) = await graph.phone_numbers(signup["waba_id"], token)
+        ids = [await graph.request_sync(phone.id, sync_type, token) for sync_type in ("smb_app_state_sync", "history")]
+        try:
+            await graph.request_sync(phone.id, "history", token)
+        except MetaError as refusal:
+            assert (refusal.code, refusal.http_status) == (2593107, 400)
+        return ids
+
+    ids, recording = recorded_calls(roost, app, use)
+
+    assert all(ids) and len(set(ids)) == 2
+    assert conformance_problems(recording.exchanges) == []
+    assert "start a coexistence sync" in operations_called(recording)
+
+
 def test_every_operation_meta_describes_for_roost_is_exercised():
     # The tests above between them call every operation the yardstick lists.
     names = {operation.name for operation in OPERATIONS}
@@ -105,4 +127,5 @@ def test_every_operation_meta_describes_for_roost_is_exercised():
         "list a WABA's phone numbers", "subscribe the app to a WABA", "unsubscribe the app from a WABA",
         "register a phone number", "fetch a business token with the system user", "share the credit line",
         "read a phone number", "add a phone number to a WABA", "request a verification code", "verify a code",
+        "start a coexistence sync",
     }
