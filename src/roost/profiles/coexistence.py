@@ -20,7 +20,7 @@ from roost.organizations.meta_app import meta_for
 from roost.profiles.models import BusinessProfile, PhoneNumber
 from roost.profiles.schemas import phone_object
 from roost.profiles.tokens import open_profile_token
-from roost.runtime import Runtime
+from roost.runtime import ConfigurationError, Runtime
 from roost.webhooks import outbox
 
 CONTACTS, HISTORY = "contacts", "history"
@@ -140,6 +140,9 @@ async def request(runtime: Runtime, phone_id: str, sync: str) -> None:
         request_id: str | None = None
         try:
             _, graph, _ = await meta_for(runtime, organization_id, livemode)
+        except ConfigurationError:
+            return  # no Meta app (any more): asked again once the lease runs out, after an operator fixes it
+        try:
             request_id = await graph.request_sync(phone_number_id, SYNC_TYPES[sync], token)
         except MetaError as problem:
             error = problem
