@@ -85,6 +85,33 @@ export interface Funnel {
   errors: Record<string, number>;
 }
 
+/** not_requested | requested | in_progress | completed | declined | failed | expired */
+export type SyncStatus =
+  | "not_requested" | "requested" | "in_progress" | "completed" | "declined" | "failed" | "expired";
+
+/** A WhatsApp Business app number's contacts sync (docs/coexistence.md). */
+export interface ContactsSync {
+  status: SyncStatus;
+  requested_at: string | null;
+  completed_at: string | null;
+  error: Record<string, unknown> | null;
+}
+
+/** A WhatsApp Business app number's chat history sync: Meta's progress (0-100) and phase (0, 1, 2). */
+export interface HistorySync {
+  status: SyncStatus;
+  progress: number | null;
+  phase: number | null;
+  requested_at: string | null;
+  completed_at: string | null;
+  error: Record<string, unknown> | null;
+}
+
+export interface Coexistence {
+  contacts_sync: ContactsSync;
+  history_sync: HistorySync;
+}
+
 export interface PhoneNumber {
   id: string;
   object: "phone_number";
@@ -95,6 +122,8 @@ export interface PhoneNumber {
   code_verification_status: string | null;
   cloud_api_registered: boolean;
   registration_error: Record<string, unknown> | null;
+  /** null unless a number connected from the WhatsApp Business app. */
+  coexistence: Coexistence | null;
 }
 
 export interface BusinessProfile {
@@ -169,6 +198,7 @@ export interface OrganizationSettings {
   messages_callback_url: string | null;
   auto_claim: boolean | null;
   token_custody_enabled: boolean | null;
+  coexistence: { history_sync: boolean } | null;
   meta: MetaSettings | null;
   updated_at: string;
 }
@@ -395,6 +425,8 @@ export interface SettingsUpdateParams extends ModeParams {
   messages_callback_url?: string | null;
   auto_claim?: boolean;
   token_custody_enabled?: boolean;
+  /** `{ history_sync: false }`: Business app numbers' chat history is not asked for. */
+  coexistence?: { history_sync?: boolean };
 }
 
 export interface AdminKeyCreateParams {

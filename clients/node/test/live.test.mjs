@@ -183,6 +183,9 @@ for (const backend of BACKENDS) {
       assert.deepEqual([updated.name, updated.branding.accent_color, updated.allowed_origins, updated.meta.partner_type,
         updated.token_custody_enabled], ["Acme Platform", "#0A7CFF", ["https://app.example.com"], "solution_partner",
         false]);
+      const coexistence = await roost.settings.update({ coexistence: { history_sync: false } });
+      assert.deepEqual(coexistence.coexistence, { history_sync: false });
+      await roost.settings.update({ coexistence: { history_sync: true } });
       const rotated = await roost.settings.rotateRedirectSecret();
       assert.notEqual(rotated.redirect_secret, settings.redirect_secret);
 

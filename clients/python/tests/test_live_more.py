@@ -142,3 +142,23 @@ def test_a_number_added_after_signup_is_verified_and_registered(roost_server, or
     assert wrong.value.http_status == 424 and wrong.value.code == "verification_failed"
     assert roost.phone_numbers.verify_code(phone.id, code=code).code_verification_status == "VERIFIED"
     assert roost.phone_numbers.register(phone.id, data_localization_region="GB").cloud_api_registered is True
+
+
+def test_a_business_app_numbers_syncs_and_the_history_setting(roost):
+    # Coexistence (docs/coexistence.md): the setting, then a Business app number's syncs, typed.
+    settings = roost.settings.update(coexistence={"history_sync": False})
+    assert settings.coexistence.history_sync is False
+    done = roost.sessions.simulate(roost.sessions.create().id, outcome="completed",
+                                   variant="FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING")
+
+    def contacts_under_way():
+        (phone,) = roost.business_profiles.get(done.business_profile_id).phone_numbers
+        return phone if phone.coexistence.contacts_sync.status == "in_progress" else None
+
+    phone = wait_until(contacts_under_way, 20, what="the contacts sync under way")
+    assert phone.coexistence.contacts_sync.requested_at
+    assert (phone.coexistence.history_sync.status, phone.coexistence.history_sync.progress) == ("not_requested", None)
+    assert roost.settings.update(coexistence={"history_sync": True}).coexistence.history_sync is True
+    other = roost.sessions.simulate(roost.sessions.create().id, outcome="completed")
+    (plain,) = roost.business_profiles.get(other.business_profile_id).phone_numbers
+    assert plain.coexistence is None

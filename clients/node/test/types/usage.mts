@@ -22,7 +22,10 @@ export async function usage(roost: Roost): Promise<void> {
   const status: "pending" | "completed" | "recovered" | "failed" | "cancelled" | "expired" = session.status;
   for await (const profile of roost.businessProfiles.list({ metadata: { externalUserId: "u1" }, limit: 10 })) {
     const registered: boolean | undefined = profile.phone_numbers[0]?.cloud_api_registered;
-    void registered;
+    const history = profile.phone_numbers[0]?.coexistence?.history_sync;
+    const progress: number | null | undefined = history?.progress;
+    const synced: boolean = history?.status === "completed" || history?.status === "declined";
+    void registered, progress, synced;
   }
   const page: Page<BusinessProfile> = await roost.businessProfiles.list().firstPage();
   const first: BusinessProfile[] = await roost.sessions.list({ created: { gte: new Date(), lt: 1705400000 } })

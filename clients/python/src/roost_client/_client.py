@@ -362,13 +362,15 @@ class Settings(_Resource):
         messages_callback_url: str | None = NOT_GIVEN,
         auto_claim: bool = NOT_GIVEN,
         token_custody_enabled: bool = NOT_GIVEN,
+        coexistence: Mapping[str, Any] = NOT_GIVEN,
         extra_body: Mapping[str, Any] | None = None,
     ) -> OrganizationSettings:
-        """Change only what you pass; None clears a field (a meta field then falls back to the server's)."""
+        """Change only what you pass; None clears a field (a meta field then falls back to the server's).
+        `coexistence={"history_sync": False}`: WhatsApp Business app numbers' chat history is not asked for."""
         body = body_of(
             {"name": name, "allowed_origins": allowed_origins, "allowed_redirect_uris": allowed_redirect_uris,
              "branding": branding, "meta": meta, "messages_callback_url": messages_callback_url,
-             "auto_claim": auto_claim, "token_custody_enabled": token_custody_enabled},
+             "auto_claim": auto_claim, "token_custody_enabled": token_custody_enabled, "coexistence": coexistence},
             extra_body,
         )
         return self._request(Call("PATCH", SETTINGS, encode_query({"mode": mode}), body=body, model=OrganizationSettings))

@@ -169,7 +169,36 @@ class Funnel(RoostObject):
     errors: dict[str, int]
 
 
+class ContactsSync(RoostObject):
+    """A WhatsApp Business app number's contacts sync (docs/coexistence.md)."""
+
+    status: str  # not_requested | requested | in_progress | completed | declined | failed | expired
+    requested_at: str | None
+    completed_at: str | None
+    error: dict[str, Any] | None
+
+
+class HistorySync(RoostObject):
+    """A WhatsApp Business app number's chat history sync (docs/coexistence.md)."""
+
+    status: str
+    progress: int | None
+    phase: int | None
+    requested_at: str | None
+    completed_at: str | None
+    error: dict[str, Any] | None
+
+
+class Coexistence(RoostObject):
+    _nested = {"contacts_sync": ContactsSync, "history_sync": HistorySync}
+
+    contacts_sync: ContactsSync
+    history_sync: HistorySync
+
+
 class PhoneNumber(RoostObject):
+    _nested = {"coexistence": Coexistence}
+
     id: str
     object: str
     phone_number_id: str
@@ -179,6 +208,7 @@ class PhoneNumber(RoostObject):
     code_verification_status: str | None
     cloud_api_registered: bool
     registration_error: dict[str, Any] | None
+    coexistence: Coexistence | None  # None unless a WhatsApp Business app number
 
 
 class BusinessProfile(RoostObject):
@@ -245,8 +275,12 @@ class Branding(RoostObject):
     accent_color: str | None
 
 
+class CoexistenceSettings(RoostObject):
+    history_sync: bool
+
+
 class OrganizationSettings(RoostObject):
-    _nested = {"meta": MetaSettings, "branding": Branding}
+    _nested = {"meta": MetaSettings, "branding": Branding, "coexistence": CoexistenceSettings}
 
     object: str
     organization_id: str
@@ -260,6 +294,7 @@ class OrganizationSettings(RoostObject):
     messages_callback_url: str | None
     auto_claim: bool | None
     token_custody_enabled: bool | None
+    coexistence: CoexistenceSettings | None
     meta: MetaSettings | None
     updated_at: str
 
