@@ -49,7 +49,7 @@ class HistorySync(ApiObject):
 
 
 class Coexistence(ApiObject):
-    """A WhatsApp Business app number's syncs after signup (issue 16; docs/coexistence.md)."""
+    """A WhatsApp Business app number's contacts and chat history syncs after signup (docs/coexistence.md)."""
 
     contacts_sync: Annotated[ContactsSync, GIVEN]
     history_sync: Annotated[HistorySync, GIVEN]
