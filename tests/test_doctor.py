@@ -90,6 +90,16 @@ def test_a_good_live_configuration_passes(roost, org, app_id):
     assert section == f"Live Meta app {app_id} (from ROOST_META_*; used by {org.id})"
 
 
+def test_a_webhook_without_the_coexistence_fields_is_a_warning(roost, org, app_id):
+    checks = by_id(run_doctor(live_settings(roost, app_id), org.id))
+    warning = checks["meta.webhook_coexistence_fields"]
+    assert warning.status == doctor.WARN
+    assert "history, smb_app_state_sync, smb_message_echoes" in warning.message and "docs/coexistence.md" in warning.message
+    fields = ["account_update", "account_review_update", "history", "smb_app_state_sync", "smb_message_echoes"]
+    subscribe(roost, app_id, f"{PUBLIC_URL}/meta/webhooks/{app_id}", fields)
+    assert "meta.webhook_coexistence_fields" not in by_id(run_doctor(live_settings(roost, app_id), org.id))
+
+
 def test_a_wrong_app_secret_fails(roost, org, app_id):
     report = run_doctor(live_settings(roost, app_id, meta_app_secret="not-the-secret"), org.id)
     checks = by_id(report)

@@ -31,6 +31,8 @@ SYMBOLS = {OK: "✓", FAIL: "✗", WARN: "!", SKIP: "-", MANUAL: "?"}
 SERVER = "Server"
 BY_HAND = "Check by hand in Meta's App Dashboard"
 REQUIRED_WEBHOOK_FIELD = "account_update"
+# Coexistence: the sync webhooks Roost follows, and the app's messages it forwards for those WABAs.
+COEXISTENCE_WEBHOOK_FIELDS = ("history", "smb_app_state_sync", "smb_message_echoes")
 
 
 @dataclass
@@ -367,6 +369,12 @@ async def _check_subscription(section: str, app: MetaApp, graph: GraphClient, pu
             report.add(section, "meta.webhook_review_field", WARN,
                        "Not subscribed to account_review_update: business profiles' review_status will not follow Meta's",
                        "Subscribe the app's webhook to account_review_update too")
+        missing = [name for name in COEXISTENCE_WEBHOOK_FIELDS if name not in fields]
+        if missing:
+            report.add(section, "meta.webhook_coexistence_fields", WARN,
+                       f"Not subscribed to {', '.join(missing)}: WhatsApp Business app numbers' contacts and chat "
+                       "history will not reach Roost, nor be forwarded to messages_callback_url (docs/coexistence.md)",
+                       f"Subscribe the app's webhook to {', '.join(COEXISTENCE_WEBHOOK_FIELDS)} too")
 
 
 def _by_hand(apps: list[LiveApp], public_url: str, report: Report) -> None:
