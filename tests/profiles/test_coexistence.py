@@ -240,8 +240,8 @@ def test_metas_24_hour_window_closed_means_expired(roost, api):
 def test_roosts_own_window_expires_a_sync_it_could_not_start(roost, api):
     add_fault(api, call="smb_app_data", kind="graph_error", meta_code=2, count=2)
     phone = coexistence_number(api)
-    wait_until(lambda: roost.sql("SELECT contacts_sync_attempts + history_sync_attempts FROM phone_numbers WHERE id = :id",
-                                 id=phone["id"])[0][0] == 2, what="both first attempts")
+    wait_until(lambda: all(number(api, phone)["coexistence"][name]["error"] for name in ("contacts_sync", "history_sync")),
+               what="both first attempts failed")
     # A day later on Roost's side: the retry is not made, the syncs expire.
     roost.sql("UPDATE phone_numbers SET coexistence_onboarded_at = coexistence_onboarded_at - 90000000, "
               "contacts_sync_next_at = 1, history_sync_next_at = 1 WHERE id = :id AND contacts_sync_status = 'not_requested'",
