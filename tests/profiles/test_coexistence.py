@@ -318,3 +318,32 @@ def test_a_coexistence_wabas_webhooks_are_followed_and_forwarded_entry_by_entry(
     assert echoed["entry"][0]["changes"][0]["value"]["message_echoes"][0]["text"]["body"] == "On my way"
     theirs_forwarded = [r for r in https_receiver.requests if r.method == "POST" and r.path == "/whatsapp/messages/other"]
     assert theirs_forwarded and all(json.loads(r.body)["entry"][0]["id"] == theirs["waba_id"] for r in theirs_forwarded)
+
+
+def test_a_coexistence_signup_through_the_hosted_page_starts_both_syncs(roost, api):
+    # The hosted page's own calls (launch, Meta's FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING, the code),
+    # with the signup the simulator's dialog would make.
+    from urllib.parse import parse_qs, urlsplit
+
+    created = api.post("/v1/organization/embedded-signup/sessions", json={"coexistence": True})
+    assert created.status_code == 201, created.text
+    token = parse_qs(urlsplit(created.json()["url"]).query)["token"][0]
+    with httpx.Client(base_url=roost.base_url, headers={"Origin": roost.base_url}, timeout=30) as page:
+        assert page.post("/embed/api/launch", json={"token": token}).status_code == 200
+        signup = api.post("/_sim/control/signups", json={"variant": COEXISTENCE, "extras": {"featureType": "whatsapp_business_app_onboarding"}})
+        assert signup.status_code == 201, signup.text
+        assert signup.json()["event"]["event"] == COEXISTENCE and "phone_number_id" not in signup.json()["event"]["data"]
+        assert page.post("/embed/api/message", json={"token": token, "message": signup.json()["event"]}).status_code == 200
+        accepted = page.post("/embed/api/code", json={"token": token, "code": signup.json()["code"]})
+        assert accepted.status_code == 200 and accepted.json()["accepted"] is True, accepted.text
+
+    def completed() -> dict[str, Any] | None:
+        session = api.get(f"/v1/organization/embedded-signup/sessions/{created.json()['id']}").json()
+        return session if session["status"] == "completed" else None
+
+    session = wait_until(completed, 20, what="the session completes")
+    profile = get_profile(api, session["business_profile_id"])
+    (phone,) = profile["phone_numbers"]
+    phone = {**phone, "waba_id": profile["waba_id"], "business_profile_id": profile["id"]}
+    syncs_reach(api, phone, "in_progress", "completed")
+    assert sorted(sync_requests(api, phone["phone_number_id"])) == [("history", "accepted"), ("smb_app_state_sync", "accepted")]
