@@ -29,6 +29,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "whatsapp.business_profile.connected",
     "whatsapp.business_profile.disconnected",
     "whatsapp.business_profile.review_updated",
+    "whatsapp.business_profile.health_updated",
+    "whatsapp.phone_number.quality_updated",
+    "whatsapp.phone_number.name_updated",
     "whatsapp.phone_number.registered",
     "whatsapp.phone_number.registration_failed",
 )
