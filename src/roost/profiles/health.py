@@ -166,8 +166,9 @@ async def apply_to_profile(db: AsyncSession, profile: BusinessProfile, change: C
         if _set_dimension(dimensions, change):
             profile.health = dimensions
             reason = LINK_ENDED.get(change.event or "")
-            # A removal from before the profile's last (re)connection is history, not news.
-            if reason is not None and change.occurred_at >= (profile.onboarding_completed_at or 0):
+            # A removal from before the profile's last (re)connection is history, not news
+            # (Meta's time is in whole seconds: one in the same second counts as news).
+            if reason is not None and change.occurred_at // 1000 >= (profile.onboarding_completed_at or 0) // 1000:
                 await mark_disconnected(db, profile, at=change.received_at, reason=reason)
     elif change.field in (meta.PHONE_NUMBER_QUALITY_UPDATE, meta.PHONE_NUMBER_NAME_UPDATE):
         await _apply_to_numbers(db, profile, change)
@@ -274,21 +275,25 @@ async def refresh(runtime: Runtime, caller: Caller, profile_id: str) -> dict[str
     async with runtime.sessions() as db, db.begin():
         profile = await db.get(BusinessProfile, profile_id, with_for_update=True, populate_existing=True)
         now = now_ms()
+        # Meta's webhooks carry whole seconds: one sent in the same second as this read is newer.
+        as_meta_time = now // 1000 * 1000
         before, review_before = comparable(profile, now), profile.review_status
         record_refresh(
             profile,
             review_status=waba.account_review_status,
             can_send_message=waba.health_status.can_send_message if waba.health_status else None,
-            at=now,
+            at=as_meta_time,
         )
         for meta_phone in meta_phones:
-            await _refresh_number(db, profile, meta_phone, now)
+            await _refresh_number(db, profile, meta_phone, now, as_meta_time)
         await finish_refresh(db, profile, before, review_before, now)
         await db.flush()
         return await profile_with_numbers(db, profile)
 
 
-async def _refresh_number(db: AsyncSession, profile: BusinessProfile, meta_phone: BusinessPhoneNumber, now: int) -> None:
+async def _refresh_number(
+    db: AsyncSession, profile: BusinessProfile, meta_phone: BusinessPhoneNumber, now: int, as_meta_time: int
+) -> None:
     existing = await db.scalar(
         select(PhoneNumber)
         .where(PhoneNumber.business_profile_id == profile.id, PhoneNumber.phone_number_id == meta_phone.id)
@@ -298,7 +303,7 @@ async def _refresh_number(db: AsyncSession, profile: BusinessProfile, meta_phone
     name_before = (existing.name_status, existing.verified_name) if existing else None
     phone = await service.upsert_phone_number(db, profile, meta_phone, now)
     # Meta's answer now is newer than any webhook sent before it.
-    phone.health_times = {"quality": now, "name": now}
+    phone.health_times = {"quality": as_meta_time, "name": as_meta_time}
     if phone.name_status != "DECLINED":
         phone.name_rejection_reason = None
     if existing is None:

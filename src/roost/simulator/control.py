@@ -473,6 +473,15 @@ class NameUpdateParams(BaseModel):
         return []
 
 
+# A change dated this far back is a late delivery of an older change: Meta's state (the
+# simulator's) moved on since, so it does not follow it.
+LATE_SECONDS = 30
+
+
+def _is_late(sent_time: int | None) -> bool:
+    return sent_time is not None and sent_time < time.time() - LATE_SECONDS
+
+
 def _details(params: AccountUpdateParams) -> dict[str, Any]:
     """The event's own keys as Meta sends them (DISABLED_UPDATE's date defaults to today)."""
     details = params.model_dump(include=set(DETAIL_KEYS) - {"solution_id"}, exclude_none=True)
@@ -499,7 +508,8 @@ async def send_account_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         waba = await _owned_waba(db, app.app_id, params.waba_id)
         owner = waba.business_id
-        _follow(waba, params)
+        if not _is_late(params.time):
+            _follow(waba, params)
     details = _details(params)
     if "partner_client_certification_info" in details:
         details["partner_client_certification_info"]["client_business_id"] = owner
@@ -518,7 +528,8 @@ async def send_review_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         waba = await _owned_waba(db, app.app_id, params.waba_id)
         # account_review_status knows PENDING, APPROVED, REJECTED; a deferred review stays pending.
-        waba.account_review_status = "PENDING" if params.decision == "DEFERRED" else params.decision
+        if not _is_late(params.time):
+            waba.account_review_status = "PENDING" if params.decision == "DEFERRED" else params.decision
     _, payload = webhooks.account_review_update(params.waba_id, params.decision, params.time)
     return await _emitter(request).emit(app.app_id, "account_review_update", payload)
 
@@ -534,9 +545,9 @@ async def send_quality_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         phone = await _owned_phone(db, app.app_id, params.phone_number_id)
         # The number node shows the limit (its enum has no TIER_NOT_SET: the node keeps its own then).
-        if params.current_limit != "TIER_NOT_SET":
+        if params.current_limit != "TIER_NOT_SET" and not _is_late(params.time):
             phone.messaging_limit_tier = params.current_limit
-        if params.quality_rating is not None:
+        if params.quality_rating is not None and not _is_late(params.time):
             phone.quality_rating = params.quality_rating
         waba_id, display = phone.waba_id, _digits_only(phone.display_phone_number)
     value: dict[str, Any] = {"display_phone_number": display, "event": params.event}
@@ -555,9 +566,10 @@ async def send_name_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         phone = await _owned_phone(db, app.app_id, params.phone_number_id)
         requested = params.requested_verified_name or phone.verified_name
-        phone.name_status = {"APPROVED": "APPROVED", "REJECTED": "DECLINED"}.get(params.decision, "PENDING_REVIEW")
-        if params.decision == "APPROVED":
-            phone.verified_name = requested
+        if not _is_late(params.time):
+            phone.name_status = {"APPROVED": "APPROVED", "REJECTED": "DECLINED"}.get(params.decision, "PENDING_REVIEW")
+            if params.decision == "APPROVED":
+                phone.verified_name = requested
         waba_id, display = phone.waba_id, _digits_only(phone.display_phone_number)
     value = {
         "display_phone_number": display,
