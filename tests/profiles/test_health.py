@@ -213,6 +213,7 @@ def test_quality_and_name_updates_change_the_number(api):
     updated = get_profile(api, profile["id"])["phone_numbers"][0]
     assert updated["messaging_limit_tier"] == "TIER_10K" and updated["quality_event"] == "UPGRADE"
     (quality_event,) = events(api, "whatsapp.phone_number.quality_updated")
+    assert quality_event["data"]["business_profile_id"] == profile["id"]
     assert quality_event["data"]["id"] == phone["id"] and quality_event["data"]["messaging_limit_tier"] == "TIER_10K"
 
     send(api, "phone-number-name-update", phone_number_id=phone["phone_number_id"], decision="REJECTED",

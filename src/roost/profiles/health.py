@@ -155,6 +155,12 @@ async def _emit(db: AsyncSession, profile: BusinessProfile, type: str, at: int) 
                 data=await profile_with_numbers(db, profile), at=at)
 
 
+def _emit_number(db: AsyncSession, phone: PhoneNumber, type: str, at: int) -> None:
+    """A number's event: the number as the API shows it, with its profile (as registration's)."""
+    data = {**phone_object(phone), "business_profile_id": phone.business_profile_id}
+    outbox.emit(db, organization_id=phone.organization_id, livemode=phone.livemode, type=type, data=data, at=at)
+
+
 async def apply_to_profile(db: AsyncSession, profile: BusinessProfile, change: Change) -> None:
     """Apply one stored change of an applied field to a locked profile of the WABA, in the
     caller's transaction (which also stored the change: a redelivery finds it and stops)."""
@@ -228,8 +234,7 @@ async def _apply_to_numbers(db: AsyncSession, profile: BusinessProfile, change: 
                 phone.verified_name = requested
             type = NAME_UPDATED
         phone.updated_at = change.received_at
-        outbox.emit(db, organization_id=phone.organization_id, livemode=phone.livemode, type=type,
-                    data=phone_object(phone), at=change.received_at)
+        _emit_number(db, phone, type, change.received_at)
 
 
 # -- refresh: Meta's current answer ---------------------------------------------------------------
@@ -309,8 +314,6 @@ async def _refresh_number(
     if existing is None:
         return  # a number added outside Roost: recorded, no change to report on it
     if (phone.quality_rating, phone.messaging_limit_tier) != quality_before:
-        outbox.emit(db, organization_id=phone.organization_id, livemode=phone.livemode, type=QUALITY_UPDATED,
-                    data=phone_object(phone), at=now)
+        _emit_number(db, phone, QUALITY_UPDATED, now)
     if (phone.name_status, phone.verified_name) != name_before:
-        outbox.emit(db, organization_id=phone.organization_id, livemode=phone.livemode, type=NAME_UPDATED,
-                    data=phone_object(phone), at=now)
+        _emit_number(db, phone, NAME_UPDATED, now)
