@@ -169,9 +169,11 @@ def test_a_number_still_in_review_is_not_reported_as_disconnected(api):
     assert body["phone_numbers"][0]["cloud_api_registered"] is False
     assert body["health"]["disconnection"] is None
 
+    send(api, "account-review-update", waba_id=profile["waba_id"], decision="REJECTED")
+    assert get_profile(api, profile["id"])["health"]["status"] == "restricted"  # only APPROVED is usable
     send(api, "account-review-update", waba_id=profile["waba_id"], decision="APPROVED")
     assert get_profile(api, profile["id"])["health"]["status"] == "ok"
-    assert len(events(api, "whatsapp.business_profile.review_updated")) == 2
+    assert len(events(api, "whatsapp.business_profile.review_updated")) == 3
 
 
 def test_an_older_event_delivered_late_never_overwrites_a_newer_one(api):
