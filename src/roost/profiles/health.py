@@ -7,7 +7,7 @@ its ban, its restrictions, its last violation, each event Roost only records…)
 older than the one a dimension holds is stored (inbound.service dedupes and keeps it) but never
 overwrites the newer one, so a webhook Meta delivers late cannot undo what followed it.
 
-`health.status` is derived, never stored: the worst of the dimensions (STATUS_ORDER). A
+`health.status` is derived, never stored: the worst of the dimensions (health_view.STATUS_ORDER). A
 restriction ends by itself at its `expiration`; Meta sends nothing then, so the status is worked
 out when the object is rendered.
 
@@ -16,6 +16,7 @@ only Roost's own link (the profile's `status`) and Meta's ACCOUNT_OFFBOARDED / A
 the account is gone (peers show a false "reconnect" while Meta is still reviewing a new account).
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,7 @@ _NOTICE_KEYS = {
     meta.VOLUME_BASED_PRICING_TIER_UPDATE: ("volume_tier_info",),
     meta.PARTNER_CLIENT_CERTIFICATION_STATUS_UPDATE: ("partner_client_certification_info",),
 }
+NOTICE_MAX_BYTES = 8_192
 # phone_number_name_update's decision as the phone number node's name_status (file 15402).
 _NAME_STATUS = {"APPROVED": "APPROVED", "REJECTED": "DECLINED", "PENDING": "PENDING_REVIEW", "DEFERRED": "PENDING_REVIEW"}
 
@@ -128,7 +130,10 @@ def _set_dimension(dimensions: dict[str, Any], change: Change) -> bool:
         if not _newer(notices.get(event), at):
             return False
         kept = {path.split(".")[-1]: _pick(value, path) for path in _NOTICE_KEYS[event]}
-        notices[event] = {"at": at, "value": {key: item for key, item in kept.items() if item is not None}}
+        kept = {key: item for key, item in kept.items() if item is not None}
+        if len(json.dumps(kept)) > NOTICE_MAX_BYTES:
+            kept = {}  # far beyond any of Meta's: the event is recorded, its payload is not
+        notices[event] = {"at": at, "value": kept}
         dimensions["notices"] = notices
         return True
     if not _newer(dimensions.get(name), at):
