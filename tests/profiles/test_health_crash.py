@@ -70,10 +70,27 @@ class RowLock:
         self.thread.join(10)
 
 
-def disabled_update(waba_id: str, at: int) -> dict[str, Any]:
-    value = {"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "April 17, 2025"}}
+def lifecycle_change(event: str, session: dict[str, Any], app: dict[str, Any], at: int) -> dict[str, Any]:
+    """Meta's payload of `event` for the session's WABA (research §5.3)."""
+    if event == "DISABLED_UPDATE":
+        entry_id = session["waba_id"]
+        value: dict[str, Any] = {"event": event, "ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "April 17, 2025"}}
+    else:  # PARTNER_REMOVED: the entry is the partner's business, the WABA in waba_info
+        entry_id = app["partner_business_id"]
+        value = {"event": event, "waba_info": {"waba_id": session["waba_id"], "owner_business_id": session["business_id"]},
+                 "disconnection_info": {"reason": "PRIMARY_INACTIVITY", "initiated_by": "SYSTEM"}}
     return {"object": "whatsapp_business_account",
-            "entry": [{"id": waba_id, "time": at, "changes": [{"field": "account_update", "value": value}]}]}
+            "entry": [{"id": entry_id, "time": at, "changes": [{"field": "account_update", "value": value}]}]}
+
+
+# What each event changes, and the outbound events it sends (each exactly once).
+EXPECTED = {
+    "DISABLED_UPDATE": (lambda profile: profile["health"]["status"] == "banned",
+                        ["whatsapp.business_profile.health_updated"]),
+    "PARTNER_REMOVED": (lambda profile: profile["status"] == "disconnected"
+                        and profile["health"]["disconnection"]["meta_reason"] == "PRIMARY_INACTIVITY",
+                        ["whatsapp.business_profile.disconnected", "whatsapp.business_profile.health_updated"]),
+}
 
 
 def waiting_on_a_lock(deployment: Deployment) -> bool:
@@ -86,16 +103,17 @@ def waiting_on_a_lock(deployment: Deployment) -> bool:
     return rows[0][0] > 0
 
 
-def test_a_lifecycle_webhook_cut_off_by_a_crash_is_applied_once_after_redelivery(deployment):
+@pytest.mark.parametrize("event", sorted(EXPECTED))
+def test_a_lifecycle_webhook_cut_off_by_a_crash_is_applied_once_after_redelivery(deployment, event):
     org = run_roost_json("orgs", "create", "Crash platform", "--json", env=deployment.env, cwd=deployment.directory)
     headers = {"Authorization": f"Bearer {org['admin_key']}"}
     first = deployment.serve("serve-1")
     with httpx.Client(base_url=first.base_url, headers=headers, timeout=30) as api:
         session = play(api)
         assert session["status"] == "completed", session
-        profile_id, waba_id = session["business_profile_id"], session["waba_id"]
+        profile_id = session["business_profile_id"]
         app = api.get("/_sim/control/app").json()
-    body = json.dumps(disabled_update(waba_id, int(time.time())), separators=(",", ":")).encode()
+    body = json.dumps(lifecycle_change(event, session, app, int(time.time())), separators=(",", ":")).encode()
     post_headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(app["app_secret"], body)}
     outcome: dict[str, Any] = {}
 
@@ -116,9 +134,11 @@ def test_a_lifecycle_webhook_cut_off_by_a_crash_is_applied_once_after_redelivery
     assert "error" in outcome, "the delivery should have died with the server"
 
     # Nothing of the cut-off delivery was kept: Meta did not get a 200 and will send it again.
-    assert deployment.sql("SELECT count(*) FROM meta_webhook_changes WHERE event = 'DISABLED_UPDATE'") == [(0,)]
-    health_events = "SELECT count(*) FROM webhook_events WHERE type = 'whatsapp.business_profile.health_updated'"
-    assert deployment.sql(health_events) == [(0,)]
+    changes = "SELECT count(*) FROM meta_webhook_changes WHERE event = :e"
+    assert deployment.sql(changes, e=event) == [(0,)]
+    emitted = ("SELECT type FROM webhook_events WHERE type IN ('whatsapp.business_profile.health_updated', "
+               "'whatsapp.business_profile.disconnected') ORDER BY type")
+    assert deployment.sql(emitted) == []
 
     second = deployment.serve("serve-2")
     redelivered = httpx.post(f"{second.base_url}/meta/webhooks/{app['app_id']}", content=body, headers=post_headers, timeout=30)
@@ -128,6 +148,7 @@ def test_a_lifecycle_webhook_cut_off_by_a_crash_is_applied_once_after_redelivery
 
     with httpx.Client(base_url=second.base_url, headers=headers, timeout=30) as api:
         profile = api.get(f"{PROFILES}/{profile_id}").json()
-    assert profile["health"]["status"] == "banned" and profile["health"]["ban"]["state"] == "DISABLE"
-    assert deployment.sql("SELECT count(*) FROM meta_webhook_changes WHERE event = 'DISABLED_UPDATE'") == [(1,)]
-    assert deployment.sql(health_events) == [(1,)]
+    applied, events = EXPECTED[event]
+    assert applied(profile), profile
+    assert deployment.sql(changes, e=event) == [(1,)]
+    assert [row[0] for row in deployment.sql(emitted)] == events
