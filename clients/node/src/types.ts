@@ -128,7 +128,8 @@ export interface BusinessProfile {
   coexistence: boolean;
   token_expires_at: string | null;
   onboarding_completed_at: string | null;
-  review_status: "APPROVED" | "REJECTED" | "PENDING" | "DEFERRED" | null;
+  /** Meta's decision (account_review_update), or the WABA's account_review_status read by refresh. */
+  review_status: "APPROVED" | "REJECTED" | "PENDING" | "DEFERRED" | "RESTRICTED" | "LIMIT_REACHED" | null;
   review_decided_at: string | null;
   status: "connected" | "disconnected";
   disconnected_at: string | null;

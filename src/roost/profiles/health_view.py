@@ -41,7 +41,7 @@ def status_of(profile: BusinessProfile, now: int) -> str:
         return HEALTH_DISCONNECTED
     if ban == "DISABLE":
         return BANNED
-    if active_restrictions(dimensions, now) or profile.review_status == "REJECTED":
+    if active_restrictions(dimensions, now) or profile.review_status in ("REJECTED", "RESTRICTED"):
         return RESTRICTED
     if profile.review_status in ("PENDING", "DEFERRED"):
         return IN_REVIEW
