@@ -10,9 +10,11 @@ import httpx
 import pytest
 
 from tests.profiles.test_numbers_after_signup import add, only_waba_profile
-from tests.recovery.helpers import account_update, envelope, post_webhook, sim_app
+from tests.recovery.helpers import (
+    account_update, claim, envelope, mark_interrupted, post_webhook, set_settings, sim_app, sim_signup, start_attempt,
+)
 from tests.support.errors import assert_error
-from tests.support.signups import PROFILES, add_fault, get_profile, play, unused_phone_number
+from tests.support.signups import PROFILES, add_fault, get_profile, get_session, play, unused_phone_number
 
 CONTROL = "/_sim/control/webhooks"
 FUTURE = int(time.time()) + 30 * 86_400  # a restriction still in force
@@ -174,6 +176,21 @@ def test_a_number_still_in_review_is_not_reported_as_disconnected(api):
     send(api, "account-review-update", waba_id=profile["waba_id"], decision="APPROVED")
     assert get_profile(api, profile["id"])["health"]["status"] == "ok"
     assert len(events(api, "whatsapp.business_profile.review_updated")) == 3
+
+
+def test_a_review_meta_decided_before_the_profile_existed_is_kept(api):
+    """Meta often reviews a new account while Roost is still provisioning it: the decision that
+    arrived first is on the profile once it is created (here a recovered signup, claimed later)."""
+    set_settings(api, auto_claim=False)
+    attempt = start_attempt(api)
+    signup = sim_signup(api)
+    mark_interrupted(api, attempt["id"], signup["waba_id"])
+    send(api, "account-review-update", waba_id=signup["waba_id"], decision="PENDING")
+
+    claimed = claim(api, attempt["id"])
+    assert claimed.status_code == 200, claimed.text
+    profile = get_profile(api, get_session(api, attempt["id"])["business_profile_id"])
+    assert profile["review_status"] == "PENDING" and profile["health"]["status"] == "in_review"
 
 
 def test_an_older_event_delivered_late_never_overwrites_a_newer_one(api):

@@ -14,7 +14,9 @@ from roost.meta.config import MetaApp
 from roost.meta.graph import GraphClient, MetaError
 from roost.organizations.models import ModeSettings
 from roost.profiles import registration
-from roost.profiles.service import connected_elsewhere, profile_object, record_solution, upsert_phone_number, upsert_profile
+from roost.profiles.service import (
+    connected_elsewhere, profile_object, record_review, record_solution, upsert_phone_number, upsert_profile,
+)
 from roost.profiles.tokens import open_session_token, seal_profile_token, seal_session_token
 from roost.runtime import Runtime
 from roost.sessions.models import SignupSession
@@ -215,6 +217,7 @@ class CreateProfile(Step):
         )
         profile.token_encrypted = seal_profile_token(context.runtime.keyring, profile.organization_id, profile.id, token.token)
         await record_solution(db, profile, context.app.app_id)
+        await record_review(db, profile, context.app.app_id)
         numbers = [await upsert_phone_number(db, profile, meta_phone, now) for meta_phone in phones]
         emit_webhook(db, session, "whatsapp.business_profile.connected", profile_object(profile, numbers), now)
         session.business_profile_id = profile.id
