@@ -2,8 +2,8 @@
 signature, the changes Roost acts on, and the relay of every payload to a forward URL.
 
 A Meta app has one callback URL for every WhatsApp webhook of every customer, messages
-included. Roost keeps only what it acts on (`account_update`, `account_review_update`, a few
-fields each) and passes every payload on, byte for byte with Meta's signature, to the app's
+included. Roost keeps only what it acts on (`account_update`, `account_review_update`,
+`phone_number_quality_update`, `phone_number_name_update`, a few fields each) and passes every payload on, byte for byte with Meta's signature, to the app's
 forward URL. The relay holds a payload only until it is delivered (or given up on).
 """
 
@@ -26,7 +26,7 @@ from roost.kit.simulated_meta import simulated_app, simulated_app_id
 from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.meta.config import resolve_meta_app
-from roost.meta.events import ACCOUNT_UPDATE, APPLIED_FIELDS, PARTNER_ADDED, PROOF_EVENTS
+from roost.meta.events import ACCOUNT_UPDATE, APPLIED_FIELDS, HEALTH_FIELDS, PARTNER_ADDED, PROOF_EVENTS
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange, MetaWebhookRelay
 from roost.organizations.models import ModeSettings, Organization
 from roost.profiles import health
@@ -294,7 +294,12 @@ async def _apply(db: AsyncSession, app: InboundApp, change: dict[str, Any], valu
             await profiles.record_solution(db, profile, app.app_id)
     if change["field"] == ACCOUNT_UPDATE and change["event"] in PROOF_EVENTS:
         received.proof_wabas.append(waba_id)  # recovered sessions may now be claimed
-    # Account health: every applied field, each profile of the WABA this app serves (profiles.health).
+    if change["field"] in HEALTH_FIELDS:
+        await _apply_health(db, app, waba_id, change, value)
+
+
+async def _apply_health(db: AsyncSession, app: InboundApp, waba_id: str, change: dict[str, Any], value: dict[str, Any]) -> None:
+    """Account health: the change, to each profile of the WABA this app serves (profiles.health)."""
     applied = health.Change(
         field=change["field"],
         event=change["event"],

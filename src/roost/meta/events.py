@@ -21,8 +21,10 @@ REVIEW_DECISIONS = ("APPROVED", "REJECTED", "PENDING", "DEFERRED")
 # A number's throughput / messaging limit and its display name review (WABA webhook fields).
 PHONE_NUMBER_QUALITY_UPDATE = "phone_number_quality_update"
 PHONE_NUMBER_NAME_UPDATE = "phone_number_name_update"
+# The fields that move a profile's account health (profiles.health).
+HEALTH_FIELDS = (ACCOUNT_UPDATE, ACCOUNT_REVIEW_UPDATE, PHONE_NUMBER_QUALITY_UPDATE, PHONE_NUMBER_NAME_UPDATE)
 # Every webhook field whose changes Roost stores and applies (inbound.service).
-APPLIED_FIELDS = (ACCOUNT_UPDATE, ACCOUNT_REVIEW_UPDATE, PHONE_NUMBER_QUALITY_UPDATE, PHONE_NUMBER_NAME_UPDATE)
+APPLIED_FIELDS = HEALTH_FIELDS
 
 # Every account_update event Meta documents (research §5.3), and what each carries besides `event`.
 PARTNER_APP_INSTALLED = "PARTNER_APP_INSTALLED"
