@@ -375,6 +375,12 @@ async def _check_subscription(section: str, app: MetaApp, graph: GraphClient, pu
                        f"Not subscribed to {', '.join(missing)}: WhatsApp Business app numbers' contacts and chat "
                        "history will not reach Roost, nor be forwarded to messages_callback_url (docs/coexistence.md)",
                        f"Subscribe the app's webhook to {', '.join(COEXISTENCE_WEBHOOK_FIELDS)} too")
+        missing = [name for name in ("phone_number_quality_update", "phone_number_name_update") if name not in fields]
+        if missing:
+            report.add(section, "meta.webhook_health_fields", WARN,
+                       f"Not subscribed to {', '.join(missing)}: phone numbers' messaging limits and display names "
+                       "will follow Meta's only on refresh (docs/account-health.md)",
+                       f"Subscribe the app's webhook to {', '.join(missing)} too")
 
 
 def _by_hand(apps: list[LiveApp], public_url: str, report: Report) -> None:

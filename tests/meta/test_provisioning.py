@@ -47,12 +47,13 @@ PROFILE_FIELDS = {
     "id", "object", "livemode", "session_id", "waba_id", "business_id", "business_name", "coexistence", "solution_id",
     "solution_partner_business_ids",
     "token_expires_at", "onboarding_completed_at", "review_status", "review_decided_at", "status", "disconnected_at",
-    "unsubscribe",
+    "unsubscribe", "health",
     "phone_numbers", "created_at",
 }
 PHONE_FIELDS = {
     "id", "object", "phone_number_id", "display_phone_number", "verified_name", "quality_rating",
     "code_verification_status", "cloud_api_registered", "registration_error", "coexistence",
+    "name_status", "name_rejection_reason", "messaging_limit_tier", "quality_event",
 }
 
 
@@ -165,7 +166,7 @@ def test_the_profile_has_every_field_of_the_spec(api, org):
     assert profile["token_expires_at"] is None  # Embedded Signup tokens never expire
     assert profile["onboarding_completed_at"] == session["completed_at"]
     assert (profile["review_status"], profile["review_decided_at"]) == (None, None)
-    assert profile["status"] == "connected"
+    assert profile["status"] == "connected" and profile["health"]["status"] == "ok"
     assert profile["created_at"].endswith("Z")
 
 
@@ -183,6 +184,7 @@ def test_the_connected_number_is_registered_on_the_cloud_api(roost, api):
     assert phone["code_verification_status"] == "VERIFIED"
     assert phone["cloud_api_registered"] is True
     assert phone["registration_error"] is None
+    assert (phone["name_status"], phone["messaging_limit_tier"]) == ("APPROVED", "TIER_250")  # Meta's, read at signup
     # Meta saw exactly one registration, and the number is now live on the Cloud API.
     assert sim_register_attempts(roost, session["phone_number_id"]) == ["registered"]
     assert roost.sql("SELECT status, platform_type FROM sim_phone_numbers WHERE id = :p", p=session["phone_number_id"]) == [

@@ -121,9 +121,10 @@ def test_by_default_the_app_calls_roosts_own_receiver(roost, graph, sim_app):
     assert subscription["object"] == "whatsapp_business_account"
     assert subscription["callback_url"] == f"{roost.base_url}/meta/webhooks/{sim_app['app_id']}"
     assert subscription["active"] is True
-    # What Roost needs, the coexistence fields among them (docs/coexistence.md).
+    # What Roost needs, the coexistence and the numbers' health fields among them.
     assert [field["name"] for field in subscription["fields"]] == [
-        "account_update", "account_review_update", "messages", "smb_message_echoes", "history", "smb_app_state_sync"]
+        "account_update", "account_review_update", "messages", "smb_message_echoes", "history", "smb_app_state_sync",
+        "phone_number_quality_update", "phone_number_name_update"]
 
 
 def test_subscriptions_run_meta_handshake_before_storing(graph, sim_app, receiver):

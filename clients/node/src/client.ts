@@ -156,6 +156,12 @@ export class BusinessProfiles extends Resource {
     return this.disconnect(profileId, options);
   }
 
+  /** Read the WABA and its numbers from Meta again (account health, docs/account-health.md): the
+   * profile as it is now. Only reads at Meta, so a retry is safe. */
+  async refresh(profileId: string, options?: RequestOptions): Answer<BusinessProfile> {
+    return this.request({ method: "POST", path: `${PROFILES}/${segment(profileId, "profileId")}/refresh` }, options);
+  }
+
   /** The business token (live keys only, when the organization allows it; each read is audited). */
   async accessToken(profileId: string, options?: RequestOptions): Answer<AccessToken> {
     return this.request({ method: "GET", path: `${PROFILES}/${segment(profileId, "profileId")}/access-token` },

@@ -124,6 +124,26 @@ export interface PhoneNumber {
   registration_error: Record<string, unknown> | null;
   /** null unless a number connected from the WhatsApp Business app. */
   coexistence: Coexistence | null;
+  /** The display name's review, as Meta's name_status (APPROVED, PENDING_REVIEW, DECLINED…). */
+  name_status: string | null;
+  name_rejection_reason: string | null;
+  /** Meta's messaging limit (TIER_50 … TIER_UNLIMITED, TIER_NOT_SET). */
+  messaging_limit_tier: string | null;
+  /** The last phone_number_quality_update event (UPGRADE, DOWNGRADE, FLAGGED…). */
+  quality_event: string | null;
+}
+
+/** What Meta says of the account (docs/account-health.md). */
+export interface Health {
+  status: "deleted" | "offboarded" | "disconnected" | "banned" | "restricted" | "in_review" | "ok";
+  restrictions: { type: string | null; expires_at: string | null; remediation: string | null }[];
+  violation: { type: string | null; at: string | null } | null;
+  ban: { state: "DISABLE" | "SCHEDULE_FOR_DISABLE" | "REINSTATE" | null; date: string | null; at: string | null } | null;
+  review_status: string | null;
+  disconnection: { reason: string | null; meta_reason: string | null; initiated_by: string | null; at: string | null } | null;
+  can_send_message: "AVAILABLE" | "LIMITED" | "BLOCKED" | null;
+  notices: Record<string, Record<string, unknown>>;
+  updated_at: string | null;
 }
 
 export interface BusinessProfile {
@@ -137,10 +157,12 @@ export interface BusinessProfile {
   coexistence: boolean;
   token_expires_at: string | null;
   onboarding_completed_at: string | null;
-  review_status: "APPROVED" | "REJECTED" | "PENDING" | "DEFERRED" | null;
+  /** Meta's decision (account_review_update), or the WABA's account_review_status read by refresh. */
+  review_status: "APPROVED" | "REJECTED" | "PENDING" | "DEFERRED" | "RESTRICTED" | "LIMIT_REACHED" | null;
   review_decided_at: string | null;
   status: "connected" | "disconnected";
   disconnected_at: string | null;
+  health: Health;
   unsubscribe: Record<string, unknown> | null;
   phone_numbers: PhoneNumber[];
   created_at: string;

@@ -153,6 +153,17 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await roost.auditLog.list().toArray(), []); // test keys read no tokens
     });
 
+    test("refresh reads the account's health from Meta again", async () => {
+      const done = await roost.sessions.simulate((await roost.sessions.create()).id, { outcome: "completed" });
+      const profile = await roost.businessProfiles.refresh(done.business_profile_id);
+      assert.equal(profile.id, done.business_profile_id);
+      assert.deepEqual([profile.health.status, profile.health.can_send_message], ["ok", "AVAILABLE"]);
+      assert.equal(profile.phone_numbers[0].messaging_limit_tier, "TIER_250");
+      await roost.businessProfiles.disconnect(profile.id);
+      await assert.rejects(roost.businessProfiles.refresh(profile.id),
+        (e) => e.httpStatus === 409 && e.code === "profile_disconnected");
+    });
+
     test("a number added after signup is verified with the code Meta sent, then registered", async () => {
       const session = await roost.sessions.create();
       const done = await roost.sessions.simulate(session.id, { outcome: "completed", variant: "FINISH_ONLY_WABA" });

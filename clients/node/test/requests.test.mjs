@@ -80,6 +80,7 @@ const ENDPOINTS = [
   ["businessProfiles.get", (c) => c.businessProfiles.get("wabp_1"), "GET", `${P}/wabp_1`, [], undefined],
   ["businessProfiles.disconnect", (c) => c.businessProfiles.disconnect("wabp_1"), "DELETE", `${P}/wabp_1`, [], undefined],
   ["businessProfiles.delete", (c) => c.businessProfiles.delete("wabp_1"), "DELETE", `${P}/wabp_1`, [], undefined],
+  ["businessProfiles.refresh", (c) => c.businessProfiles.refresh("wabp_1"), "POST", `${P}/wabp_1/refresh`, [], undefined],
   ["businessProfiles.accessToken", (c) => c.businessProfiles.accessToken("wabp_1"), "GET", `${P}/wabp_1/access-token`,
     [], undefined],
   ["phoneNumbers.register", (c) => c.phoneNumbers.register("wapn_1", { pin: "123456" }), "POST",

@@ -17,6 +17,7 @@ from roost_client import (
     Event,
     EventResend,
     ForbiddenError,
+    Health,
     NotFoundError,
     ProviderError,
     RecoveredAttempt,
@@ -124,6 +125,20 @@ def test_disconnect_token_custody_and_audit_log(roost, roost_server):
     assert roost.settings.update(token_custody_enabled=False).token_custody_enabled is False
     if "/v1/organization/audit-log" in server_paths(roost_server):
         assert list(roost.audit_log.list()) == []  # test keys read no tokens
+
+
+def test_refresh_reads_the_account_health_again(roost_server, roost):
+    needs(roost_server, "/v1/organization/whatsapp/business-profiles/{profile_id}/refresh")
+    profile_id = roost.sessions.simulate(roost.sessions.create().id, outcome="completed").business_profile_id
+    profile = roost.business_profiles.refresh(profile_id)
+    assert isinstance(profile, BusinessProfile) and profile.id == profile_id
+    assert isinstance(profile.health, Health) and profile.health.status == "ok"
+    assert profile.health.can_send_message == "AVAILABLE" and profile.review_status == "APPROVED"
+    assert profile.phone_numbers[0].messaging_limit_tier == "TIER_250"
+    roost.business_profiles.disconnect(profile_id)
+    with pytest.raises(ConflictError) as caught:
+        roost.business_profiles.refresh(profile_id)
+    assert caught.value.code == "profile_disconnected"
 
 
 def test_a_number_added_after_signup_is_verified_and_registered(roost_server, org_key, roost):

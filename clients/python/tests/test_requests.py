@@ -68,6 +68,8 @@ ENDPOINTS = [
     ("business_profiles.get", lambda c: c.business_profiles.get("wabp_1"), "GET", f"{P}/wabp_1", [], None, BusinessProfile),
     ("business_profiles.disconnect", lambda c: c.business_profiles.disconnect("wabp_1"), "DELETE", f"{P}/wabp_1", [],
      None, BusinessProfile),
+    ("business_profiles.refresh", lambda c: c.business_profiles.refresh("wabp_1"), "POST", f"{P}/wabp_1/refresh", [], None,
+     BusinessProfile),
     ("business_profiles.access_token", lambda c: c.business_profiles.access_token("wabp_1"), "GET",
      f"{P}/wabp_1/access-token", [], None, AccessToken),
     ("phone_numbers.register", lambda c: c.phone_numbers.register("wapn_1", pin="123456"), "POST",

@@ -77,9 +77,9 @@ def _too_large() -> errors.ApiError:
     "/{app_id}",
     summary="Meta's webhooks for one app",
     description="Checks `X-Hub-Signature-256` over the raw body with the app's secret (401 otherwise, nothing stored), "
-    "applies account_update and account_review_update once each, follows a coexistence WABA's history and "
-    "smb_app_state_sync (and forwards its override-able entries, one per POST, to the organization's "
-    "messages_callback_url), and relays the payload unchanged to the app's forward URL.",
+    "applies account_update, account_review_update, phone_number_quality_update and phone_number_name_update once "
+    "each, follows a coexistence WABA's history and smb_app_state_sync (and forwards its override-able entries, one "
+    "per POST, to the organization's messages_callback_url), and relays the payload unchanged to the app's forward URL.",
     responses=error_responses(
         {
             401: "X-Hub-Signature-256 is missing or does not match the body",

@@ -2,11 +2,12 @@
 signature, the changes Roost acts on, and the relay of every payload to a forward URL.
 
 A Meta app has one callback URL for every WhatsApp webhook of every customer, messages
-included. Roost keeps only what it acts on (`account_update`, `account_review_update`, a few
-fields each; a coexistence WABA's `history` and `smb_app_state_sync`) and passes every payload
-on, byte for byte with Meta's signature, to the app's forward URL; a coexistence WABA's
-override-able entries also go to the organization's messages_callback_url (docs/coexistence.md).
-The relay holds a payload only until it is delivered (or given up on).
+included. Roost keeps only what it acts on (`account_update`, `account_review_update`,
+`phone_number_quality_update`, `phone_number_name_update`, a few fields each; a coexistence
+WABA's `history` and `smb_app_state_sync`) and passes every payload on, byte for byte with
+Meta's signature, to the app's forward URL; a coexistence WABA's override-able entries also go
+to the organization's messages_callback_url (docs/coexistence.md). The relay holds a payload
+only until it is delivered (or given up on).
 """
 
 import hashlib
@@ -29,15 +30,13 @@ from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.meta.config import resolve_meta_app
 from roost.meta.events import (
-    ACCOUNT_REVIEW_UPDATE, ACCOUNT_UPDATE, HISTORY, PARTNER_ADDED, PARTNER_REMOVED, PROOF_EVENTS, REVIEW_DECISIONS,
-    SMB_APP_STATE_SYNC, overridable,
+    ACCOUNT_UPDATE, APPLIED_FIELDS, HEALTH_FIELDS, HISTORY, PARTNER_ADDED, PROOF_EVENTS, SMB_APP_STATE_SYNC, overridable,
 )
 from roost.meta.models import MetaSimulatedApp, MetaWebhookChange, MetaWebhookRelay
 from roost.organizations.models import ModeSettings, Organization
-from roost.profiles import coexistence, lifecycle
+from roost.profiles import coexistence, health
 from roost.profiles import service as profiles
 from roost.profiles.models import BusinessProfile, PhoneNumber
-from roost.webhooks import outbox
 from roost.kit.network import AddressNotAllowed
 
 log = structlog.get_logger("roost.meta.inbound")
@@ -233,7 +232,7 @@ def _changes(payload: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         for change in entry["changes"]:
             if (
                 isinstance(change, dict)
-                and change.get("field") in (ACCOUNT_UPDATE, ACCOUNT_REVIEW_UPDATE)
+                and change.get("field") in APPLIED_FIELDS
                 and isinstance(change.get("value"), dict)
             ):
                 pairs.append((entry, change))
@@ -280,9 +279,9 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
             "livemode": app.livemode,
             "field": field_name,
             "event": event[:64] if event else None,
-            # account_update names the WABA in waba_info (the entry is the partner's business);
-            # account_review_update's entry is the WABA itself.
-            "waba_id": _text_id(waba_info.get("waba_id")) if field_name == ACCOUNT_UPDATE else _text_id(entry.get("id")),
+            # account_update's PARTNER_* events name the WABA in waba_info (the entry is the
+            # partner's business); every other change's entry is the WABA itself.
+            "waba_id": _text_id(waba_info.get("waba_id")) or _text_id(entry.get("id")),
             "owner_business_id": _text_id(waba_info.get("owner_business_id")),
             "decision": decision[:16] if decision else None,
             **(_solution(waba_info) if field_name == ACCOUNT_UPDATE and event == PARTNER_ADDED else {}),
@@ -293,7 +292,7 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
             received.duplicates += 1
             continue
         received.stored += 1
-        await _apply(db, app, row, received)
+        await _apply(db, app, row, value, received)
     return received
 
 
@@ -308,7 +307,7 @@ def _solution(waba_info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _apply(db: AsyncSession, app: InboundApp, change: dict[str, Any], received: Received) -> None:
+async def _apply(db: AsyncSession, app: InboundApp, change: dict[str, Any], value: dict[str, Any], received: Received) -> None:
     waba_id = change["waba_id"]
     if waba_id is None:
         return
@@ -317,25 +316,21 @@ async def _apply(db: AsyncSession, app: InboundApp, change: dict[str, Any], rece
             await profiles.record_solution(db, profile, app.app_id)
     if change["field"] == ACCOUNT_UPDATE and change["event"] in PROOF_EVENTS:
         received.proof_wabas.append(waba_id)  # recovered sessions may now be claimed
-    elif change["field"] == ACCOUNT_UPDATE and change["event"] == PARTNER_REMOVED:
-        for profile in await _profiles_of(db, app, waba_id, connected_only=True):
-            await lifecycle.mark_disconnected(db, profile, at=change["received_at"], reason="partner_removed")
-    elif change["field"] == ACCOUNT_REVIEW_UPDATE and change["decision"] in REVIEW_DECISIONS:
-        decided_at = change["occurred_at"] or change["received_at"]
-        for profile in await _profiles_of(db, app, waba_id, connected_only=False):
-            if profile.review_decided_at is not None and profile.review_decided_at > decided_at:
-                continue  # an older decision delivered late never overwrites a newer one
-            profile.review_status = change["decision"]
-            profile.review_decided_at = decided_at
-            profile.updated_at = change["received_at"]
-            outbox.emit(
-                db,
-                organization_id=profile.organization_id,
-                livemode=profile.livemode,
-                type="whatsapp.business_profile.review_updated",
-                data=await profiles.profile_with_numbers(db, profile),
-                at=change["received_at"],
-            )
+    if change["field"] in HEALTH_FIELDS:
+        await _apply_health(db, app, waba_id, change, value)
+
+
+async def _apply_health(db: AsyncSession, app: InboundApp, waba_id: str, change: dict[str, Any], value: dict[str, Any]) -> None:
+    """Account health: the change, to each profile of the WABA this app serves (profiles.health)."""
+    applied = health.Change(
+        field=change["field"],
+        event=change["event"],
+        value=value,
+        occurred_at=change["occurred_at"] or change["received_at"],
+        received_at=change["received_at"],
+    )
+    for profile in await _profiles_of(db, app, waba_id, connected_only=False):
+        await health.apply_to_profile(db, profile, applied)
 
 
 async def _profiles_of(db: AsyncSession, app: InboundApp, waba_id: str, *, connected_only: bool) -> list[BusinessProfile]:

@@ -16,7 +16,7 @@ import httpx
 import structlog
 
 from roost.kit.network import AddressNotAllowed
-from roost.meta.nodes import BusinessPhoneNumber, WhatsAppBusinessAccount
+from roost.meta.nodes import BusinessPhoneNumber, WabaHealth, WhatsAppBusinessAccount
 
 log = structlog.get_logger("roost.meta")
 
@@ -184,6 +184,11 @@ class GraphClient:
             "GET", waba_id, token=token, params={"fields": WhatsAppBusinessAccount.graph_fields()}, retry_transient=True
         )
         return WhatsAppBusinessAccount.from_graph(body)
+
+    async def waba_health(self, waba_id: str, token: str) -> WabaHealth:
+        """GET /{waba}: its review status and messaging health (account health's refresh)."""
+        body = await self._call("GET", waba_id, token=token, params={"fields": WabaHealth.graph_fields()}, retry_transient=True)
+        return WabaHealth.from_graph(body)
 
     async def phone_numbers(self, waba_id: str, token: str) -> list[BusinessPhoneNumber]:
         """Every number of the WABA: Meta pages the list (25 by default), so follow its cursors."""

@@ -8,7 +8,7 @@ from roost.db.base import Base
 
 
 class MetaWebhookChange(Base):
-    """One `account_update` or `account_review_update` change, stored once (by `dedupe_key`).
+    """One change of a field Roost applies (meta.events.APPLIED_FIELDS), stored once (by `dedupe_key`).
 
     Only what recovery and the review status need is kept; never message content."""
 

@@ -68,7 +68,8 @@ class WhatsAppBusinessAccount(GraphNode):
 @dataclass(frozen=True)
 class BusinessPhoneNumber(GraphNode):
     """GET /{phone-number-id} and /{waba-id}/phone_numbers: what profiles store of a number and
-    what provisioning decides on (verified? already on the Cloud API? on the business app?)."""
+    what provisioning decides on (verified? already on the Cloud API? on the business app?), and
+    its health (the display name's review, the messaging limit)."""
 
     id: str | None
     display_phone_number: str | None
@@ -78,6 +79,25 @@ class BusinessPhoneNumber(GraphNode):
     status: str | None
     platform_type: str | None
     is_on_biz_app: bool
+    name_status: str | None = None
+    messaging_limit_tier: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthStatus(GraphNode):
+    """A node's `health_status` (Meta's health status guide): can it send messages now?
+    AVAILABLE | LIMITED | BLOCKED."""
+
+    can_send_message: str | None
+
+
+@dataclass(frozen=True)
+class WabaHealth(GraphNode):
+    """GET /{waba-id} for refresh: the account's review and its messaging health."""
+
+    id: str | None
+    account_review_status: str | None
+    health_status: HealthStatus | None
 
 
 # Where Meta can keep a number's messages at rest (local storage): the ISO 3166 codes `register`

@@ -18,7 +18,7 @@ from roost.meta.nodes import LOCAL_STORAGE_REGIONS
 from roost.openapi_support import IDEMPOTENCY_KEY_HEADER, body_of, errors_for
 from roost.organizations.auth import require_admin_key
 from roost.organizations.service import Caller, mode_settings
-from roost.profiles import lifecycle, numbers, service
+from roost.profiles import health, lifecycle, numbers, service
 from roost.profiles.models import PhoneNumber
 from roost.profiles.registration import register_number
 from roost.profiles.schemas import (
@@ -140,6 +140,25 @@ async def disconnect_profile(
     await lifecycle.disconnect_by_platform(runtime, db, caller, profile_id)
     async with runtime.sessions() as fresh, fresh.begin():  # the attempt changed it elsewhere
         return JSONResponse(await service.present_profile(fresh, caller, profile_id))
+
+
+@router.post(
+    "/business-profiles/{profile_id}/refresh",
+    summary="Read the profile's WABA and numbers from Meta again (account health)",
+    description="Re-reads the WABA (`account_review_status`, `health_status`) and its numbers (`quality_rating`, "
+    "`name_status`, `messaging_limit_tier`, `code_verification_status`, `status`) and stores what changed, sending "
+    "`whatsapp.business_profile.health_updated`, `…review_updated`, `whatsapp.phone_number.quality_updated` and "
+    "`…name_updated` for what did. Only reads at Meta: safe to repeat, no Idempotency-Key. A disconnected profile is "
+    "`409 profile_disconnected`; Meta's refusal `424 refresh_failed` with Meta's error in `error.provider` "
+    "(`502 meta_unavailable` if Meta could not be reached). See docs/account-health.md.",
+    response_model=BusinessProfileObject,
+    responses=errors_for(400, 401, 404, 409, 413, 415, 424, 502),
+)
+async def refresh_profile(
+    profile_id: str, request: Request, caller: Caller = Depends(require_admin_key), runtime: Runtime = Depends(runtime_dependency)
+) -> JSONResponse:
+    await read_no_body(request)
+    return JSONResponse(await health.refresh(runtime, caller, profile_id))
 
 
 @router.get(

@@ -32,6 +32,9 @@ class BusinessProfile(Base):
     solution_partner_business_ids: Mapped[list | None] = mapped_column(JSON)
     review_status: Mapped[str | None] = mapped_column(String(16))
     review_decided_at: Mapped[int | None] = mapped_column(BigInteger)
+    # What Meta's lifecycle webhooks last said, per dimension, each with Meta's time (profiles.health).
+    health: Mapped[dict | None] = mapped_column(JSON)
+    health_updated_at: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
     # Set while disconnected: when, and why (`api`: DELETE by the platform; `partner_removed`: Meta said so).
     disconnected_at: Mapped[int | None] = mapped_column(BigInteger)
@@ -75,6 +78,14 @@ class PhoneNumber(Base):
     display_phone_number: Mapped[str | None] = mapped_column(String(40))
     verified_name: Mapped[str | None] = mapped_column(String(255))
     quality_rating: Mapped[str | None] = mapped_column(String(16))
+    # Display name review (phone_number_name_update, or Meta's name_status on refresh).
+    name_status: Mapped[str | None] = mapped_column(String(32))
+    name_rejection_reason: Mapped[str | None] = mapped_column(String(64))
+    # phone_number_quality_update's limit (or Meta's messaging_limit_tier on refresh), its last event.
+    messaging_limit_tier: Mapped[str | None] = mapped_column(String(24))
+    quality_event: Mapped[str | None] = mapped_column(String(32))
+    # Meta's time (ms) of the last quality and name update applied: an older one never overwrites it.
+    health_times: Mapped[dict | None] = mapped_column(JSON)
     code_verification_status: Mapped[str | None] = mapped_column(String(32))
     is_on_biz_app: Mapped[bool] = mapped_column(Boolean, default=False)
     cloud_api_registered: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from roost.kit.objects import GIVEN, ApiObject, From, OptionalTimestamp, Timestamp, list_of
 from roost.kit.timeutil import to_iso
+from roost.profiles.health_view import STATUS_ORDER, health_object
 from roost.profiles.models import BusinessProfile, PhoneNumber
 
 META_ERROR = "Meta's error as `{code, subcode, message, fbtrace_id, at}`"
@@ -64,10 +65,79 @@ class PhoneNumberObject(ApiObject):
     quality_rating: str | None = Field(examples=["GREEN"])
     code_verification_status: str | None = Field(examples=["VERIFIED"])
     cloud_api_registered: bool = Field(description="Registered on the Cloud API (it can send and receive messages)")
+    # -- account health (issue 16): kept current by Meta's webhooks and by refresh
+    name_status: str | None = Field(
+        description="The display name's review, as Meta's name_status: APPROVED | AVAILABLE_WITHOUT_REVIEW | "
+        "PENDING_REVIEW | DECLINED | EXPIRED | NONE",
+        examples=["APPROVED"],
+    )
+    name_rejection_reason: str | None = Field(description="Meta's rejection_reason while the name is DECLINED")
+    messaging_limit_tier: str | None = Field(
+        description="Meta's messaging limit (TIER_50 … TIER_UNLIMITED, TIER_NOT_SET)", examples=["TIER_250"]
+    )
+    quality_event: str | None = Field(
+        description="The last phone_number_quality_update event (ONBOARDING, THROUGHPUT_UPGRADE, UPGRADE, DOWNGRADE, "
+        "FLAGGED, UNFLAGGED)"
+    )
     registration_error: dict[str, Any] | None = Field(description=f"{META_ERROR}, when the last attempt failed")
     coexistence: Annotated[Coexistence | None, GIVEN] = Field(
         description="The contacts and chat history syncs of a WhatsApp Business app number; null for other numbers"
     )
+
+
+class Restriction(ApiObject):
+    all_given = True
+
+    type: str | None = Field(description="Meta's restriction_type", examples=["RESTRICTED_BIZ_INITIATED_MESSAGING"])
+    expires_at: str | None = Field(description="When the restriction ends (ISO 8601); null: until Meta lifts it")
+    remediation: str | None
+
+
+class Violation(ApiObject):
+    all_given = True
+
+    type: str | None = Field(description="Meta's violation_type", examples=["SCAM"])
+    at: str | None = Field(description="Meta's time of the ACCOUNT_VIOLATION")
+
+
+class Ban(ApiObject):
+    all_given = True
+
+    state: str | None = Field(description="Meta's waba_ban_state: DISABLE | SCHEDULE_FOR_DISABLE | REINSTATE")
+    date: str | None = Field(description="Meta's waba_ban_date, as Meta writes it", examples=["April 17, 2025"])
+    at: str | None = Field(description="Meta's time of the DISABLED_UPDATE")
+
+
+class Disconnection(ApiObject):
+    all_given = True
+
+    reason: str | None = Field(description="api | partner_removed | partner_app_uninstalled")
+    meta_reason: str | None = Field(description="Meta's disconnection_info.reason (coexistence), e.g. PRIMARY_INACTIVITY")
+    initiated_by: str | None = Field(description="USER | SYSTEM (Meta's disconnection_info)")
+    at: str | None
+
+
+class Health(ApiObject):
+    """What Meta says of the account (docs/account-health.md)."""
+
+    all_given = True
+
+    status: Literal[STATUS_ORDER] = Field(  # type: ignore[valid-type]
+        description="The worst that applies, in this order: deleted | offboarded | disconnected | banned | restricted | "
+        "in_review | ok"
+    )
+    restrictions: list[Restriction] = Field(description="Meta's restrictions still in force")
+    violation: Violation | None = Field(description="The last ACCOUNT_VIOLATION")
+    ban: Ban | None = Field(description="The last DISABLED_UPDATE (REINSTATE included)")
+    review_status: str | None = Field(description="The WABA's review: APPROVED | PENDING | DEFERRED | REJECTED …")
+    disconnection: Disconnection | None = Field(description="Why the profile is disconnected (null while connected)")
+    can_send_message: str | None = Field(description="Meta's health_status.can_send_message at the last refresh")
+    notices: dict[str, dict[str, Any]] = Field(
+        description="The last of each event Roost only records (MM_LITE_TERMS_SIGNED, AD_ACCOUNT_LINKED, "
+        "AUTH_INTL_PRICE_ELIGIBILITY_UPDATE, BUSINESS_PRIMARY_LOCATION_COUNTRY_UPDATE, VOLUME_BASED_PRICING_TIER_UPDATE, "
+        "PARTNER_CLIENT_CERTIFICATION_STATUS_UPDATE), with Meta's time `at` and Meta's payload keys"
+    )
+    updated_at: str | None = Field(description="When the health last changed")
 
 
 class Unsubscribe(ApiObject):
@@ -101,6 +171,7 @@ class BusinessProfileObject(ApiObject):
     review_decided_at: OptionalTimestamp
     status: str = Field(description="connected | disconnected")
     disconnected_at: OptionalTimestamp
+    health: Annotated[Health, GIVEN]
     unsubscribe: Annotated[Unsubscribe | None, GIVEN] = Field(description="null unless the profile was disconnected")
     phone_numbers: Annotated[list[PhoneNumberObject], GIVEN]
     created_at: Timestamp
@@ -136,5 +207,8 @@ def unsubscribe_object(profile: BusinessProfile) -> dict[str, Any] | None:
 
 def profile_object(profile: BusinessProfile, phones: list[PhoneNumber]) -> dict[str, Any]:
     return BusinessProfileObject.render(
-        profile, unsubscribe=unsubscribe_object(profile), phone_numbers=[phone_object(phone) for phone in phones]
+        profile,
+        health=health_object(profile),
+        unsubscribe=unsubscribe_object(profile),
+        phone_numbers=[phone_object(phone) for phone in phones],
     )

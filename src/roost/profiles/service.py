@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roost.kit import errors, pagination
 from roost.kit.ids import new_id
-from roost.meta.events import PARTNER_ADDED
+from roost.meta.events import ACCOUNT_REVIEW_UPDATE, PARTNER_ADDED, REVIEW_DECISIONS
 from roost.meta.models import MetaWebhookChange
 from roost.meta.nodes import BusinessPhoneNumber
 from roost.organizations.service import Caller, find_owned, mode_settings
@@ -106,6 +106,8 @@ async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_p
     phone.quality_rating = meta_phone.quality_rating
     phone.code_verification_status = meta_phone.code_verification_status
     phone.is_on_biz_app = meta_phone.is_on_biz_app
+    phone.name_status = meta_phone.name_status or phone.name_status
+    phone.messaging_limit_tier = meta_phone.messaging_limit_tier or phone.messaging_limit_tier
     # A number Meta already reports as connected (coexistence) needs no registration.
     if meta_phone.status == "CONNECTED" and meta_phone.platform_type == "CLOUD_API":
         phone.cloud_api_registered = True
@@ -131,6 +133,30 @@ async def record_solution(db: AsyncSession, profile: BusinessProfile, app_id: st
     if change is not None:
         profile.solution_id = change.solution_id
         profile.solution_partner_business_ids = list(change.solution_partner_business_ids or [])
+
+
+async def record_review(db: AsyncSession, profile: BusinessProfile, app_id: str) -> None:
+    """Meta's latest review decision for the WABA and this app, when it came before the profile
+    existed (Meta commonly reviews a new account while provisioning still runs) and is newer than
+    what the profile holds. The profile's own event (connected) carries it."""
+    change = await db.scalar(
+        select(MetaWebhookChange)
+        .where(
+            MetaWebhookChange.waba_id == profile.waba_id,
+            MetaWebhookChange.app_id == app_id,
+            MetaWebhookChange.livemode == profile.livemode,
+            MetaWebhookChange.field == ACCOUNT_REVIEW_UPDATE,
+            MetaWebhookChange.decision.in_(REVIEW_DECISIONS),
+        )
+        .order_by(MetaWebhookChange.occurred_at.desc(), MetaWebhookChange.received_at.desc(), MetaWebhookChange.id.desc())
+        .limit(1)
+    )
+    if change is None:
+        return
+    decided_at = change.occurred_at or change.received_at
+    if profile.review_decided_at is None or profile.review_decided_at <= decided_at:
+        profile.review_status = change.decision
+        profile.review_decided_at = decided_at
 
 
 async def phone_numbers_of(db: AsyncSession, profile_ids: list[str]) -> dict[str, list[PhoneNumber]]:

@@ -14,7 +14,9 @@ from roost.meta.config import MetaApp
 from roost.meta.graph import GraphClient, MetaError
 from roost.organizations.models import ModeSettings
 from roost.profiles import coexistence, registration
-from roost.profiles.service import connected_elsewhere, profile_object, record_solution, upsert_phone_number, upsert_profile
+from roost.profiles.service import (
+    connected_elsewhere, profile_object, record_review, record_solution, upsert_phone_number, upsert_profile,
+)
 from roost.profiles.tokens import open_session_token, seal_profile_token, seal_session_token
 from roost.runtime import Runtime
 from roost.sessions.models import SignupSession
@@ -227,6 +229,7 @@ class CreateProfile(Step):
         )
         profile.token_encrypted = seal_profile_token(context.runtime.keyring, profile.organization_id, profile.id, token.token)
         await record_solution(db, profile, context.app.app_id)
+        await record_review(db, profile, context.app.app_id)
         numbers = [await upsert_phone_number(db, profile, meta_phone, now) for meta_phone in phones]
         for number in numbers:
             if number.is_on_biz_app:  # Meta's 24-hour window for the syncs opens now (worker: coexistence.run_due)

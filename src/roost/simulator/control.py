@@ -5,6 +5,7 @@ webhooks) concerns that app only: one organization's faults never reach another'
 Errors use Roost's own shape (`{"error": {type, code, message, request_id}}`).
 """
 
+import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,7 @@ from roost.kit.simulated_meta import SIMULATED_GRAPH_VERSION, SimulatedApp, cont
 from roost.kit.timeutil import now_ms
 from roost.kit.validation import is_ascii_digits
 from roost.kit.web import parse_model, read_json_object, read_no_body
+from roost.meta import events
 from roost.organizations.service import authenticate
 from roost.simulator import coexistence, numbers, service, webhooks
 from roost.simulator.models import SimFault, SimPhoneNumber, SimSyncRequest, SimWaba, SimWabaShare
@@ -385,12 +387,123 @@ async def send_message_echo(request: Request) -> dict[str, Any]:
 # -- webhooks ----------------------------------------------------------------------------------------------
 
 
+def _meta_time() -> Any:
+    return Field(None, ge=1, le=4_102_444_800, description="entry.time (unix seconds): when the change happened; now if absent")
+
+
+class DisconnectionInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal[events.DISCONNECTION_REASONS]  # type: ignore[valid-type]
+    initiated_by: Literal["USER", "SYSTEM"]
+
+
+class RestrictionInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    restriction_type: str = Field(pattern=r"^RESTRICTED_[A-Z_]{1,80}$")
+    expiration: int = Field(ge=1, le=4_102_444_800, description="Unix seconds")
+    remediation: str | None = Field(None, min_length=1, max_length=500)
+
+
+class ViolationInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    violation_type: str = Field(pattern=r"^[A-Z][A-Z_]{0,63}$")
+
+
+class BanInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    waba_ban_state: Literal[events.BAN_STATES]  # type: ignore[valid-type]
+    waba_ban_date: str | None = Field(
+        None, pattern=r"^[A-Z][a-z]+ [0-9]{1,2}, [0-9]{4}$", description="As Meta writes it (April 17, 2025); today if absent"
+    )
+
+
+class CertificationInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["APPROVED", "DISCARDED", "FAILED", "PENDING", "REVOKED"]
+    rejection_reasons: list[str] = Field(default_factory=list, max_length=10)
+
+
+class ExceptionCountry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    country_code: str = Field(pattern=r"^[A-Z]{2}$")
+    start_time: int = Field(ge=1, le=4_102_444_800)
+
+
+class AuthIntlEligibility(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_time: int = Field(ge=1, le=4_102_444_800)
+    exception_countries: list[ExceptionCountry] = Field(default_factory=list, max_length=50)
+
+
+class VolumeTierInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tier_update_time: int = Field(ge=1, le=4_102_444_800)
+    pricing_category: str = Field(pattern=r"^[A-Z_]{1,40}$")
+    tier: str = Field(pattern=r"^[0-9]+:([0-9]+|inf)$")
+    effective_month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+    region: str = Field(min_length=1, max_length=64)
+
+
+# Each event's own keys (research §5.3): required ones first; any other key is refused for it.
+EVENT_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "PARTNER_ADDED": ((), ("solution_id",)),
+    "PARTNER_APP_INSTALLED": ((), ("solution_id",)),
+    "PARTNER_REMOVED": ((), ("disconnection_info",)),
+    "ACCOUNT_RESTRICTION": (("restriction_info",), ()),
+    "ACCOUNT_VIOLATION": (("violation_info",), ()),
+    "DISABLED_UPDATE": (("ban_info",), ()),
+    "AD_ACCOUNT_LINKED": (("ad_account_linked",), ()),
+    "PARTNER_CLIENT_CERTIFICATION_STATUS_UPDATE": (("partner_client_certification_info",), ()),
+    "AUTH_INTL_PRICE_ELIGIBILITY_UPDATE": (("auth_international_rate_eligibility",), ()),
+    "BUSINESS_PRIMARY_LOCATION_COUNTRY_UPDATE": (("country",), ()),
+    "VOLUME_BASED_PRICING_TIER_UPDATE": (("volume_tier_info",), ()),
+}
+DETAIL_KEYS = (
+    "solution_id", "disconnection_info", "restriction_info", "violation_info", "ban_info", "ad_account_linked",
+    "partner_client_certification_info", "auth_international_rate_eligibility", "country", "volume_tier_info",
+)
+
+
 class AccountUpdateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     waba_id: str = Field(min_length=1, max_length=32)
     event: Literal[webhooks.ACCOUNT_UPDATE_EVENTS]  # type: ignore[valid-type]
+    time: int | None = _meta_time()
     solution_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$", description="PARTNER_ADDED into this solution")
+    disconnection_info: DisconnectionInfo | None = None
+    restriction_info: list[RestrictionInfo] | None = Field(None, min_length=1, max_length=10)
+    violation_info: ViolationInfo | None = None
+    ban_info: BanInfo | None = None
+    ad_account_linked: str | None = Field(None, pattern=r"^[0-9]{1,32}$")
+    partner_client_certification_info: CertificationInfo | None = None
+    auth_international_rate_eligibility: AuthIntlEligibility | None = None
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    volume_tier_info: VolumeTierInfo | None = None
+
+    @staticmethod
+    def cross_field_problems(data: dict[str, Any]) -> list[dict[str, str]]:
+        event = data.get("event")
+        if not isinstance(event, str) or event not in webhooks.ACCOUNT_UPDATE_EVENTS:
+            return []
+        required, optional = EVENT_KEYS.get(event, ((), ()))
+        problems = [
+            {"param": key, "code": "parameter_missing", "message": f"{key} is required for {event}"}
+            for key in required if data.get(key) is None
+        ]
+        problems += [
+            {"param": key, "code": "parameter_unknown", "message": f"{key} is not part of a {event} event"}
+            for key in DETAIL_KEYS if data.get(key) is not None and key not in required + optional
+        ]
+        return problems
 
 
 class ReviewUpdateParams(BaseModel):
@@ -398,6 +511,76 @@ class ReviewUpdateParams(BaseModel):
 
     waba_id: str = Field(min_length=1, max_length=32)
     decision: Literal[webhooks.REVIEW_DECISIONS]  # type: ignore[valid-type]
+    time: int | None = _meta_time()
+
+
+class QualityUpdateParams(BaseModel):
+    """phone_number_quality_update (Meta's webhook reference): the number, the event, the new
+    limit; `old_limit` only for a messaging limit change, as Meta sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$")
+    event: Literal[events.QUALITY_EVENTS]  # type: ignore[valid-type]
+    current_limit: Literal[events.MESSAGING_LIMITS]  # type: ignore[valid-type]
+    old_limit: Literal[events.MESSAGING_LIMITS] | None = None  # type: ignore[valid-type]
+    quality_rating: Literal["GREEN", "YELLOW", "RED", "NA"] | None = Field(
+        None, description="The number's quality_rating from now on (Meta's webhook does not carry it; the number node shows it)"
+    )
+    time: int | None = _meta_time()
+
+    @staticmethod
+    def cross_field_problems(data: dict[str, Any]) -> list[dict[str, str]]:
+        if data.get("old_limit") is not None and data.get("event") in ("ONBOARDING", "THROUGHPUT_UPGRADE", "FLAGGED", "UNFLAGGED"):
+            return [{"param": "old_limit", "code": "parameter_unknown",
+                     "message": "old_limit is only sent for a messaging limit change (UPGRADE or DOWNGRADE)"}]
+        return []
+
+
+class NameUpdateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$")
+    decision: Literal["APPROVED", "DEFERRED", "PENDING", "REJECTED"]
+    requested_verified_name: str | None = Field(None, min_length=2, max_length=75, description="The number's own name if absent")
+    rejection_reason: Literal[events.NAME_REJECTION_REASONS] | None = None  # type: ignore[valid-type]
+    time: int | None = _meta_time()
+
+    @staticmethod
+    def cross_field_problems(data: dict[str, Any]) -> list[dict[str, str]]:
+        if data.get("decision") == "REJECTED" and data.get("rejection_reason") is None:
+            return [{"param": "rejection_reason", "code": "parameter_missing", "message": "rejection_reason is required for REJECTED"}]
+        if data.get("decision") != "REJECTED" and data.get("rejection_reason") is not None:
+            return [{"param": "rejection_reason", "code": "parameter_unknown", "message": "rejection_reason is only sent for REJECTED"}]
+        return []
+
+
+# A change dated this far back is a late delivery of an older change: Meta's state (the
+# simulator's) moved on since, so it does not follow it.
+LATE_SECONDS = 30
+
+
+def _is_late(sent_time: int | None) -> bool:
+    return sent_time is not None and sent_time < time.time() - LATE_SECONDS
+
+
+def _details(params: AccountUpdateParams) -> dict[str, Any]:
+    """The event's own keys as Meta sends them (DISABLED_UPDATE's date defaults to today)."""
+    details = params.model_dump(include=set(DETAIL_KEYS) - {"solution_id"}, exclude_none=True)
+    if params.ban_info is not None and params.ban_info.waba_ban_date is None:
+        today = time.gmtime()
+        details["ban_info"]["waba_ban_date"] = f"{time.strftime('%B', today)} {today.tm_mday}, {today.tm_year}"
+    if params.event == "PARTNER_CLIENT_CERTIFICATION_STATUS_UPDATE":
+        details["partner_client_certification_info"] = {"client_business_id": None, **details["partner_client_certification_info"]}
+    return details
+
+
+def _follow(waba: SimWaba, params: AccountUpdateParams) -> None:
+    """The simulator's own WABA follows the event, so that its Graph answers tell the same."""
+    if params.event == "DISABLED_UPDATE" and params.ban_info is not None:
+        waba.ban_state = params.ban_info.waba_ban_state
+    elif params.event == "ACCOUNT_RESTRICTION" and params.restriction_info is not None:
+        waba.restrictions = [item.model_dump(exclude_none=True) for item in params.restriction_info]
 
 
 @router.post("/webhooks/account-update")
@@ -407,10 +590,15 @@ async def send_account_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         waba = await _owned_waba(db, app.app_id, params.waba_id)
         owner = waba.business_id
+        if not _is_late(params.time):
+            _follow(waba, params)
+    details = _details(params)
+    if "partner_client_certification_info" in details:
+        details["partner_client_certification_info"]["client_business_id"] = owner
     extras = {"setup": {"solutionID": params.solution_id}} if params.solution_id else {}
     _, payload = webhooks.account_update(
         params.event, app_id=app.app_id, partner_business_id=app.partner_business_id, waba_id=waba.id, owner_business_id=owner,
-        solution=service.solution_of(_sim(request), app.app_id, extras),
+        solution=service.solution_of(_sim(request), app.app_id, extras), details=details, time=params.time,
     )
     return await _emitter(request).emit(app.app_id, "account_update", payload)
 
@@ -422,9 +610,57 @@ async def send_review_update(request: Request) -> dict[str, Any]:
     async with _sim(request).sessions() as db, db.begin():
         waba = await _owned_waba(db, app.app_id, params.waba_id)
         # account_review_status knows PENDING, APPROVED, REJECTED; a deferred review stays pending.
-        waba.account_review_status = "PENDING" if params.decision == "DEFERRED" else params.decision
-    _, payload = webhooks.account_review_update(params.waba_id, params.decision)
+        if not _is_late(params.time):
+            waba.account_review_status = "PENDING" if params.decision == "DEFERRED" else params.decision
+    _, payload = webhooks.account_review_update(params.waba_id, params.decision, params.time)
     return await _emitter(request).emit(app.app_id, "account_review_update", payload)
+
+
+def _digits_only(display: str) -> str:
+    return "".join(char for char in display if char.isdigit())
+
+
+@router.post("/webhooks/phone-number-quality-update")
+async def send_quality_update(request: Request) -> dict[str, Any]:
+    app = await _app(request)
+    params = parse_model(QualityUpdateParams, await read_json_object(request))
+    async with _sim(request).sessions() as db, db.begin():
+        phone = await _owned_phone(db, app.app_id, params.phone_number_id)
+        # The number node shows the limit (its enum has no TIER_NOT_SET: the node keeps its own then).
+        if params.current_limit != "TIER_NOT_SET" and not _is_late(params.time):
+            phone.messaging_limit_tier = params.current_limit
+        if params.quality_rating is not None and not _is_late(params.time):
+            phone.quality_rating = params.quality_rating
+        waba_id, display = phone.waba_id, _digits_only(phone.display_phone_number)
+    value: dict[str, Any] = {"display_phone_number": display, "event": params.event}
+    if params.old_limit is not None:
+        value["old_limit"] = params.old_limit
+    # Meta retired current_limit in February 2026 for the portfolio-wide value (decisions.md).
+    value["max_daily_conversations_per_business"] = params.current_limit
+    _, payload = webhooks.phone_number_quality_update(waba_id, value, params.time)
+    return await _emitter(request).emit(app.app_id, events.PHONE_NUMBER_QUALITY_UPDATE, payload)
+
+
+@router.post("/webhooks/phone-number-name-update")
+async def send_name_update(request: Request) -> dict[str, Any]:
+    app = await _app(request)
+    params = parse_model(NameUpdateParams, await read_json_object(request))
+    async with _sim(request).sessions() as db, db.begin():
+        phone = await _owned_phone(db, app.app_id, params.phone_number_id)
+        requested = params.requested_verified_name or phone.verified_name
+        if not _is_late(params.time):
+            phone.name_status = {"APPROVED": "APPROVED", "REJECTED": "DECLINED"}.get(params.decision, "PENDING_REVIEW")
+            if params.decision == "APPROVED":
+                phone.verified_name = requested
+        waba_id, display = phone.waba_id, _digits_only(phone.display_phone_number)
+    value = {
+        "display_phone_number": display,
+        "decision": params.decision,
+        "requested_verified_name": requested,
+        "rejection_reason": params.rejection_reason,  # Meta sends null unless rejected
+    }
+    _, payload = webhooks.phone_number_name_update(waba_id, value, params.time)
+    return await _emitter(request).emit(app.app_id, events.PHONE_NUMBER_NAME_UPDATE, payload)
 
 
 @router.get("/webhooks/deliveries")

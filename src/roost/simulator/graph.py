@@ -249,6 +249,7 @@ async def _node(request: Request, object_id: str, params: dict[str, Any]) -> dic
         available = {
             **service.waba_object(waba, business),
             "primary_funding_id": share.allocation_config_id if share is not None else None,
+            "health_status": service.health_status(waba, business, caller.app_id, now_ms()),
             "phone_numbers": fields.Connection(phones, fields.PHONE_NUMBER_IN_LIST, f"{_graph_url(request)}/{waba.id}/phone_numbers"),
         }
         return fields.select(available, fields.WABA, params.get("fields"))

@@ -58,6 +58,10 @@ class SimWaba(Base):
     timezone_id: Mapped[str] = mapped_column(String(8))
     message_template_namespace: Mapped[str] = mapped_column(String(64))
     account_review_status: Mapped[str] = mapped_column(String(16))
+    # DISABLED_UPDATE's waba_ban_state and ACCOUNT_RESTRICTION's restriction_info, as sent last:
+    # the WABA's health_status shows them (BLOCKED, LIMITED).
+    ban_state: Mapped[str | None] = mapped_column(String(24))
+    restrictions: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -90,6 +94,9 @@ class SimPhoneNumber(Base):
     verified_name: Mapped[str] = mapped_column(String(255))
     code_verification_status: Mapped[str] = mapped_column(String(16))
     quality_rating: Mapped[str] = mapped_column(String(8))
+    # NULL: Meta's usual answer (APPROVED, TIER_250); set by the control API's name and quality updates.
+    name_status: Mapped[str | None] = mapped_column(String(32))
+    messaging_limit_tier: Mapped[str | None] = mapped_column(String(24))
     status: Mapped[str] = mapped_column(String(16))
     platform_type: Mapped[str] = mapped_column(String(16))
     is_on_biz_app: Mapped[bool] = mapped_column(Boolean)

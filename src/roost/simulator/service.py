@@ -48,9 +48,11 @@ REGISTER_LIMIT = 10
 REGISTRATION_DEADLINE_MS = 14 * 24 * 3600 * 1000
 SCOPES = ["whatsapp_business_management", "whatsapp_business_messaging"]
 # What the app is subscribed to until it POSTs its own subscription: Roost's needs, the
-# coexistence fields among them (docs/coexistence.md asks operators for the same).
+# coexistence fields and the numbers' health fields among them (docs/coexistence.md and
+# docs/account-health.md ask operators for the same).
 DEFAULT_WEBHOOK_FIELDS = [
     "account_update", "account_review_update", "messages", "smb_message_echoes", "history", "smb_app_state_sync",
+    "phone_number_quality_update", "phone_number_name_update",
 ]
 APP_NAME = "Roost Simulator"
 
@@ -304,12 +306,39 @@ def phone_object(phone: SimPhoneNumber) -> dict[str, Any]:
 
 # Fields Meta has on these nodes that are not in the default answer: returned when asked for.
 PHONE_EXTRA_FIELDS = {
-    "name_status": lambda p: "APPROVED",
+    "name_status": lambda p: p.name_status or "APPROVED",
     "account_mode": lambda p: "LIVE",
     "is_pin_enabled": lambda p: p.pin_hash is not None,
     "is_official_business_account": lambda p: False,
-    "messaging_limit_tier": lambda p: "TIER_250",
+    "messaging_limit_tier": lambda p: p.messaging_limit_tier or "TIER_250",
 }
+
+
+def health_status(waba: SimWaba, business: SimBusiness, app_id: str, now: int) -> dict[str, Any]:
+    """The WABA's `health_status` as Meta's health status guide shows it: the WABA, its business
+    and the app, each AVAILABLE, LIMITED or BLOCKED; the overall value is the worst. A ban
+    (DISABLED_UPDATE DISABLE) blocks the WABA; a restriction still in force limits it."""
+    waba_entity: dict[str, Any] = {"entity_type": "WABA", "id": waba.id, "can_send_message": "AVAILABLE"}
+    active = [item for item in waba.restrictions or [] if item.get("expiration") is None or item["expiration"] * 1000 > now]
+    if waba.ban_state == "DISABLE":
+        waba_entity["can_send_message"] = "BLOCKED"
+        # 131031: "Business account has been locked" (Meta's error codes, research §6).
+        waba_entity["errors"] = [{
+            "error_code": 131031,
+            "error_description": "The WhatsApp Business Account has been disabled for violating WhatsApp policies.",
+            "possible_solution": "Request a review of the decision in WhatsApp Manager.",
+        }]
+    elif active:
+        waba_entity["can_send_message"] = "LIMITED"
+        waba_entity["additional_info"] = [f"Restricted: {item.get('restriction_type')}" for item in active]
+    entities = [
+        waba_entity,
+        {"entity_type": "BUSINESS", "id": business.id, "can_send_message": "AVAILABLE"},
+        {"entity_type": "APP", "id": app_id, "can_send_message": "AVAILABLE"},
+    ]
+    order = ("AVAILABLE", "LIMITED", "BLOCKED")
+    overall = max((entity["can_send_message"] for entity in entities), key=order.index)
+    return {"can_send_message": overall, "entities": entities}
 
 
 def waba_object(waba: SimWaba, business: SimBusiness) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from roost.kit.ids import new_id
 from roost.meta.events import overridable
 from roost.kit.timeutil import now_ms, to_iso
+from roost.meta import events
 from roost.simulator import service
 from roost.simulator.models import SimWabaShare, SimWebhookDelivery
 from roost.kit.network import AddressNotAllowed
@@ -30,18 +31,23 @@ log = structlog.get_logger("roost.simulator")
 RETRY_BACKOFF = (0.5, 1.0, 2.0)
 RESPONSE_KEEP = 2000
 
-ACCOUNT_UPDATE_EVENTS = ("PARTNER_APP_INSTALLED", "PARTNER_ADDED", "PARTNER_REMOVED")
-REVIEW_DECISIONS = ("APPROVED", "REJECTED", "PENDING", "DEFERRED")
+ACCOUNT_UPDATE_EVENTS = events.ACCOUNT_UPDATE_EVENTS
+REVIEW_DECISIONS = events.REVIEW_DECISIONS
+# Events whose entry is the partner's business in Meta's examples (research §5.3); the others' is the WABA.
+PARTNER_EVENTS = ("PARTNER_ADDED", "PARTNER_APP_INSTALLED", "PARTNER_APP_UNINSTALLED", "PARTNER_REMOVED")
+# Events that carry waba_info (and what it has besides waba_id and owner_business_id).
+WABA_INFO_EVENTS = (*PARTNER_EVENTS, "AD_ACCOUNT_LINKED", "MM_LITE_TERMS_SIGNED")
 
 
 def signature(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def envelope(entry_id: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
+def envelope(entry_id: str, field: str, value: dict[str, Any], time: int | None = None) -> dict[str, Any]:
+    """Meta's envelope; `time` (unix seconds) is when the change happened, now unless given."""
     return {
         "object": "whatsapp_business_account",
-        "entry": [{"id": entry_id, "time": now_ms() // 1000, "changes": [{"field": field, "value": value}]}],
+        "entry": [{"id": entry_id, "time": now_ms() // 1000 if time is None else time, "changes": [{"field": field, "value": value}]}],
     }
 
 
@@ -53,19 +59,39 @@ def account_update(
     waba_id: str,
     owner_business_id: str,
     solution: tuple[str, list[str]] | None = None,
+    details: dict[str, Any] | None = None,
+    time: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """(entry id, payload). In Meta's PARTNER_* examples the entry id is the partner's business.
-    A signup into a Multi-Partner Solution names it, with its partners' businesses (research §5.3)."""
-    waba_info: dict[str, Any] = {"waba_id": waba_id, "owner_business_id": owner_business_id}
-    if event == "PARTNER_APP_INSTALLED":
-        waba_info["partner_app_id"] = app_id
-    if solution is not None and event in ("PARTNER_ADDED", "PARTNER_APP_INSTALLED"):
-        waba_info["solution_id"], waba_info["solution_partner_business_ids"] = solution[0], list(solution[1])
-    return partner_business_id, envelope(partner_business_id, "account_update", {"event": event, "waba_info": waba_info})
+    """(entry id, payload) of one account_update event, shaped as research §5.3 has it.
+    `details` are the event's own keys (restriction_info, ban_info, …), already checked by the
+    control API; waba_info is built here for the events that carry it. A signup into a
+    Multi-Partner Solution names it, with its partners' businesses."""
+    value: dict[str, Any] = {"event": event}
+    extra = dict(details or {})
+    if event in WABA_INFO_EVENTS:
+        waba_info: dict[str, Any] = {"waba_id": waba_id, "owner_business_id": owner_business_id}
+        if event in ("PARTNER_APP_INSTALLED", "PARTNER_APP_UNINSTALLED"):
+            waba_info["partner_app_id"] = app_id
+        if event == "AD_ACCOUNT_LINKED":
+            waba_info["ad_account_linked"] = extra.pop("ad_account_linked")
+        if solution is not None and event in ("PARTNER_ADDED", "PARTNER_APP_INSTALLED"):
+            waba_info["solution_id"], waba_info["solution_partner_business_ids"] = solution[0], list(solution[1])
+        value["waba_info"] = waba_info
+    value.update(extra)
+    entry_id = partner_business_id if event in PARTNER_EVENTS else waba_id
+    return entry_id, envelope(entry_id, "account_update", value, time)
 
 
-def account_review_update(waba_id: str, decision: str) -> tuple[str, dict[str, Any]]:
-    return waba_id, envelope(waba_id, "account_review_update", {"decision": decision})
+def phone_number_quality_update(waba_id: str, value: dict[str, Any], time: int | None = None) -> tuple[str, dict[str, Any]]:
+    return waba_id, envelope(waba_id, events.PHONE_NUMBER_QUALITY_UPDATE, value, time)
+
+
+def phone_number_name_update(waba_id: str, value: dict[str, Any], time: int | None = None) -> tuple[str, dict[str, Any]]:
+    return waba_id, envelope(waba_id, events.PHONE_NUMBER_NAME_UPDATE, value, time)
+
+
+def account_review_update(waba_id: str, decision: str, time: int | None = None) -> tuple[str, dict[str, Any]]:
+    return waba_id, envelope(waba_id, "account_review_update", {"decision": decision}, time)
 
 
 def delivery_object(row: SimWebhookDelivery) -> dict[str, Any]:

@@ -75,7 +75,30 @@ PHONE_NUMBER_FIELDS: dict[str, Any] = {
     "account_mode": {"enum": ["LIVE", "SANDBOX"]},
     "is_pin_enabled": {"type": "boolean"},
     "is_official_business_account": {"type": "boolean"},
-    "messaging_limit_tier": {"enum": ["TIER_50", "TIER_250", "TIER_1K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED"]},
+    # file 5650; GUIDES: TIER_2K, the limit Meta's phone_number_quality_update reference names since 2025.
+    "messaging_limit_tier": {"enum": ["TIER_50", "TIER_250", "TIER_1K", "TIER_2K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED"]},
+}
+
+# GUIDES: Meta's "Messaging and Calling Health Status" guide; not in the file. Each entity is
+# AVAILABLE, LIMITED (with additional_info) or BLOCKED (with errors); the overall value is the worst.
+HEALTH_LEVEL = {"enum": ["AVAILABLE", "LIMITED", "BLOCKED"]}
+HEALTH_STATUS = {
+    "type": "object", "additionalProperties": False, "required": ["can_send_message"],
+    "properties": {
+        "can_send_message": HEALTH_LEVEL,
+        "entities": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["entity_type", "id", "can_send_message"],
+            "properties": {
+                "entity_type": {"enum": ["PHONE_NUMBER", "MESSAGE_TEMPLATE", "WABA", "BUSINESS", "APP"]},
+                "id": ID,
+                "can_send_message": HEALTH_LEVEL,
+                "can_receive_call_sip": HEALTH_LEVEL,
+                "additional_info": {"type": "array", "items": TEXT},
+                "errors": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False, "required": ["error_code", "error_description"],
+                    "properties": {"error_code": {"type": "integer"}, "error_description": TEXT, "possible_solution": TEXT}}},
+            }}},
+    },
 }
 
 
@@ -109,6 +132,7 @@ WABA_FIELDS: dict[str, Any] = {
     "owner_business_info": {"type": "object", "additionalProperties": False, "required": ["id"],
                             "properties": {"id": ID, "name": TEXT}},
     "primary_funding_id": ID,  # GUIDES: research §4.7
+    "health_status": HEALTH_STATUS,  # GUIDES: Meta's health status guide (account health's refresh)
     "phone_numbers": PHONE_NUMBER_IN_LIST,  # the file's WABA schema lists phone_numbers, 863
 }
 # GET /{WABA-ID}, file 29190: "default fields will be returned (id, name)".

@@ -119,6 +119,57 @@ def test_the_coexistence_sync_requests_conform(roost, api):
     assert "start a coexistence sync" in operations_called(recording)
 
 
+def test_the_reads_of_a_refresh_conform(roost, api):
+    # Account health's refresh: the WABA's review and health_status (a ban and a restriction
+    # showing in it), then its numbers with their name status and messaging limit.
+    app = sim_app(api)
+    signup = sim_signup(api)
+    control = "/_sim/control/webhooks/account-update"
+    restriction = {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": 4_000_000_000}
+    assert api.post(control, json={"waba_id": signup["waba_id"], "event": "ACCOUNT_RESTRICTION",
+                                   "restriction_info": [restriction]}).status_code == 200
+    quality = {"phone_number_id": signup["phone_number_id"], "event": "UPGRADE", "old_limit": "TIER_250", "current_limit": "TIER_2K"}
+    assert api.post("/_sim/control/webhooks/phone-number-quality-update", json=quality).status_code == 200
+
+    async def use(graph) -> Any:
+        token = await graph.business_token_for(signup["business_id"], app["system_user_token"])
+        limited = await graph.waba_health(signup["waba_id"], token)
+        assert api.post(control, json={"waba_id": signup["waba_id"], "event": "DISABLED_UPDATE",
+                                       "ban_info": {"waba_ban_state": "DISABLE"}}).status_code == 200
+        blocked = await graph.waba_health(signup["waba_id"], token)
+        return limited, blocked, await graph.phone_numbers(signup["waba_id"], token)
+
+    (limited, blocked, phones), recording = recorded_calls(roost, app, use)
+
+    assert (limited.health_status.can_send_message, blocked.health_status.can_send_message) == ("LIMITED", "BLOCKED")
+    assert limited.account_review_status == "APPROVED"
+    assert [(phone.name_status, phone.messaging_limit_tier) for phone in phones] == [("APPROVED", "TIER_2K")]
+    assert conformance_problems(recording.exchanges) == []
+    assert operations_called(recording) >= {"read a WABA", "list a WABA's phone numbers"}
+
+
+def test_the_simulators_health_status_is_whole_as_meta_describes_it(roost, api):
+    # Without a selection the struct comes whole: entities, errors for a blocked WABA.
+    import httpx
+    from tests.meta.conformance.recording import exchange_of
+    from tests.meta.helpers import GRAPH_VERSION
+
+    app = sim_app(api)
+    signup = sim_signup(api)
+    assert api.post("/_sim/control/webhooks/account-update", json={
+        "waba_id": signup["waba_id"], "event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE"}}).status_code == 200
+    with httpx.Client(base_url=f"{roost.base_url}/_sim/graph/{GRAPH_VERSION}", timeout=30) as graph:
+        read = graph.get(f"/{signup['waba_id']}", params={"fields": "health_status"},
+                         headers={"Authorization": f"Bearer {app['system_user_token']}"})
+        read.read()
+    assert read.status_code == 200, read.text
+    health = read.json()["health_status"]
+    assert health["can_send_message"] == "BLOCKED"
+    waba = next(entity for entity in health["entities"] if entity["entity_type"] == "WABA")
+    assert waba["can_send_message"] == "BLOCKED" and waba["errors"][0]["error_code"] == 131031
+    assert conformance_problems([exchange_of(read)]) == []
+
+
 def test_every_operation_meta_describes_for_roost_is_exercised():
     # The tests above between them call every operation the yardstick lists.
     names = {operation.name for operation in OPERATIONS}

@@ -28,6 +28,9 @@ export async function usage(roost: Roost): Promise<void> {
     void registered, progress, synced;
   }
   const page: Page<BusinessProfile> = await roost.businessProfiles.list().firstPage();
+  const refreshed: WithResponse<BusinessProfile> = await roost.businessProfiles.refresh("wabp_1");
+  const health: "deleted" | "offboarded" | "disconnected" | "banned" | "restricted" | "in_review" | "ok" = refreshed.health.status;
+  void health;
   const first: BusinessProfile[] = await roost.sessions.list({ created: { gte: new Date(), lt: 1705400000 } })
     .toArray({ limit: 5 })
     .then(() => page.data);

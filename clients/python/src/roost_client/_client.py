@@ -290,6 +290,11 @@ class BusinessProfiles(_Resource):
 
     delete = disconnect
 
+    def refresh(self, profile_id: str) -> BusinessProfile:
+        """Read the WABA and its numbers from Meta again (account health): the profile as it is
+        now. Only reads at Meta, so a retry is safe."""
+        return self._request(Call("POST", f"{PROFILES}/{_segment(profile_id, 'profile_id')}/refresh", model=BusinessProfile))
+
     def access_token(self, profile_id: str) -> AccessToken:
         """The business token (live keys only, when the organization allows it; each read is audited)."""
         return self._request(

@@ -209,10 +209,29 @@ class PhoneNumber(RoostObject):
     cloud_api_registered: bool
     registration_error: dict[str, Any] | None
     coexistence: Coexistence | None  # None unless a WhatsApp Business app number
+    name_status: str | None
+    name_rejection_reason: str | None
+    messaging_limit_tier: str | None
+    quality_event: str | None
+
+
+class Health(RoostObject):
+    """What Meta says of the account (docs/account-health.md): `status` is one of deleted,
+    offboarded, disconnected, banned, restricted, in_review, ok."""
+
+    status: str
+    restrictions: list[dict[str, Any]]
+    violation: dict[str, Any] | None
+    ban: dict[str, Any] | None
+    review_status: str | None
+    disconnection: dict[str, Any] | None
+    can_send_message: str | None
+    notices: dict[str, Any]
+    updated_at: str | None
 
 
 class BusinessProfile(RoostObject):
-    _nested = {"phone_numbers": PhoneNumber}
+    _nested = {"phone_numbers": PhoneNumber, "health": Health}
 
     id: str
     object: str
@@ -230,6 +249,7 @@ class BusinessProfile(RoostObject):
     review_decided_at: str | None
     status: str
     disconnected_at: str | None
+    health: Health
     unsubscribe: dict[str, Any] | None
     phone_numbers: list[PhoneNumber]
     created_at: str
