@@ -80,7 +80,9 @@ class BusinessPhoneNumber(GraphNode):
     platform_type: str | None
     is_on_biz_app: bool
     name_status: str | None = None
-    messaging_limit_tier: str | None = None
+    # The messaging limit: Meta deprecated the number's `messaging_limit_tier` when limits moved to
+    # the business portfolio (October 2025) and names this field instead (its messaging limits page).
+    whatsapp_business_manager_messaging_limit: str | None = None
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ async def disconnect_profile(
     "/business-profiles/{profile_id}/refresh",
     summary="Read the profile's WABA and numbers from Meta again (account health)",
     description="Re-reads the WABA (`account_review_status`, `health_status`) and its numbers (`quality_rating`, "
-    "`name_status`, `messaging_limit_tier`, `code_verification_status`, `status`) and stores what changed, sending "
+    "`name_status`, `whatsapp_business_manager_messaging_limit`, `code_verification_status`, `status`) and stores what changed, sending "
     "`whatsapp.business_profile.health_updated`, `…review_updated`, `whatsapp.phone_number.quality_updated` and "
     "`…name_updated` for what did. Only reads at Meta: safe to repeat, no Idempotency-Key. A disconnected profile is "
     "`409 profile_disconnected`; Meta's refusal `424 refresh_failed` with Meta's error in `error.provider` "

@@ -107,7 +107,7 @@ async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_p
     phone.code_verification_status = meta_phone.code_verification_status
     phone.is_on_biz_app = meta_phone.is_on_biz_app
     phone.name_status = meta_phone.name_status or phone.name_status
-    phone.messaging_limit_tier = meta_phone.messaging_limit_tier or phone.messaging_limit_tier
+    phone.messaging_limit_tier = meta_phone.whatsapp_business_manager_messaging_limit or phone.messaging_limit_tier
     # A number Meta already reports as connected (coexistence) needs no registration.
     if meta_phone.status == "CONNECTED" and meta_phone.platform_type == "CLOUD_API":
         phone.cloud_api_registered = True

@@ -310,7 +310,8 @@ PHONE_EXTRA_FIELDS = {
     "account_mode": lambda p: "LIVE",
     "is_pin_enabled": lambda p: p.pin_hash is not None,
     "is_official_business_account": lambda p: False,
-    "messaging_limit_tier": lambda p: p.messaging_limit_tier or "TIER_250",
+    "messaging_limit_tier": lambda p: p.messaging_limit_tier or "TIER_250",  # deprecated by Meta, still answered
+    "whatsapp_business_manager_messaging_limit": lambda p: p.messaging_limit_tier or "TIER_250",
 }
 
 

@@ -77,6 +77,10 @@ PHONE_NUMBER_FIELDS: dict[str, Any] = {
     "is_official_business_account": {"type": "boolean"},
     # file 5650; GUIDES: TIER_2K, the limit Meta's phone_number_quality_update reference names since 2025.
     "messaging_limit_tier": {"enum": ["TIER_50", "TIER_250", "TIER_1K", "TIER_2K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED"]},
+    # GUIDES: Meta's messaging limits page: the current field since limits are the portfolio's
+    # (messaging_limit_tier deprecated); partners show TIER_2K etc. Not in the file.
+    "whatsapp_business_manager_messaging_limit": {
+        "enum": ["TIER_50", "TIER_250", "TIER_1K", "TIER_2K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED", "TIER_NOT_SET"]},
 }
 
 # GUIDES: Meta's "Messaging and Calling Health Status" guide; not in the file. Each entity is

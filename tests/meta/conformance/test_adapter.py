@@ -143,7 +143,7 @@ def test_the_reads_of_a_refresh_conform(roost, api):
 
     assert (limited.health_status.can_send_message, blocked.health_status.can_send_message) == ("LIMITED", "BLOCKED")
     assert limited.account_review_status == "APPROVED"
-    assert [(phone.name_status, phone.messaging_limit_tier) for phone in phones] == [("APPROVED", "TIER_2K")]
+    assert [(phone.name_status, phone.whatsapp_business_manager_messaging_limit) for phone in phones] == [("APPROVED", "TIER_2K")]
     assert conformance_problems(recording.exchanges) == []
     assert operations_called(recording) >= {"read a WABA", "list a WABA's phone numbers"}
 
