@@ -10,7 +10,8 @@ import pytest
 
 from tests.console.conftest import make_user, sign_in
 from tests.hosted.helpers import create_session
-from tests.support import SESSIONS
+from tests.support import SESSIONS, wait_until
+from tests.webhooks.helpers import Receiver
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SIZES = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 360, "height": 740}}
@@ -31,6 +32,20 @@ def test_screenshots(roost, org, browser):
         failed = create_session(api, metadata={"externalUserId": "user_123"})
         api.post(f"{SESSIONS}/{failed['id']}/simulate", json={"outcome": "signup_error", "error_code": "2388093"})
     email = make_user(roost, org, "support@acme.test")
+    # A webhook endpoint whose receiver refused a test event with an error body, then took one.
+    receiver = Receiver(behaviour=lambda index, body: (503 if index == 0 else 200, {}, 0.0)).start()
+    receiver.answer_body = b'{"error": "database is read-only for maintenance, try again in 5 minutes"}'
+    with org.client() as api:
+        created = api.post("/v1/organization/webhooks", json={"url": receiver.url, "events": ["*"]})
+        assert created.status_code == 201, created.text
+        endpoint = created.json()
+        for answered in (1, 2):
+            assert api.post(f"/v1/organization/webhooks/{endpoint['id']}/test").status_code in (200, 201, 202)
+            wait_until(lambda: roost.sql(
+                "SELECT count(*) FROM webhook_attempts WHERE endpoint_id = :e", e=endpoint["id"])[0][0] == answered,
+                what="the test event's answer recorded")
+            receiver.answer_body = b'{"received": true}'
+    receiver.stop()
 
     for size, viewport in SIZES.items():
         context = browser.new_context(viewport=viewport, device_scale_factor=1)
@@ -44,9 +59,11 @@ def test_screenshots(roost, org, browser):
                 ("sessions", "/console/sessions?metadata[externalUserId]=user_123"),
                 ("session", f"/console/sessions/{failed['id']}"),
                 ("settings", "/console/settings"),
+                ("webhook", f"/console/webhooks/{endpoint['id']}"),
             ):
                 page.goto(roost.base_url + path)
                 page.wait_for_timeout(200)
+                page.evaluate("document.querySelectorAll('details.attempt').forEach((d) => { d.open = true })")
                 page.screenshot(path=str(IMAGES / f"console-{name}-{size}.png"), full_page=True)
                 # Usable at this width: nothing wider than the window (wide tables scroll inside themselves).
                 assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], name

@@ -77,6 +77,13 @@ def sim_register_attempts(roost, phone_number_id: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def without_auto_claim(api: httpx.Client) -> None:
+    """A recovered session stays recovered: with auto-claim on (the default) the worker claims it
+    as soon as Meta's account_update (sent at signup) is in, which can be before `simulate`
+    answers on a loaded machine, and the session is then `completed` by the claim."""
+    assert api.patch(SETTINGS, json={"auto_claim": False}).status_code == 200
+
+
 def profile_count(roost, org_id: str) -> int:
     return roost.sql("SELECT count(*) FROM business_profiles WHERE organization_id = :o", o=org_id)[0][0]
 
@@ -496,6 +503,7 @@ def test_a_reported_signup_error_fails_the_session_with_metas_code(roost, api, o
 
 
 def test_a_flow_finished_without_a_code_is_recovered(roost, api, org):
+    without_auto_claim(api)
     session = play(api, "recovered")
 
     assert session["status"] == "recovered"
@@ -506,6 +514,7 @@ def test_a_flow_finished_without_a_code_is_recovered(roost, api, org):
 
 
 def test_a_code_that_never_arrives_leaves_the_session_recovered(roost, api, org):
+    without_auto_claim(api)
     add_fault(api, call="dialog", kind="code_never")
 
     session = play(api)
@@ -569,6 +578,7 @@ def test_a_refused_code_without_a_known_waba_fails_the_session(roost, api, org):
 
 
 def test_a_refused_code_after_a_finish_event_is_recovered(roost, api, org):
+    without_auto_claim(api)
     add_fault(api, call="oauth/access_token", kind="graph_error", meta_code=100)
 
     session = play(api)
@@ -579,6 +589,40 @@ def test_a_refused_code_after_a_finish_event_is_recovered(roost, api, org):
     assert session["waba_id"] is not None
     assert steps(session)["token_exchange"]["status"] == "failed"
     assert profile_count(roost, org.id) == 0
+
+
+def test_an_exchange_taken_over_while_meta_answered_it_keeps_the_first_answer(roost, api, org):
+    # The first attempt's lease runs out while it waits for Meta (forced here; a loaded machine
+    # does it with a stall), so the worker takes the exchange over. The code is single-use: the
+    # first attempt's answer (a token) stands, and the takeover, told the code has been used,
+    # leaves it to that attempt instead of recording a failure over it.
+    without_auto_claim(api)  # a failure recorded over it would leave the session recovered
+    add_fault(api, call="oauth/access_token", kind="latency", delay_ms=5_000)  # the first attempt
+    add_fault(api, call="oauth/access_token", kind="latency", delay_ms=8_000)  # the takeover
+    session = new_session(api)
+    lease_out = (
+        "UPDATE embedded_signup_sessions SET provisioning_lease_until = 1, provisioning_next_at = 1 WHERE id = :s"
+    )
+
+    def taken_over() -> bool:
+        if attempts(get_session(api, session["id"])).get("token_exchange") == 2:
+            return True
+        roost.sql(lease_out, s=session["id"])  # again if the first attempt's heartbeat renewed it
+        time.sleep(0.3)
+        return False
+
+    with org.client() as player, ThreadPoolExecutor(max_workers=1) as pool:
+        played = pool.submit(simulate, player, session["id"], outcome="completed")
+        wait_until(lambda: attempts(get_session(api, session["id"])).get("token_exchange") == 1, what="exchange started")
+        wait_until(taken_over, 4, what="the worker took the exchange over")
+        takeover_answered_by = time.monotonic() + 8 + 2
+        assert played.result().status_code == 200
+    time.sleep(max(0.0, takeover_answered_by - time.monotonic()))  # the takeover's answer: the code has been used
+
+    session = get_session(api, session["id"])
+    assert session["status"] == "completed" and session["error"] is None
+    assert (steps(session)["token_exchange"]["status"], attempts(session)["token_exchange"]) == ("succeeded", 2)
+    assert profile_count(roost, org.id) == 1
 
 
 def test_a_transient_error_is_retried_within_the_step(roost, api):

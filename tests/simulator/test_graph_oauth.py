@@ -127,3 +127,26 @@ def test_two_exchanges_of_one_code_at_once_mint_one_token(roost, graph, api, sim
 
     assert sorted(r.status_code for r in responses) == [200, 400, 400, 400]
     assert roost.sql("SELECT count(*) FROM sim_tokens WHERE app_id = :a AND source = 'code'", a=sim_app["app_id"]) == [(1,)]
+
+
+def test_a_code_meta_refused_cannot_be_exchanged_later(graph, api, sim_app):
+    # Meta's refusal is final: the code is spent, as after an exchange (the injected refusal is
+    # one-shot, the code's refusal is not).
+    code = signup(api)["code"]
+    fault = api.post("/_sim/control/faults", json={"call": "oauth/access_token", "kind": "graph_error", "meta_code": 100})
+    assert fault.status_code == 201, fault.text
+    meta_error(exchange_raw(graph, sim_app, code), 400, 100)
+
+    error = meta_error(exchange_raw(graph, sim_app, code), 400, 100, 36009)
+
+    assert error["message"] == "This authorization code has been used."
+
+
+def test_a_code_answered_with_a_server_error_can_still_be_exchanged(graph, api, sim_app):
+    # A 5xx is no answer on the code: it stays unused for the retry.
+    code = signup(api)["code"]
+    fault = api.post("/_sim/control/faults", json={"call": "oauth/access_token", "kind": "http_error", "status": 503})
+    assert fault.status_code == 201, fault.text
+    assert exchange_raw(graph, sim_app, code).status_code == 503
+
+    assert exchange_raw(graph, sim_app, code).status_code == 200

@@ -13,6 +13,9 @@ handful of transactions. The organization's Meta app is resolved once per run.
 The code exchange cannot wait out the 90-second lease of the other steps: its lease is a few
 seconds, renewed while Meta answers, and the code is kept sealed on the session until the
 exchange is over, so if this process dies another takes the exchange over while the code lives.
+A lease can also run out under a live runner (a stalled machine): the code being single-use,
+Meta's first answer on it stands, whichever attempt got it, and an attempt that got no answer
+or "already used" leaves the outcome to the other one.
 """
 
 import asyncio
@@ -93,20 +96,22 @@ class Provisioner:
     async def _exchange(
         self, db: AsyncSession, context: Context, session_id: str, attempt: int, code: str, redirect_uri: str | None
     ) -> None:
-        try:
-            async with self._heartbeat(session_id, attempt):
+        # The lease is renewed until Meta's answer is recorded, not just until it arrives: a
+        # lease that ran out in between would let another runner exchange the spent code again.
+        async with self._heartbeat(session_id, attempt):
+            try:
                 token = await context.graph.exchange_code(code, redirect_uri)
-        except MetaError as error:
-            await self._exchange_failed(db, session_id, error, attempt)
-            return
-        async with db.begin():
-            session = await lock(db, session_id)
-            if not runs_attempt(session, "token_exchange", attempt):
-                return  # taken over by another runner meanwhile: its outcome stands
-            session.code_encrypted = None
-            session.business_token_encrypted = seal_session_token(self.keyring, session, token)
-            finish_step(db, session, "token_exchange", "succeeded", now_ms())
-            started = await self._advance(context, db, session)
+            except MetaError as error:
+                await self._exchange_failed(db, session_id, error, attempt)
+                return
+            async with db.begin():
+                session = await lock(db, session_id)
+                if not _exchange_open(session):
+                    return  # another runner's answer from Meta was recorded first
+                session.code_encrypted = None
+                session.business_token_encrypted = seal_session_token(self.keyring, session, token)
+                finish_step(db, session, "token_exchange", "succeeded", now_ms())
+                started = await self._advance(context, db, session)
         await self._drive(db, context, session_id, started)
 
     @asynccontextmanager
@@ -125,7 +130,9 @@ class Provisioner:
                     session = await lock(db, session_id)
                     if session is None or not runs_attempt(session, "token_exchange", attempt):
                         return
-                    _lease(session, now_ms(), EXCHANGE_LEASE_MS)
+                    # Never shorten a lease: the attempt may have just been told to wait longer.
+                    until = max(session.provisioning_lease_until or 0, now_ms() + EXCHANGE_LEASE_MS)
+                    session.provisioning_lease_until = session.provisioning_next_at = until
 
         beating = asyncio.create_task(beat())
         try:
@@ -135,11 +142,24 @@ class Provisioner:
             await beating
 
     async def _exchange_failed(self, db: AsyncSession, session_id: str, error: MetaError | None, attempt: int | None) -> None:
+        """Meta refused the exchange (`error`), or nobody can make it any more (None). A refusal
+        is final: the code is single-use, so Meta's first answer on it decides, whichever
+        attempt got it (one whose lease ran out while it waited for Meta included)."""
         async with db.begin():
             session = await lock(db, session_id)
-            if attempt is not None and not runs_attempt(session, "token_exchange", attempt):
-                return
+            if attempt is not None and not _exchange_open(session):
+                return  # another runner's answer from Meta was recorded first
             now = now_ms()
+            if attempt is not None and _leaves_it_to_another(session, attempt, error):
+                if runs_attempt(session, "token_exchange", attempt):
+                    # Another attempt may have Meta's answer (a token, even) and a runner still
+                    # alive to record it: give it while the code could live, and no new attempt;
+                    # after that whoever runs the session finds the exchange unfinished.
+                    session.code_encrypted = None
+                    session.provisioning_lease_until = session.provisioning_next_at = max(
+                        now, (session.code_received_at or now) + CODE_LIFETIME_MS
+                    )
+                return
             details = error.as_dict() if error else {"message": "the code exchange did not finish"}
             session.code_encrypted = None
             finish_step(db, session, "token_exchange", "failed", now, details)
@@ -293,6 +313,23 @@ def _start_exchange(session: SignupSession, now: int) -> int:
     attempt = start_step(session, "token_exchange")
     _lease(session, now, EXCHANGE_LEASE_MS)
     return attempt
+
+
+def _exchange_open(session: SignupSession | None) -> bool:
+    """No answer from Meta on the code recorded yet (any attempt's answer may be: the first stands)."""
+    return (
+        session is not None
+        and next_step(session) == "token_exchange"
+        and step_record(session, "token_exchange")["status"] == "running"
+    )
+
+
+def _leaves_it_to_another(session: SignupSession, attempt: int, error: MetaError | None) -> bool:
+    """This attempt's failure says nothing final while another attempt on the same code exists:
+    no answer at all (transient), or "already used" (the other attempt got the answer)."""
+    if step_record(session, "token_exchange")["attempts"] == 1 or error is None:
+        return False
+    return error.transient or (error.code, error.subcode) == (100, 36009)
 
 
 def _code_still_alive(session: SignupSession, keyring, now: int) -> tuple[str, str | None] | None:

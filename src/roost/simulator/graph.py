@@ -193,7 +193,12 @@ async def _oauth_access_token(request: Request, params: dict[str, Any]) -> dict[
     if not client_id:
         raise GraphError(101, "Missing client_id parameter.")
     if service.is_app_id(client_id):
-        await _fault(request, client_id, "oauth/access_token")
+        try:
+            await _fault(request, client_id, "oauth/access_token")
+        except GraphError:
+            # Meta's refusal of an exchange is final: the code is spent, as if it had been used.
+            await service.spend_code(sim.sessions, client_id, str(params.get("code") or ""))
+            raise
     redirect_uri = params.get("redirect_uri")
     async with sim.sessions() as db, db.begin():
         return await service.exchange_code(

@@ -768,6 +768,19 @@ async def exchange_code(
     return {"access_token": token, "token_type": "bearer"}
 
 
+async def spend_code(sessions: async_sessionmaker, app_id: str, code: str) -> None:
+    """A code of this app that Meta refused to exchange: never exchangeable after that (it
+    answers "has been used", like a code exchanged once)."""
+    if not code:
+        return
+    async with sessions() as db, db.begin():
+        await db.execute(
+            update(SimCode)
+            .where(SimCode.code_hash == sha256_hex(code), SimCode.app_id == app_id, SimCode.used_at.is_(None))
+            .values(used_at=now_ms())
+        )
+
+
 async def mint_business_token(db: AsyncSession, app_id: str, business_id: str, source: str) -> str:
     token = new_business_token()
     db.add(SimToken(token_hash=sha256_hex(token), app_id=app_id, business_id=business_id, source=source, created_at=now_ms()))
