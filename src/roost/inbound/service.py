@@ -312,7 +312,7 @@ async def _apply(db: AsyncSession, app: InboundApp, change: dict[str, Any], valu
     if waba_id is None:
         return
     if change["field"] == ACCOUNT_UPDATE and change["event"] == PARTNER_ADDED and change.get("solution_id"):
-        for profile in await _profiles_of(db, app, waba_id, connected_only=False):
+        for profile in await _profiles_of(db, app, waba_id):
             await profiles.record_solution(db, profile, app.app_id)
     if change["field"] == ACCOUNT_UPDATE and change["event"] in PROOF_EVENTS:
         received.proof_wabas.append(waba_id)  # recovered sessions may now be claimed
@@ -329,22 +329,36 @@ async def _apply_health(db: AsyncSession, app: InboundApp, waba_id: str, change:
         occurred_at=change["occurred_at"] or change["received_at"],
         received_at=change["received_at"],
     )
-    for profile in await _profiles_of(db, app, waba_id, connected_only=False):
+    for profile in await _profiles_of(db, app, waba_id):
         await health.apply_to_profile(db, profile, applied)
 
 
-async def _profiles_of(db: AsyncSession, app: InboundApp, waba_id: str, *, connected_only: bool) -> list[BusinessProfile]:
+async def _profiles_of(db: AsyncSession, app: InboundApp, waba_id: str) -> list[BusinessProfile]:
+    """Every profile of the WABA this app serves, connected or not, locked for the change."""
     query = select(BusinessProfile).where(
         BusinessProfile.waba_id == waba_id,
         BusinessProfile.livemode == app.livemode,
         owned_by_app(app, BusinessProfile.organization_id),
     )
-    if connected_only:
-        query = query.where(BusinessProfile.status == profiles.CONNECTED)
     return list(await db.scalars(query.order_by(BusinessProfile.id).with_for_update()))
 
 
 # -- coexistence WABAs: the sync webhooks, and forwarding what Meta would send to an override ------
+
+
+async def _coexistence_profiles_of(db: AsyncSession, app: InboundApp, waba_id: str) -> list[BusinessProfile]:
+    """The connected coexistence profiles of the WABA. No row lock: every `messages` webhook of
+    every WABA without an override passes here, and only the synced number's row is written
+    (locked in _follow_sync)."""
+    return list(await db.scalars(
+        select(BusinessProfile).where(
+            BusinessProfile.waba_id == waba_id,
+            BusinessProfile.status == profiles.CONNECTED,
+            BusinessProfile.coexistence.is_(True),
+            BusinessProfile.livemode == app.livemode,
+            owned_by_app(app, BusinessProfile.organization_id),
+        ).order_by(BusinessProfile.id)
+    ))
 
 
 def _entries(payload: Any) -> list[dict[str, Any]]:
@@ -365,9 +379,7 @@ async def _follow_coexistence(db: AsyncSession, app: InboundApp, payload: Any, n
         changes = [change for change in entry["changes"] if isinstance(change, dict) and overridable(change.get("field"))]
         if waba_id is None or not changes:
             continue
-        for profile in await _profiles_of(db, app, waba_id, connected_only=True):
-            if not profile.coexistence:
-                continue
+        for profile in await _coexistence_profiles_of(db, app, waba_id):
             for change in changes:
                 if change["field"] in SYNC_FIELDS and isinstance(change.get("value"), dict):
                     await _follow_sync(db, app, profile, entry, change, now)

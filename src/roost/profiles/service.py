@@ -115,20 +115,28 @@ async def upsert_phone_number(db: AsyncSession, profile: BusinessProfile, meta_p
     return phone
 
 
-async def record_solution(db: AsyncSession, profile: BusinessProfile, app_id: str) -> None:
-    """The Multi-Partner Solution the WABA joined, from the latest PARTNER_ADDED for it and this
-    app that names one (it may arrive before the profile exists, or after)."""
-    change = await db.scalar(
+async def _latest_change(db: AsyncSession, profile: BusinessProfile, app_id: str, *conditions: Any, order_by: tuple) -> MetaWebhookChange | None:
+    """The newest of Meta's stored changes for the profile's WABA and this app that meets `conditions`."""
+    return await db.scalar(
         select(MetaWebhookChange)
         .where(
             MetaWebhookChange.waba_id == profile.waba_id,
             MetaWebhookChange.app_id == app_id,
             MetaWebhookChange.livemode == profile.livemode,
-            MetaWebhookChange.event == PARTNER_ADDED,
-            MetaWebhookChange.solution_id.is_not(None),
+            *conditions,
         )
-        .order_by(MetaWebhookChange.received_at.desc(), MetaWebhookChange.id.desc())
+        .order_by(*order_by, MetaWebhookChange.id.desc())
         .limit(1)
+    )
+
+
+async def record_solution(db: AsyncSession, profile: BusinessProfile, app_id: str) -> None:
+    """The Multi-Partner Solution the WABA joined, from the latest PARTNER_ADDED for it and this
+    app that names one (it may arrive before the profile exists, or after)."""
+    change = await _latest_change(
+        db, profile, app_id,
+        MetaWebhookChange.event == PARTNER_ADDED, MetaWebhookChange.solution_id.is_not(None),
+        order_by=(MetaWebhookChange.received_at.desc(),),
     )
     if change is not None:
         profile.solution_id = change.solution_id
@@ -139,17 +147,10 @@ async def record_review(db: AsyncSession, profile: BusinessProfile, app_id: str)
     """Meta's latest review decision for the WABA and this app, when it came before the profile
     existed (Meta commonly reviews a new account while provisioning still runs) and is newer than
     what the profile holds. The profile's own event (connected) carries it."""
-    change = await db.scalar(
-        select(MetaWebhookChange)
-        .where(
-            MetaWebhookChange.waba_id == profile.waba_id,
-            MetaWebhookChange.app_id == app_id,
-            MetaWebhookChange.livemode == profile.livemode,
-            MetaWebhookChange.field == ACCOUNT_REVIEW_UPDATE,
-            MetaWebhookChange.decision.in_(REVIEW_DECISIONS),
-        )
-        .order_by(MetaWebhookChange.occurred_at.desc(), MetaWebhookChange.received_at.desc(), MetaWebhookChange.id.desc())
-        .limit(1)
+    change = await _latest_change(
+        db, profile, app_id,
+        MetaWebhookChange.field == ACCOUNT_REVIEW_UPDATE, MetaWebhookChange.decision.in_(REVIEW_DECISIONS),
+        order_by=(MetaWebhookChange.occurred_at.desc(), MetaWebhookChange.received_at.desc()),
     )
     if change is None:
         return
