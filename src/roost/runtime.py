@@ -1,7 +1,7 @@
 """What one Roost process holds: settings, database engine, keyring, public URL."""
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
 import httpx
@@ -54,6 +54,8 @@ class Runtime:
     # Work a request started that goes on without it (provisioning after Meta's code, even if the
     # page leaves): the process does not close its database under it at shutdown.
     background: set[asyncio.Task] = field(default_factory=set, init=False)
+    # Called at shutdown after the background work: optional parts' own tasks (the simulator's webhooks).
+    stop_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list, init=False)
 
     def run_in_background(self, work: Coroutine) -> asyncio.Task:
         task = asyncio.create_task(work)
@@ -68,6 +70,8 @@ class Runtime:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        for hook in self.stop_hooks:
+            await hook()
 
     @property
     def simulator_url(self) -> str:

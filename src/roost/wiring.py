@@ -28,6 +28,7 @@ def build_simulator(runtime: Runtime) -> ASGIApp | None:
             user_agent=None, exempt_urls=[runtime.public_url],
         ),
     )
+    runtime.stop_hooks.append(simulator.state.emitter.stop)
     runtime.simulator_http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=simulator),
         base_url=SIMULATOR_INTERNAL_URL,

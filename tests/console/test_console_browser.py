@@ -290,3 +290,33 @@ def test_settings_with_the_branding_preview_and_the_apis_own_validation(roost, o
     assert settings["name"] == "Acme Cloud Support" and settings["branding"]["accent_color"].lower() == "#0b6e4f"
     assert settings["allowed_redirect_uris"] == ["https://acme.example.com/whatsapp/callback"]
     assert page.errors == []
+
+
+def test_a_profiles_health_its_numbers_sync_and_a_refresh_from_meta(roost, org, page):
+    # A Business app signup: its number shows both syncs; Meta then lowers the number's quality,
+    # which its webhook does not carry: "Refresh from Meta" reads it, and the action is audited.
+    with org.client() as api:
+        session = create_session(api, coexistence=True)
+        simulated = api.post(f"{SESSIONS}/{session['id']}/simulate",
+                             json={"outcome": "completed", "variant": "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"})
+        assert simulated.status_code == 200, simulated.text
+        (profile,) = api.get("/v1/organization/whatsapp/business-profiles", params={"session_id": session["id"]}).json()["data"]
+        (phone,) = profile["phone_numbers"]
+        assert phone["quality_rating"] == "GREEN"
+        quality = {"phone_number_id": phone["phone_number_id"], "event": "DOWNGRADE", "old_limit": "TIER_2K",
+                   "current_limit": "TIER_250", "quality_rating": "YELLOW"}
+        assert api.post("/_sim/control/webhooks/phone-number-quality-update", json=quality).status_code == 200
+    email = make_user(roost, org, "health@acme.test")
+    sign_in(page, roost.base_url, email, target="/console/profiles")
+    card = page.locator('[data-testid="profile"]', has_text=session["id"])
+    assert card.locator('[data-testid="health"]').inner_text() == "ok"
+    assert "contacts sync" in card.locator('[data-testid="coexistence"]').inner_text()
+    assert card.locator('[data-testid="phone-health"]').inner_text().startswith("GREEN")
+
+    card.locator('[data-testid="refresh-profile"]').click()
+    page.wait_for_url(re.compile(r".*notice=refreshed$"))
+    shown = page.locator('[data-testid="profile"]', has_text=session["id"]).locator('[data-testid="phone-health"]').inner_text()
+    assert shown.startswith("YELLOW") and "TIER_250" in shown
+    (entry,) = roost.sql("SELECT action, resource_id FROM audit_log_entries WHERE action = 'business_profile.refresh'")
+    assert entry.resource_id == profile["id"]
+    assert page.errors == []

@@ -18,6 +18,7 @@ SESSION_CANCEL = "embedded_signup_session.cancel"
 SESSION_NEW_LINK = "embedded_signup_session.new_link"
 SESSION_SIMULATE = "embedded_signup_session.simulate"
 PROFILE_DISCONNECT = "business_profile.disconnect"
+PROFILE_REFRESH = "business_profile.refresh"
 PHONE_REGISTER = "phone_number.register"
 EVENT_RESEND = "event.resend"
 ENDPOINT_ROTATE_SECRET = "webhook_endpoint.rotate_secret"
@@ -26,7 +27,7 @@ KEY_CREATE = "admin_key.create"
 KEY_REVOKE = "admin_key.revoke"
 SETTINGS_UPDATE = "organization_settings.update"
 ACTIONS = (
-    TOKEN_READ, SESSION_CANCEL, SESSION_NEW_LINK, SESSION_SIMULATE, PROFILE_DISCONNECT, PHONE_REGISTER, EVENT_RESEND,
+    TOKEN_READ, SESSION_CANCEL, SESSION_NEW_LINK, SESSION_SIMULATE, PROFILE_DISCONNECT, PROFILE_REFRESH, PHONE_REGISTER, EVENT_RESEND,
     ENDPOINT_ROTATE_SECRET, ENDPOINT_TEST, KEY_CREATE, KEY_REVOKE, SETTINGS_UPDATE,
 )
 

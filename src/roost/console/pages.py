@@ -37,7 +37,7 @@ from roost.kit.web import parse_model
 from roost.organizations import service as organizations
 from roost.organizations.models import AdminKey, Organization
 from roost.organizations.schemas import SettingsUpdateParams, admin_key_object
-from roost.profiles import lifecycle
+from roost.profiles import health, lifecycle
 from roost.profiles import service as profiles
 from roost.profiles.endpoints import RegisterParams
 from roost.profiles.registration import register_number
@@ -62,6 +62,7 @@ NOTICES = {
     "switched": "You are now looking at another organization or mode.",
     "disconnected": "The business profile was disconnected.",
     "registered": "The number was registered.",
+    "refreshed": "The business profile was read from Meta again.",
     "saved": "The settings were saved.",
     "signed_out": "You are signed out.",
 }
@@ -298,6 +299,14 @@ async def disconnect_profile(request: Request, profile_id: str, operator: Operat
         await lifecycle.disconnect_by_platform(runtime, db, caller_of(operator), profile_id)
     await audit_done(request, operator, audit.PROFILE_DISCONNECT, "business_profile", profile_id)
     return back_to("/console/profiles", "disconnected")
+
+
+@router.post("/profiles/{profile_id}/refresh")
+async def refresh_profile(request: Request, profile_id: str, operator: Operator = Depends(current_operator)) -> Response:
+    await action_form(request, operator)
+    await health.refresh(runtime_of(request), caller_of(operator), profile_id)  # Meta's refusal: the API's 424, shown as such
+    await audit_done(request, operator, audit.PROFILE_REFRESH, "business_profile", profile_id)
+    return back_to("/console/profiles", "refreshed")
 
 
 @router.post("/phone-numbers/{phone_id}/register")

@@ -187,6 +187,13 @@ class WebhookEmitter:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
+    async def stop(self) -> None:
+        """At shutdown: webhooks still waiting to be sent (retries, a sync's chunks) are dropped,
+        as a restart of Meta's side would; nothing of Roost's depends on them arriving."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
