@@ -51,7 +51,7 @@ PROFILE_FIELDS = {
     "phone_numbers", "created_at",
 }
 PHONE_FIELDS = {
-    "id", "object", "phone_number_id", "display_phone_number", "verified_name", "quality_rating",
+    "id", "object", "business_profile_id", "phone_number_id", "display_phone_number", "verified_name", "quality_rating",
     "code_verification_status", "cloud_api_registered", "registration_error", "coexistence",
     "name_status", "name_rejection_reason", "messaging_limit_tier", "quality_event",
 }

@@ -137,3 +137,20 @@ def test_metas_limits_reach_the_platform_as_its_errors(roost, api):
     unreachable = add(api, second["id"], unused_phone_number())
     assert_error(unreachable, 502, "meta_unavailable", type="api_error")
     assert get_profile(api, second["id"])["phone_numbers"] == []
+
+
+def test_a_number_is_retrieved_by_its_id_and_only_by_its_own_organization_and_mode(roost):
+    org = roost.new_org(live=True)
+    with org.client() as api, org.client(org.keys["live"]) as live, roost.new_org("Someone else").client() as stranger:
+        profile = only_waba_profile(api)
+        phone = add(api, profile["id"], unused_phone_number()).json()
+
+        read = api.get(f"{PHONES}/{phone['id']}")
+        assert read.status_code == 200, read.text
+        assert read.json() == phone and phone["business_profile_id"] == profile["id"]
+        assert get_profile(api, profile["id"])["phone_numbers"] == [phone]  # one object, the same in both places
+
+        assert_error(stranger.get(f"{PHONES}/{phone['id']}"), 404, "resource_missing")
+        assert_error(live.get(f"{PHONES}/{phone['id']}"), 404, "resource_missing")
+        assert_error(api.get(f"{PHONES}/wapn_doesnotexist"), 404, "resource_missing")
+        assert_error(api.get(f"{PHONES}/{profile['id']}"), 404, "resource_missing")  # a profile's id is not a number's

@@ -176,6 +176,10 @@ export class BusinessProfiles extends Resource {
 }
 
 export class PhoneNumbers extends Resource {
+  async get(phoneNumberId: string, options?: RequestOptions): Answer<PhoneNumber> {
+    return this.request({ method: "GET", path: `${PHONE_NUMBERS}/${segment(phoneNumberId, "phoneNumberId")}` }, options);
+  }
+
   /** One registration attempt (Meta allows 10 per number in 72 h, so it is never retried once it
    * may have reached the server). */
   async register(phoneNumberId: string, params: PhoneNumberRegisterParams = {}, options?: RequestOptions): Answer<PhoneNumber> {

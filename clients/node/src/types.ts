@@ -115,6 +115,7 @@ export interface Coexistence {
 export interface PhoneNumber {
   id: string;
   object: "phone_number";
+  business_profile_id: string;
   phone_number_id: string;
   display_phone_number: string | null;
   verified_name: string | null;

@@ -172,6 +172,7 @@ for (const backend of BACKENDS) {
         { cc: "1", phone_number: number, verified_name: "Jasper's Market" });
       assert.match(phone.id, /^wapn_/);
       assert.equal(phone.code_verification_status, "NOT_VERIFIED");
+      assert.equal((await roost.phoneNumbers.get(phone.id)).business_profile_id, done.business_profile_id);
       assert.equal((await roost.phoneNumbers.requestCode(phone.id, { method: "sms" })).id, phone.id);
       const sent = await fetch(`${server.baseUrl}/_sim/control/phone-numbers/${phone.phone_number_id}/verification-code`,
         { headers: { authorization: `Bearer ${server.apiKey}` } });

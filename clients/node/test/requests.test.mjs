@@ -89,6 +89,8 @@ const ENDPOINTS = [
     "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], {}],
   ["phoneNumbers.register with a region", (c) => c.phoneNumbers.register("wapn_1", { data_localization_region: "DE" }),
     "POST", "/v1/organization/whatsapp/phone-numbers/wapn_1/register", [], { data_localization_region: "DE" }],
+  ["phoneNumbers.get", (c) => c.phoneNumbers.get("wapn_1"), "GET", "/v1/organization/whatsapp/phone-numbers/wapn_1", [],
+    undefined],
   ["phoneNumbers.requestCode", (c) => c.phoneNumbers.requestCode("wapn_1", { method: "sms", language: "es_ES" }), "POST",
     "/v1/organization/whatsapp/phone-numbers/wapn_1/request-code", [], { method: "sms", language: "es_ES" }],
   ["phoneNumbers.verifyCode", (c) => c.phoneNumbers.verifyCode("wapn_1", { code: "123456" }), "POST",

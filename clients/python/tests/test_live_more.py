@@ -149,6 +149,7 @@ def test_a_number_added_after_signup_is_verified_and_registered(roost_server, or
 
     phone = roost.business_profiles.add_phone_number(profile_id, cc="1", phone_number=number, verified_name="Jasper's Market")
     assert phone.id.startswith("wapn_") and phone.code_verification_status == "NOT_VERIFIED"
+    assert roost.phone_numbers.get(phone.id).business_profile_id == profile_id
     assert roost.phone_numbers.request_code(phone.id, method="sms").id == phone.id
     code = httpx.get(f"{roost_server.base_url}/_sim/control/phone-numbers/{phone.phone_number_id}/verification-code",
                      headers={"Authorization": f"Bearer {org_key}"}, timeout=30).json()["code"]

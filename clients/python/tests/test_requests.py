@@ -81,6 +81,8 @@ ENDPOINTS = [
     ("business_profiles.add_phone_number", lambda c: c.business_profiles.add_phone_number(
         "wabp_1", cc="1", phone_number="6315551000", verified_name="Jasper's Market"), "POST", f"{P}/wabp_1/phone-numbers", [],
      {"cc": "1", "phone_number": "6315551000", "verified_name": "Jasper's Market"}, PhoneNumber),
+    ("phone_numbers.get", lambda c: c.phone_numbers.get("wapn_1"), "GET",
+     "/v1/organization/whatsapp/phone-numbers/wapn_1", [], None, PhoneNumber),
     ("phone_numbers.request_code", lambda c: c.phone_numbers.request_code("wapn_1", method="voice", language="pt_BR"), "POST",
      "/v1/organization/whatsapp/phone-numbers/wapn_1/request-code", [], {"method": "voice", "language": "pt_BR"}, PhoneNumber),
     ("phone_numbers.verify_code", lambda c: c.phone_numbers.verify_code("wapn_1", code="123456"), "POST",

@@ -88,7 +88,7 @@ def emit_update(db: AsyncSession, phone: PhoneNumber, now: int) -> None:
         organization_id=phone.organization_id,
         livemode=phone.livemode,
         type=EVENT,
-        data={**phone_object(phone), "business_profile_id": phone.business_profile_id},
+        data=phone_object(phone),
         at=now,
     )
 

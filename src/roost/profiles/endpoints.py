@@ -212,6 +212,17 @@ async def read_access_token(
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+@router.get(
+    "/phone-numbers/{phone_id}",
+    summary="Retrieve a phone number",
+    response_model=PhoneNumberObject,
+    responses=errors_for(401, 404),
+)
+async def get_phone(phone_id: str, caller: Caller = Depends(require_admin_key), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    async with db.begin():
+        return JSONResponse(phone_object(await service.get_phone_number(db, caller, phone_id)))
+
+
 @router.post(
     "/phone-numbers/{phone_id}/register",
     summary="Register a phone number on the Cloud API (one attempt)",

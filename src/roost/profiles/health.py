@@ -162,7 +162,7 @@ async def _emit(db: AsyncSession, profile: BusinessProfile, type: str, at: int) 
 
 def _emit_number(db: AsyncSession, phone: PhoneNumber, type: str, at: int) -> None:
     """A number's event: the number as the API shows it, with its profile (as registration's)."""
-    data = {**phone_object(phone), "business_profile_id": phone.business_profile_id}
+    data = phone_object(phone)
     outbox.emit(db, organization_id=phone.organization_id, livemode=phone.livemode, type=type, data=data, at=at)
 
 

@@ -106,7 +106,7 @@ async def record_outcome(db: AsyncSession, attempt: Attempt, error: MetaError | 
     phone.registration_error = None if error is None else {**error.as_dict(), "at": to_iso(now)}
     phone.updated_at = now
     event_type = "whatsapp.phone_number.registered" if error is None else "whatsapp.phone_number.registration_failed"
-    data = {**phone_object(phone), "business_profile_id": phone.business_profile_id}
+    data = phone_object(phone)
     session = await db.get(SignupSession, profile.session_id) if profile.session_id else None
     if session is None:
         outbox.emit(db, organization_id=profile.organization_id, livemode=profile.livemode, type=event_type, data=data, at=now)

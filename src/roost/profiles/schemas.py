@@ -59,6 +59,7 @@ class Coexistence(ApiObject):
 class PhoneNumberObject(ApiObject):
     id: str = Field(examples=["wapn_2DbBs7GWhGvVNJGrDXr5RG0mBWI"])
     object: Literal["phone_number"] = "phone_number"
+    business_profile_id: str = Field(description="The business profile (WABA) the number belongs to")
     phone_number_id: str = Field(description="Meta's id of the number", examples=["106540352242922"])
     display_phone_number: str | None = Field(examples=["+1 415-555-1234"])
     verified_name: str | None

@@ -314,6 +314,9 @@ class BusinessProfiles(_Resource):
 
 
 class PhoneNumbers(_Resource):
+    def get(self, phone_number_id: str) -> PhoneNumber:
+        return self._request(Call("GET", f"{PHONE_NUMBERS}/{_segment(phone_number_id, 'phone_number_id')}", model=PhoneNumber))
+
     def register(self, phone_number_id: str, *, pin: str = NOT_GIVEN, data_localization_region: str = NOT_GIVEN) -> PhoneNumber:
         """One registration attempt on the Cloud API (Meta allows 10 per number in 72 h, so this
         POST is never retried after it may have reached the server)."""

@@ -201,6 +201,7 @@ class PhoneNumber(RoostObject):
 
     id: str
     object: str
+    business_profile_id: str
     phone_number_id: str
     display_phone_number: str | None
     verified_name: str | None
