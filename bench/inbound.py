@@ -18,6 +18,10 @@ Meta) over loopback HTTP, with every body signed with the simulated app's secret
    each attempt fails at once: the figure holds the receiver's work, the relay row and one
    failed attempt (two short transactions), not a receiver's answer time. No worker runs, so
    no retry comes in between (the next is due 5 s later);
+3b. `coexistence_delivered`: the same, with the messages_callback_url an HTTPS receiver on
+   loopback in this process (a throw-away CA the server trusts through SSL_CERT_FILE) that
+   answers 200 at once: what a forwarded entry costs when the organization's endpoint works
+   (the receiver's own CPU is not the server's; each arrival's signature is checked);
 4. `account_update`: an ACCOUNT_VIOLATION for the connected profile, each with a later
    `entry.time` and another violation type, so each is stored, applied to the profile's health
    and announced in the outbox (no endpoint takes it; no worker runs);
@@ -28,7 +32,7 @@ Each kind: a warm-up, a wait for the machine to be idle (unless --no-wait), then
 C keep-alive connections (closed loop: each sends its next POST when the previous one is
 answered), with distinct bodies made and signed beforehand. Reported: POSTs/s, p50/p90/p99/max
 latency, and CPU per POST of the server (and of PostgreSQL), measured from the first POST until
-the last answer (kind 3: until its last relay attempt). Every answer is checked (200, and
+the last answer (kinds 3 and 3b: until the last relay attempt). Every answer is checked (200, and
 `stored`/`duplicates` as the kind expects), and so are the rows left in the database.
 Writes `bench/results/inbound.json`.
 """
@@ -40,6 +44,8 @@ import hmac
 import json
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,7 +66,8 @@ SESSIONS = "/v1/organization/embedded-signup/sessions"
 PROFILES = "/v1/organization/whatsapp/business-profiles"
 SETTINGS = "/v1/organization/settings"
 COEXISTENCE = "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"
-KINDS = ("unknown_waba", "connected_waba", "coexistence_forwarded", "account_update", "account_update_duplicate")
+KINDS = ("unknown_waba", "connected_waba", "coexistence_forwarded", "coexistence_delivered", "account_update", "account_update_duplicate")
+FORWARDED = ("coexistence_forwarded", "coexistence_delivered")
 VIOLATIONS = ("SCAM", "SPAM", "ADULT", "ILLEGAL_PRODUCTS")
 TIME0 = 1_780_000_000  # entry.time of the first account_update (unix seconds; later than any the signup left)
 
@@ -102,6 +109,95 @@ def signed_request(app_id: str, secret: str, port: int, payload: dict[str, Any])
         f"User-Agent: facebookexternalua\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+# -- the organization's receiver for forwarded entries (kind 3b) ----------------------------------
+
+
+def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a certificate for 127.0.0.1 signed by it: (ca, cert, key) PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Roost benchmark CA")])
+
+    def certificate(subject: x509.Name, public_key: Any, is_ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name).public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        )
+        if is_ca:
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        else:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    ca = certificate(ca_name, ca_key.public_key(), True)
+    cert = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key.public_key(), False)
+    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return paths
+
+
+class HttpsReceiver:
+    """The organization's messages_callback_url: HTTPS/1.1 on loopback (keep-alive), in a thread
+    of this process; answers 200 at once and keeps what arrived (headers and body)."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        import ssl
+        import threading
+
+        self.port = free_port()
+        self.arrivals: list[tuple[bytes, bytes]] = []
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result()
+
+    async def _start(self) -> None:
+        self.server = await asyncio.start_server(self._connection, "127.0.0.1", self.port, ssl=self.context, backlog=512)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                self.arrivals.append((head, await reader.readexactly(length)))
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/whatsapp/messages"
+
+    def check_signatures(self, secret: str) -> int:
+        """How many arrivals carry Meta's signature of their body with `secret` (all should)."""
+        good = 0
+        for head, body in list(self.arrivals):
+            expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            good += f"x-hub-signature-256: {expected}".encode() in head.lower()
+        return good
 
 
 # -- the load: C keep-alive connections, each POST made beforehand -------------------------------
@@ -163,13 +259,15 @@ def sql(database_url: str, statement: str, **params: Any) -> list[tuple]:
     return asyncio.run(run())
 
 
-def relay_counts(database_url: str, url: str) -> tuple[int, int]:
-    """(relay rows to `url`, of which attempted at least once)."""
-    ((rows, attempted),) = sql(
-        database_url, "SELECT count(*), coalesce(sum(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) FROM meta_webhook_relays WHERE url = :url",
+def relay_counts(database_url: str, url: str) -> tuple[int, int, int]:
+    """(relay rows to `url`, of which attempted at least once, of which delivered)."""
+    ((rows, attempted, delivered),) = sql(
+        database_url,
+        "SELECT count(*), coalesce(sum(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0), "
+        "coalesce(sum(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END), 0) FROM meta_webhook_relays WHERE url = :url",
         url=url,
     )
-    return int(rows), int(attempted)
+    return int(rows), int(attempted), int(delivered)
 
 
 # -- the setup: an organization, a connected profile, a coexistence one ----------------------------
@@ -199,8 +297,11 @@ def phone_of(profile: dict[str, Any]) -> tuple[str, str]:
 
 
 def measure_backend(name: str, database_url: str, args: argparse.Namespace, directory: Path, quiet: QuietWaiter) -> dict[str, Any]:
+    ca, cert, key = write_certificates(directory)
+    receiver = HttpsReceiver(cert, key)
     env = roost_env(database_url, new_key_text())
-    env.update(ROOST_WEBHOOK_ALLOW_PRIVATE="1", ROOST_LOG_LEVEL="warning")
+    # Loopback messages_callback_urls, and the receiver's throw-away CA trusted (as an operator would with SSL_CERT_FILE).
+    env.update(ROOST_WEBHOOK_ALLOW_PRIVATE="1", ROOST_LOG_LEVEL="warning", SSL_CERT_FILE=str(ca))
     org = roost_cli(["orgs", "create", "Inbound benchmark", "--json"], env, directory)
     server = RoostServer(env, directory, directory / f"serve-{name}.log", args=("--no-worker",)).start()
     postgres = name == "postgres"
@@ -221,7 +322,9 @@ def measure_backend(name: str, database_url: str, args: argparse.Namespace, dire
             "unknown_waba": (unknown_waba, str(10**15 + secrets.randbelow(10**15)), "15550001111"),
             "connected_waba": (connected["waba_id"], *phone_of(connected)),
             "coexistence_forwarded": (coexisting["waba_id"], *phone_of(coexisting)),
+            "coexistence_delivered": (coexisting["waba_id"], *phone_of(coexisting)),
         }
+        callback_urls = {"coexistence_forwarded": callback_url, "coexistence_delivered": receiver.url}
         serial = iter(range(1, 10**9))
         first_violation = violation_webhook(connected["waba_id"], 0)  # the first of kind 4's warm-up
 
@@ -236,10 +339,18 @@ def measure_backend(name: str, database_url: str, args: argparse.Namespace, dire
         batches["account_update"][0] = [first_violation, *batches["account_update"][0][1:]]
 
         for kind in KINDS:
+            if kind == "coexistence_delivered":
+                with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {org['admin_key']}"}, timeout=60) as api:
+                    api.patch(SETTINGS, json={"messages_callback_url": receiver.url}).raise_for_status()
             results["kinds"][kind] = measure_kind(
                 kind, database_url, server, app, batches[kind],
-                args, quiet, postgres, callback_url,
+                args, quiet, postgres, callback_urls.get(kind, callback_url),
             )
+            if kind == "coexistence_delivered":
+                arrived, signed = len(receiver.arrivals), receiver.check_signatures(app["app_secret"])
+                if arrived != args.warmup + args.requests or signed != arrived:
+                    raise SystemExit(f"{name}: {arrived} forwarded entries arrived ({signed} correctly signed), "
+                                     f"expected {args.warmup + args.requests}")
             print(f"  {name} {kind}: {summary(results['kinds'][kind])}", flush=True)
 
         # What the runs left: one change per distinct account_update, the last violation applied.
@@ -265,7 +376,7 @@ def measure_kind(
 ) -> dict[str, Any]:
     port = server.port
     warmup, measured = ([signed_request(app["app_id"], app["app_secret"], port, payload) for payload in batch] for batch in batches)
-    forwarded = kind == "coexistence_forwarded"
+    forwarded = kind in FORWARDED
     relays0 = relay_counts(database_url, callback_url)[0] if forwarded else 0
     if warmup:
         _, answers, _ = post_all(port, warmup, args.connections)
@@ -275,16 +386,20 @@ def measure_kind(
     idle_before = quiet(patience=args.patience) if not args.no_wait else None
     load0 = os.getloadavg()[0]
     relays0 = relay_counts(database_url, callback_url)[0] if forwarded else 0
+    sampler = start_py_spy(args.py_spy, server.pid, f"{'postgres' if postgres else 'sqlite'}-{kind}") if args.py_spy else None
     cpu0, pg0, machine0 = process_cpu_seconds(server.pid), postgres_cpu_seconds() if postgres else {}, machine_cpu()
     started = time.perf_counter()
     latencies, answers, seconds = post_all(port, measured, args.connections)
     pending = 0
     if forwarded:
-        rows, attempted = relay_counts(database_url, callback_url)
+        rows, attempted, _ = relay_counts(database_url, callback_url)
         pending = rows - attempted
         wait_for_relays(database_url, callback_url, relays0 + len(measured))
     elapsed = time.perf_counter() - started
     cpu1, machine1 = process_cpu_seconds(server.pid), machine_cpu()
+    if sampler is not None:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(timeout=60)
     pg_seconds = sum(value - pg0.get(pid, 0.0) for pid, value in postgres_cpu_seconds().items()) if postgres else None
     check(kind, answers)
     ordered = sorted(latencies)
@@ -301,19 +416,35 @@ def measure_kind(
     if pg_seconds is not None:
         result["postgres_cpu_ms_per_post"] = round(1000 * pg_seconds / len(latencies), 3)
     if forwarded:
-        result["relay_rows_added"] = relay_counts(database_url, callback_url)[0] - relays0
+        rows, _, delivered = relay_counts(database_url, callback_url)
+        result["relay_rows_added"], result["relay_rows_delivered"] = rows - relays0, delivered
         result["relay_attempts_pending_at_last_answer"] = pending
         result["seconds_until_last_relay_attempt"] = round(elapsed, 3)
         if result["relay_rows_added"] != len(measured):
             raise SystemExit(f"{kind}: {result['relay_rows_added']} relay rows for {len(measured)} POSTs")
+        if kind == "coexistence_delivered" and delivered != rows:
+            raise SystemExit(f"{kind}: only {delivered} of {rows} relays delivered")
     return result
+
+
+def start_py_spy(directory: Path, pid: int, name: str) -> subprocess.Popen:
+    """py-spy sampling the server (without pausing it) until SIGINT: collapsed stacks, one file per kind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    binary = Path(sys.executable).parent / "py-spy"
+    process = subprocess.Popen(
+        [str(binary if binary.exists() else "py-spy"), "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
+         "--format", "raw", "--output", str(directory / f"{name}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # py-spy attaches
+    return process
 
 
 def wait_for_relays(database_url: str, callback_url: str, count: int, timeout: float = 300) -> None:
     """Until `count` relay rows to the URL have had their first (failed) attempt."""
     deadline = time.monotonic() + timeout
     while True:
-        rows, attempted = relay_counts(database_url, callback_url)
+        rows, attempted, _ = relay_counts(database_url, callback_url)
         if rows >= count and attempted >= count:
             return
         if time.monotonic() > deadline:
@@ -374,6 +505,9 @@ def main() -> None:
                         help="a server where the benchmark may create and drop its own database")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for the machine to be idle before each kind")
     parser.add_argument("--patience", type=float, default=60, help="longest wait for an idle machine before each kind (s)")
+    parser.add_argument("--py-spy", type=Path, metavar="DIR",
+                        help="sample the server with py-spy (pip install py-spy) during each measurement: DIR/<database>-<kind>.txt, "
+                             "collapsed stacks (the CPU figures then include py-spy's small cost)")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, no waiting: only checks that the benchmark works")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()

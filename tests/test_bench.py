@@ -88,9 +88,11 @@ def test_inbound_benchmark_smoke_run(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "results" / "inbound.json").read_text())
     assert report["mode"] == "smoke" and set(report["databases"]) == ({"sqlite", "postgres"} if PG_URL else {"sqlite"})
     for name, result in report["databases"].items():
-        assert list(result["kinds"]) == ["unknown_waba", "connected_waba", "coexistence_forwarded", "account_update",
+        assert list(result["kinds"]) == ["unknown_waba", "connected_waba", "coexistence_forwarded", "coexistence_delivered", "account_update",
                                          "account_update_duplicate"], name
         for kind, run in result["kinds"].items():
             assert run["requests"] == report["requests"] and run["posts_per_second"] > 0 and run["p99_ms"] >= run["p50_ms"] > 0, (name, kind, run)
-        assert result["kinds"]["coexistence_forwarded"]["relay_rows_added"] == report["requests"], name
+        for kind in ("coexistence_forwarded", "coexistence_delivered"):
+            assert result["kinds"][kind]["relay_rows_added"] == report["requests"], (name, kind)
+        assert result["kinds"]["coexistence_delivered"]["relay_rows_delivered"] == report["warmup"] + report["requests"], name
         assert result["stored_account_updates"] == report["warmup"] + report["requests"], name
