@@ -388,6 +388,7 @@ def measure_kind(
     relays0 = relay_counts(database_url, callback_url)[0] if forwarded else 0
     sampler = start_py_spy(args.py_spy, server.pid, f"{'postgres' if postgres else 'sqlite'}-{kind}") if args.py_spy else None
     cpu0, pg0, machine0 = process_cpu_seconds(server.pid), postgres_cpu_seconds() if postgres else {}, machine_cpu()
+    own0 = sum(os.times()[:2])  # this process: the load generator (and kind 3b's receiver)
     started = time.perf_counter()
     latencies, answers, seconds = post_all(port, measured, args.connections)
     pending = 0
@@ -396,7 +397,7 @@ def measure_kind(
         pending = rows - attempted
         wait_for_relays(database_url, callback_url, relays0 + len(measured))
     elapsed = time.perf_counter() - started
-    cpu1, machine1 = process_cpu_seconds(server.pid), machine_cpu()
+    cpu1, machine1, own1 = process_cpu_seconds(server.pid), machine_cpu(), sum(os.times()[:2])
     if sampler is not None:
         sampler.send_signal(signal.SIGINT)
         sampler.wait(timeout=60)
@@ -412,7 +413,11 @@ def measure_kind(
         "p99_ms": ms(percentile(ordered, 0.99)), "max_ms": ms(ordered[-1]),
         "server_cpu_ms_per_post": round(1000 * (cpu1 - cpu0) / len(latencies), 3),
         "machine_cpu_percent": round(machine, 1), "load_average_before": round(load0, 2), "idle_check_cpu_percent": idle_before,
+        "generator_cpu_percent": round(100 * (own1 - own0) / elapsed, 1),
     }
+    # What no process of this benchmark used: another program's load during the measurement.
+    known = 100 * ((cpu1 - cpu0) + (own1 - own0) + (pg_seconds or 0.0)) / elapsed
+    result["other_cpu_percent"] = round(max(0.0, machine - known), 1)
     if pg_seconds is not None:
         result["postgres_cpu_ms_per_post"] = round(1000 * pg_seconds / len(latencies), 3)
     if forwarded:
@@ -483,7 +488,13 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(f"| {names[backend]} | {r['posts_per_second']:,.0f} | {r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | "
                          f"{r['max_ms']} | {r['server_cpu_ms_per_post']} | {r.get('postgres_cpu_ms_per_post', '—')} | {r['load_average_before']} |")
         lines.append("")
-    lines += ["### ratios (same run): POSTs/s and server CPU per POST, against connected_waba", "",
+    lines += ["### the machine: CPU (% of one core) used by other programs during each measurement, "
+              "and before it (the idle check; 15 % or more: the wait for an idle machine ran out)", "",
+              "| kind | " + " | ".join(f"{names[b]} during / before" for b in results) + " |", "|---|" + "---|" * len(results)]
+    for kind in KINDS:
+        lines.append(f"| {kind} | " + " | ".join(
+            f"{r['kinds'][kind]['other_cpu_percent']} / {r['kinds'][kind]['idle_check_cpu_percent']}" for r in results.values()) + " |")
+    lines += ["", "### ratios (same run): POSTs/s and server CPU per POST, against connected_waba", "",
               "| kind | " + " | ".join(f"{names[b]} POSTs/s | {names[b]} CPU/POST" for b in results) + " |",
               "|---|" + "---|---|" * len(results)]
     for kind in KINDS:
