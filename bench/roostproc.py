@@ -60,10 +60,10 @@ def _die_with_parent() -> None:
 
 
 class RoostServer:
-    """`roost serve --port N` in a subprocess; its log goes to a file."""
+    """`roost serve --port N [ARGS]` in a subprocess; its log goes to a file."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, log_path: Path) -> None:
-        self.env, self.cwd, self.log_path = env, cwd, log_path
+    def __init__(self, env: dict[str, str], cwd: Path, log_path: Path, args: tuple[str, ...] = ()) -> None:
+        self.env, self.cwd, self.log_path, self.args = env, cwd, log_path, args
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -72,7 +72,7 @@ class RoostServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [roost_command(), "serve", "--port", str(self.port)],
+            [roost_command(), "serve", "--port", str(self.port), *self.args],
             env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
         log.close()

@@ -74,3 +74,25 @@ def test_provisioning_benchmark_smoke_run_and_its_transaction_budget(tmp_path: P
         assert 3 <= transactions <= 8, (name, result)
         # Three Graph round trips at least (exchange, then debug_token beside the reads, then the subscription).
         assert result["round_trips_until_completed"] >= 3, (name, result)
+
+
+def test_inbound_benchmark_smoke_run(tmp_path: Path) -> None:
+    """bench/inbound.py (Meta's webhooks into Roost) runs every kind of POST against a real
+    `roost serve`; the script itself checks each answer and the rows left (one relay row per
+    forwarded entry, one change per distinct account_update, the latest violation applied)."""
+    command = [sys.executable, str(REPO / "bench" / "inbound.py"), "--smoke", "--out", str(tmp_path)]
+    command += ["--postgres-url", PG_URL] if PG_URL else ["--sqlite-only"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "results" / "inbound.json").read_text())
+    assert report["mode"] == "smoke" and set(report["databases"]) == ({"sqlite", "postgres"} if PG_URL else {"sqlite"})
+    for name, result in report["databases"].items():
+        assert list(result["kinds"]) == ["unknown_waba", "connected_waba", "coexistence_forwarded", "coexistence_delivered", "account_update",
+                                         "account_update_duplicate"], name
+        for kind, run in result["kinds"].items():
+            assert run["requests"] == report["requests"] and run["posts_per_second"] > 0 and run["p99_ms"] >= run["p50_ms"] > 0, (name, kind, run)
+        for kind in ("coexistence_forwarded", "coexistence_delivered"):
+            assert result["kinds"][kind]["relay_rows_added"] == report["requests"], (name, kind)
+        assert result["kinds"]["coexistence_delivered"]["relay_rows_delivered"] == report["warmup"] + report["requests"], name
+        assert result["stored_account_updates"] == report["warmup"] + report["requests"], name

@@ -33,6 +33,9 @@ class SessionPolicy:
     grace_ms: int
 
 
+RELAY_CONNECTIONS = 8  # relay_http's connections
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -48,6 +51,10 @@ class Runtime:
     # Relays of Meta's webhooks to a platform's forward URL: the same address rules as outbound
     # webhooks (no private, loopback or link-local targets unless ROOST_WEBHOOK_ALLOW_PRIVATE=1).
     relay_http: httpx.AsyncClient
+    # The requests' own first attempts at their relays, at most one per connection of relay_http:
+    # more would wait inside httpcore's pool, which goes through its whole queue each time it
+    # places a request (a burst of coexistence messages cost more there than in the attempts).
+    relay_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(RELAY_CONNECTIONS), init=False)
     # In-process client to the simulator's ASGI app (set by wiring.build_simulator): test mode
     # reaches Meta's simulated Graph API without a network round trip.
     simulator_http: httpx.AsyncClient | None = None
@@ -141,7 +148,7 @@ def build_runtime(settings: Settings, port: int = 8000) -> Runtime:
             user_agent=None,
         ),
         relay_http=guarded_client(
-            allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout_seconds, max_connections=8
+            allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout_seconds, max_connections=RELAY_CONNECTIONS
         ),
     )
 

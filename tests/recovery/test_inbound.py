@@ -3,9 +3,12 @@ PARTNER_REMOVED, account_review_update, and the relay to a forward URL."""
 
 import json
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from roost.runtime import RELAY_CONNECTIONS
 from roost.worker import tick
 from tests.support.signups import get_profile, play
 from tests.recovery.helpers import (
@@ -280,6 +283,49 @@ def test_a_relay_to_a_receiver_that_is_down_waits_for_the_next_attempt(roost, ht
 
     (relay,) = wait_until(lambda: [row for row in relays_of(roost, app["app_id"]) if row[3] == 1])
     assert relay[4] is None and relay[1] == b"{}" and relay[5] is not None
+
+
+class SlowForwardReceiver(ForwardReceiver):
+    def answer(self, request):
+        time.sleep(0.1)
+        return super().answer(request)
+
+
+def test_a_burst_of_relays_waits_for_a_connection_outside_the_http_clients_pool(roost, api, app):
+    """Each POST's own first attempt at its relay waits for one of relay_http's connections before
+    it asks the client, so a burst never queues inside httpcore's pool (which goes through its whole
+    queue each time it places a request: bench/inbound.py found a backlog costing more than the
+    attempts). Every relay is still delivered, each once."""
+    transport = roost.runtime.relay_http._transport
+    original, seen = transport.handle_async_request, {"now": 0, "most": 0}
+
+    async def counted(request):
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        try:
+            return await original(request)
+        finally:
+            seen["now"] -= 1
+
+    receiver = SlowForwardReceiver().start()
+    transport.handle_async_request = counted
+    try:
+        set_settings(api, meta={"forward_url": receiver.url})
+        bodies = [json.dumps({"object": "whatsapp_business_account", "entry": [], "n": n}).encode() for n in range(40)]
+
+        def post(raw):
+            with roost.http() as client:
+                return post_webhook(client, app, None, raw=raw).status_code
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            assert list(pool.map(post, bodies)) == [200] * len(bodies)
+        wait_until(lambda: len(receiver.posts) >= len(bodies), timeout=30)
+        assert sorted(post.body for post in receiver.posts) == sorted(bodies)
+        # The worker of this server sends due relays on the same client too, one at a time.
+        assert 1 <= seen["most"] <= RELAY_CONNECTIONS + 1, seen
+    finally:
+        transport.handle_async_request = original
+        receiver.close()
 
 
 def test_no_forward_url_means_no_relay(roost, http, app):

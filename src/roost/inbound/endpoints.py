@@ -106,10 +106,11 @@ async def receive(app_id: str, request: Request, background: BackgroundTasks, ru
 
 
 async def _relay(runtime: Runtime, relay_id: str) -> None:
-    try:
-        await inbound.deliver_relays(runtime.sessions, runtime.relay_http, now_ms(), relay_id=relay_id)
-    except Exception:  # noqa: BLE001 - the worker retries it
-        inbound.log.exception("meta_relay_failed", relay_id=relay_id)
+    async with runtime.relay_slots:  # a free connection first (Runtime.relay_slots)
+        try:
+            await inbound.deliver_relays(runtime.sessions, runtime.relay_http, now_ms(), relay_id=relay_id)
+        except Exception:  # noqa: BLE001 - the worker retries it
+            inbound.log.exception("meta_relay_failed", relay_id=relay_id)
 
 
 async def _auto_claim(runtime: Runtime) -> None:
