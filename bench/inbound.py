@@ -56,6 +56,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from databases import create_database, drop_database  # noqa: E402
+from load import read_http_message  # noqa: E402
 from roostproc import (  # noqa: E402
     QuietWaiter, RoostServer, free_port, machine_cpu, postgres_cpu_seconds, process_cpu_seconds, roost_cli, roost_env,
 )
@@ -174,12 +175,7 @@ class HttpsReceiver:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                self.arrivals.append((head, await reader.readexactly(length)))
+                self.arrivals.append(await read_http_message(reader))
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -210,13 +206,7 @@ async def _connection(port: int, queue: list[bytes], latencies: list[float], ans
             request = queue.pop()
             started = time.perf_counter()
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            body = await reader.readexactly(length)
+            head, body = await read_http_message(reader)
             latencies.append(time.perf_counter() - started)
             answers.append((int(head[9:12]), body))
     finally:

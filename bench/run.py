@@ -215,8 +215,8 @@ def build_scenarios(db: Database, org: str, shape: Shape, seeded_at: int) -> lis
         org=org, live=False,
     )
     pending_free = db.column(
-        f"SELECT m.session_id FROM session_metadata_values m JOIN embedded_signup_sessions s ON s.id = m.session_id "
-        f"WHERE m.organization_id = :org AND m.livemode = :live AND m.key = 'plan' AND m.value_digest = :d "
+        "SELECT m.session_id FROM session_metadata_values m JOIN embedded_signup_sessions s ON s.id = m.session_id "
+        "WHERE m.organization_id = :org AND m.livemode = :live AND m.key = 'plan' AND m.value_digest = :d "
         "AND s.status = 'pending' ORDER BY m.created_at DESC, m.session_id DESC",
         org=org, live=False, d=digest("free"),
     )

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import read_http_message  # noqa: E402
 from roostproc import free_port, machine_cpu, process_cpu_seconds, roost_command, roost_env  # noqa: E402
 
 from roost.kit.crypto import new_key_text  # noqa: E402
@@ -54,12 +55,7 @@ class Receiver:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                body = await reader.readexactly(length)
+                _, body = await read_http_message(reader)
                 self.arrivals.append((time.time(), json.loads(body)))
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
