@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from roost.config import Settings
-from roost.kit.crypto import Keyring
+from roost.kit.crypto import Keyring, hub_signature
 from roost.kit.ids import new_id
 from roost.kit.simulated_meta import simulated_app, simulated_app_id
 from roost.kit.timeutil import now_ms
@@ -196,11 +196,10 @@ def signature_matches(app: InboundApp, raw_body: bytes, header: str | None) -> b
     """`X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>`."""
     if not header or not header.startswith("sha256="):
         return False
-    given = header[len("sha256="):].strip().lower().encode()
+    given = header.strip().lower().encode()
     matched = False
     for secret in app.secrets:  # every secret is tried, so timing says nothing about which matched
-        expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
-        matched = hmac.compare_digest(given, expected) or matched
+        matched = hmac.compare_digest(given, hub_signature(secret, raw_body).encode()) or matched
     return matched
 
 
@@ -254,12 +253,7 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
     acts on, each once. Runs in the caller's transaction."""
     received = Received()
     for url in app.forward_urls:
-        relay = MetaWebhookRelay(
-            id=new_id("mrel"), app_id=app.app_id, url=url, body=raw_body, signature=signature,
-            attempts=0, next_attempt_at=now, created_at=now,
-        )
-        db.add(relay)
-        received.relay_ids.append(relay.id)
+        _queue_relay(db, app, url, raw_body, signature, now, received)
     try:
         payload = json.loads(raw_body)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -294,6 +288,17 @@ async def receive(db: AsyncSession, app: InboundApp, raw_body: bytes, signature:
         received.stored += 1
         await _apply(db, app, row, value, received)
     return received
+
+
+def _queue_relay(db: AsyncSession, app: InboundApp, url: str, body: bytes, signature: str, now: int, received: Received) -> None:
+    """A payload to POST to `url` (with its X-Hub-Signature-256), due now: the request tries it once
+    after answering Meta, the worker after that (deliver_relays)."""
+    relay = MetaWebhookRelay(
+        id=new_id("mrel"), app_id=app.app_id, url=url, body=body, signature=signature,
+        attempts=0, next_attempt_at=now, created_at=now,
+    )
+    db.add(relay)
+    received.relay_ids.append(relay.id)
 
 
 def _solution(waba_info: dict[str, Any]) -> dict[str, Any]:
@@ -391,13 +396,7 @@ async def _follow_coexistence(db: AsyncSession, app: InboundApp, payload: Any, n
                 {"object": "whatsapp_business_account", "entry": [{**entry, "changes": changes}]},
                 separators=(",", ":"), ensure_ascii=False,
             ).encode()
-            relay = MetaWebhookRelay(
-                id=new_id("mrel"), app_id=app.app_id, url=mode.messages_callback_url, body=body,
-                signature="sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-                attempts=0, next_attempt_at=now, created_at=now,
-            )
-            db.add(relay)
-            received.relay_ids.append(relay.id)
+            _queue_relay(db, app, mode.messages_callback_url, body, hub_signature(secret, body), now, received)
 
 
 async def _follow_sync(

@@ -18,6 +18,12 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def hub_signature(app_secret: str, body: bytes) -> str:
+    """Meta's `X-Hub-Signature-256` value: `sha256=` and the hex HMAC-SHA256 of the raw body with
+    the app secret (what Meta sends, what the simulator sends, what Roost signs a forward with)."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 

@@ -476,7 +476,7 @@ class AccountUpdateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     waba_id: str = Field(min_length=1, max_length=32)
-    event: Literal[webhooks.ACCOUNT_UPDATE_EVENTS]  # type: ignore[valid-type]
+    event: Literal[events.ACCOUNT_UPDATE_EVENTS]  # type: ignore[valid-type]
     time: int | None = _meta_time()
     solution_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$", description="PARTNER_ADDED into this solution")
     disconnection_info: DisconnectionInfo | None = None
@@ -492,7 +492,7 @@ class AccountUpdateParams(BaseModel):
     @staticmethod
     def cross_field_problems(data: dict[str, Any]) -> list[dict[str, str]]:
         event = data.get("event")
-        if not isinstance(event, str) or event not in webhooks.ACCOUNT_UPDATE_EVENTS:
+        if not isinstance(event, str) or event not in events.ACCOUNT_UPDATE_EVENTS:
             return []
         required, optional = EVENT_KEYS.get(event, ((), ()))
         problems = [
@@ -510,7 +510,7 @@ class ReviewUpdateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     waba_id: str = Field(min_length=1, max_length=32)
-    decision: Literal[webhooks.REVIEW_DECISIONS]  # type: ignore[valid-type]
+    decision: Literal[events.REVIEW_DECISIONS]  # type: ignore[valid-type]
     time: int | None = _meta_time()
 
 

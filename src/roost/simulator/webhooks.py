@@ -7,8 +7,6 @@ short back-off in the background; every attempt is recorded in `sim_webhook_deli
 """
 
 import asyncio
-import hashlib
-import hmac
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +15,7 @@ import httpx
 import structlog
 from sqlalchemy import select
 
+from roost.kit.crypto import hub_signature
 from roost.kit.ids import new_id
 from roost.meta.events import overridable
 from roost.kit.timeutil import now_ms, to_iso
@@ -31,16 +30,10 @@ log = structlog.get_logger("roost.simulator")
 RETRY_BACKOFF = (0.5, 1.0, 2.0)
 RESPONSE_KEEP = 2000
 
-ACCOUNT_UPDATE_EVENTS = events.ACCOUNT_UPDATE_EVENTS
-REVIEW_DECISIONS = events.REVIEW_DECISIONS
 # Events whose entry is the partner's business in Meta's examples (research §5.3); the others' is the WABA.
 PARTNER_EVENTS = ("PARTNER_ADDED", "PARTNER_APP_INSTALLED", "PARTNER_APP_UNINSTALLED", "PARTNER_REMOVED")
 # Events that carry waba_info (and what it has besides waba_id and owner_business_id).
 WABA_INFO_EVENTS = (*PARTNER_EVENTS, "AD_ACCOUNT_LINKED", "MM_LITE_TERMS_SIGNED")
-
-
-def signature(app_secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def envelope(entry_id: str, field: str, value: dict[str, Any], time: int | None = None) -> dict[str, Any]:
@@ -142,7 +135,7 @@ class WebhookEmitter:
                 if share is not None and share.override_callback_uri:
                     subscription = {**subscription, "callback_url": share.override_callback_uri}
         body = service.json_dumps(payload).encode()
-        signed = signature(self.sim.app(app_id).app_secret, body)
+        signed = hub_signature(self.sim.app(app_id).app_secret, body)
         webhook = {
             "webhook_id": new_id("simw"),
             "app_id": app_id,
